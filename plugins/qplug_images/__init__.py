@@ -1,0 +1,1 @@
+"""qplug built-in plugin (placeholder until written)."""

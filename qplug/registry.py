@@ -1,0 +1,286 @@
+"""What plugins register: named factories with metadata, and the protocols the built objects follow.
+
+A factory is either a callable or an import path ``"package.module:attribute"``. Import paths are
+resolved only when the component is first used, so listing plugins or printing ``--help`` never
+imports torch, OpenCV or ffmpeg bindings.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence, Union, runtime_checkable
+
+from .errors import PluginError, UsageError
+
+if TYPE_CHECKING:
+    from .types import Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score, SourceSummary
+
+Factory = Union[str, Callable[..., Any]]
+_NAME = re.compile(r"^[a-z][a-z0-9_\-.]*$")
+
+
+def resolve(factory: Factory) -> Callable[..., Any]:
+    """Turn an import path ``"pkg.mod:attr"`` into the object it names (callables pass through)."""
+    if callable(factory):
+        return factory
+    module_name, _, attr = factory.partition(":")
+    if not module_name or not attr:
+        raise PluginError(f"factory {factory!r} is not of the form 'package.module:attribute'")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise PluginError(f"cannot load {factory!r}: {exc}") from exc
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# Protocols: what a factory returns
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Scores a batch of frames. Built once per run by its factory.
+
+    Temporal scorers (``ScorerInfo.temporal``) receive each source's frames in order and keep state
+    between batches; ``reset()`` is called before each new source.
+    """
+
+    def score(self, frames: Sequence["Frame"]) -> Sequence["float | Score | None"]:
+        """Return one score per frame, in order (None: this frame has no score, e.g. first of a pair)."""
+        ...
+
+
+@runtime_checkable
+class Describer(Protocol):
+    """Writes a short text about each frame's low-level quality."""
+
+    def describe(self, frames: Sequence["Frame"]) -> Sequence[str]:
+        ...
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Opens one input file and delivers its frames."""
+
+    def open(self, path: str, sampling: "Sampling") -> "SourceReader":
+        """Probe the file and return a reader; raise :class:`qplug.errors.InputError` if it is unreadable."""
+        ...
+
+
+@runtime_checkable
+class SourceReader(Protocol):
+    """An open input. Iterating yields frames; ``close()`` frees decoders and child processes."""
+
+    info: "MediaInfo"
+
+    def __iter__(self) -> Iterator["Frame"]:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+@runtime_checkable
+class Writer(Protocol):
+    """Writes results as they arrive. Built by its factory with ``(stream, options)``."""
+
+    def write_frame(self, result: "FrameResult") -> None:
+        ...
+
+    def write_source(self, summary: "SourceSummary") -> None:
+        ...
+
+    def close(self, run: "RunSummary") -> None:
+        ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Registration records
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not _NAME.match(name):
+        raise PluginError(f"{kind} name {name!r} must be lower-case letters, digits, '_', '-' or '.'")
+
+
+@dataclass(frozen=True)
+class ScorerInfo:
+    """A scorer a plugin offers.
+
+    :param name: unique name used on the command line (``--scorer NAME``) and in reports.
+    :param factory: callable or import path building the :class:`Scorer`; called with keyword options.
+    :param description: one line for ``qplug scorers``.
+    :param range: (low, high) of the values; ``float('inf')`` for unbounded.
+    :param higher_is_better: direction of the score.
+    :param inputs: what the scorer reads from a frame: ``"rgb"``, ``"luma"``, ``"previous"`` (temporal).
+    :param temporal: True when it compares a frame with the frames before it (ordered, per source).
+    :param batch_size: the batch size it prefers.
+    :param needs_model: True when it loads a model (slow start, memory).
+    :param needs_gpu: True when it is impractical without an accelerator.
+    :param event_threshold: default threshold for timecoded events (None: no events by default).
+    :param event_min_duration: seconds a score must stay past the threshold to make an event.
+    :param unit: what the number measures, for reports ("fraction", "levels", "1-5"...).
+    :param default: True when plain ``qplug score`` (no ``--scorer``) should run it.
+    """
+
+    name: str
+    factory: Factory
+    description: str
+    range: tuple[float, float]
+    higher_is_better: bool
+    inputs: tuple[str, ...] = ("rgb",)
+    temporal: bool = False
+    batch_size: int = 8
+    needs_model: bool = False
+    needs_gpu: bool = False
+    event_threshold: float | None = None
+    event_min_duration: float = 0.0
+    unit: str = ""
+    default: bool = False
+
+    def __post_init__(self) -> None:
+        _check_name("scorer", self.name)
+        low, high = self.range
+        if not low < high:
+            raise PluginError(f"scorer {self.name!r}: range {self.range} must have low < high")
+        if self.batch_size < 1:
+            raise PluginError(f"scorer {self.name!r}: batch_size must be >= 1")
+
+    def is_bad(self, value: float, threshold: float) -> bool:
+        """True when ``value`` is on the wrong side of ``threshold`` for this scorer's direction."""
+        return value < threshold if self.higher_is_better else value > threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "range": list(self.range),
+                "higher_is_better": self.higher_is_better, "inputs": list(self.inputs),
+                "temporal": self.temporal, "batch_size": self.batch_size, "needs_model": self.needs_model,
+                "needs_gpu": self.needs_gpu, "event_threshold": self.event_threshold,
+                "event_min_duration": self.event_min_duration, "unit": self.unit, "default": self.default}
+
+
+@dataclass(frozen=True)
+class DescriberInfo:
+    """A describer a plugin offers (same meaning of fields as :class:`ScorerInfo`)."""
+
+    name: str
+    factory: Factory
+    description: str
+    batch_size: int = 1
+    needs_model: bool = True
+    needs_gpu: bool = False
+
+    def __post_init__(self) -> None:
+        _check_name("describer", self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "batch_size": self.batch_size,
+                "needs_model": self.needs_model, "needs_gpu": self.needs_gpu}
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A source a plugin offers.
+
+    :param extensions: lower-case file extensions it opens, with the dot (``".mp4"``).
+    :param kind: ``"image"`` or ``"video"``.
+    :param priority: when several sources claim an extension, the highest priority wins.
+    """
+
+    name: str
+    factory: Factory
+    description: str
+    extensions: tuple[str, ...]
+    kind: str = "image"
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        _check_name("source", self.name)
+        bad = [e for e in self.extensions if not e.startswith(".") or e != e.lower()]
+        if bad:
+            raise PluginError(f"source {self.name!r}: extensions must be lower-case and start with '.': {bad}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "extensions": list(self.extensions),
+                "kind": self.kind, "priority": self.priority}
+
+
+@dataclass(frozen=True)
+class WriterInfo:
+    """A report format a plugin offers.
+
+    :param extensions: file extensions that select this writer when ``--format`` is not given.
+    :param binary: True when the writer wants a binary stream.
+    :param streaming: True when the writer flushes each frame as it arrives (resumable output).
+    """
+
+    name: str
+    factory: Factory
+    description: str
+    extensions: tuple[str, ...] = ()
+    binary: bool = False
+    streaming: bool = False
+
+    def __post_init__(self) -> None:
+        _check_name("writer", self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "extensions": list(self.extensions),
+                "binary": self.binary, "streaming": self.streaming}
+
+
+Info = Union[ScorerInfo, DescriberInfo, SourceInfo, WriterInfo]
+
+
+@dataclass
+class Catalog:
+    """Everything registered by the loaded plugins, keyed by kind and name.
+
+    ``owners`` maps ``(kind, name)`` to the plugin that registered it, for ``qplug plugins``.
+    """
+
+    scorers: dict[str, ScorerInfo] = field(default_factory=dict)
+    describers: dict[str, DescriberInfo] = field(default_factory=dict)
+    sources: dict[str, SourceInfo] = field(default_factory=dict)
+    writers: dict[str, WriterInfo] = field(default_factory=dict)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, info: Info, owner: str) -> None:
+        table: dict[str, Any] = getattr(self, kind)
+        if info.name in table:
+            first = self.owners.get((kind, info.name), "?")
+            # First registration wins so a third-party plugin cannot silently hijack a built-in name.
+            self.problems.append(f"{owner}: {kind[:-1]} {info.name!r} already registered by {first}; ignored")
+            return
+        table[info.name] = info
+        self.owners[(kind, info.name)] = owner
+
+    def scorer(self, name: str) -> ScorerInfo:
+        return _lookup("scorer", self.scorers, name)
+
+    def describer(self, name: str) -> DescriberInfo:
+        return _lookup("describer", self.describers, name)
+
+    def writer(self, name: str) -> WriterInfo:
+        return _lookup("format", self.writers, name)
+
+    def source_for(self, path: str) -> SourceInfo | None:
+        """The source that opens ``path``, chosen by extension and priority (None: nobody claims it)."""
+        lower = path.lower()
+        claims = [s for s in self.sources.values() if any(lower.endswith(ext) for ext in s.extensions)]
+        return max(claims, key=lambda s: s.priority) if claims else None
+
+    def extensions(self) -> set[str]:
+        return {ext for s in self.sources.values() for ext in s.extensions}
+
+
+def _lookup(kind: str, table: dict[str, Any], name: str) -> Any:
+    try:
+        return table[name]
+    except KeyError:
+        known = ", ".join(sorted(table)) or "none"
+        raise UsageError(f"unknown {kind} {name!r} (available: {known})") from None

@@ -1,0 +1,1 @@
+"""Plugin-author kit: fixtures and conformance tests for qplug plugins."""

@@ -1,0 +1,1 @@
+"""pytest plugin: registers qplug fixtures; inert until a test uses them."""

@@ -1,0 +1,305 @@
+"""Plain data types that flow through a run: frames in, results and summaries out.
+
+No torch, no ffmpeg, and numpy only for type hints: sources attach pixel loaders, so the core
+never decodes anything itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+if TYPE_CHECKING:  # numpy is only needed by the plugins that make and read pixels
+    import numpy as np
+
+#: Version of the JSON records qplug writes (JSON Lines, JSON summary). Bump on any breaking change.
+SCHEMA_VERSION = "1.0"
+
+
+@dataclass
+class Frame:
+    """One picture to score: a still image or one decoded video frame.
+
+    Pixels are either given (``rgb``) or produced on first use by ``rgb_loader``; a source may also
+    provide ``luma_loader`` when it can hand out luma more cheaply than via RGB (a YUV decode).
+
+    :param source_id: the path or identifier of the file the frame came from.
+    :param index: 0-based index of the frame in its source, counted in the source's own frames
+        (so every-Nth sampling gives indices 0, N, 2N...).
+    :param pts: presentation time in seconds from the start of the stream (None for still images).
+    :param timecode: SMPTE-style ``HH:MM:SS:FF`` (``;`` before frames when drop-frame) or None.
+    :param width: width in pixels of the delivered RGB array.
+    :param height: height in pixels of the delivered RGB array.
+    :param pix_fmt: the original pixel format (``yuv420p10le``, ``RGBA``, ``I;16``...).
+    :param bit_depth: bits per component of the original.
+    :param duration: how long the frame is shown, in seconds, when known (used to close events).
+    """
+
+    source_id: str
+    index: int
+    width: int
+    height: int
+    pts: float | None = None
+    timecode: str | None = None
+    pix_fmt: str | None = None
+    bit_depth: int | None = None
+    duration: float | None = None
+    rgb_loader: Callable[[], "np.ndarray"] | None = field(default=None, repr=False)
+    luma_loader: Callable[[], "np.ndarray"] | None = field(default=None, repr=False)
+    _rgb: "np.ndarray | None" = field(default=None, repr=False)
+    #: scratch space shared by scorers for derived data (histograms, downscales), freed with the frame
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_rgb(cls, rgb: "np.ndarray", source_id: str = "<array>", index: int = 0, **kw: Any) -> "Frame":
+        """Wrap an HxWx3 uint8 RGB array already in memory."""
+        if getattr(rgb, "ndim", 0) != 3 or rgb.shape[2] != 3 or str(rgb.dtype) != "uint8":
+            raise ValueError("Frame.from_rgb needs an HxWx3 uint8 array")
+        height, width = int(rgb.shape[0]), int(rgb.shape[1])
+        kw.setdefault("pix_fmt", "rgb24")
+        kw.setdefault("bit_depth", 8)
+        return cls(source_id=source_id, index=index, width=width, height=height, _rgb=rgb, **kw)
+
+    @property
+    def rgb(self) -> "np.ndarray":
+        """HxWx3 uint8 RGB pixels, loaded on first access and kept while the frame lives."""
+        if self._rgb is None:
+            if self.rgb_loader is None:
+                raise ValueError(f"{self.source_id}: frame {self.index} has no pixels")
+            self._rgb = self.rgb_loader()
+        return self._rgb
+
+    @property
+    def luma(self) -> "np.ndarray":
+        """HxW uint8 full-range BT.601 luma (Y'), from the source when it has one, else from RGB."""
+        cached = self.cache.get("luma")
+        if cached is None:
+            if self.luma_loader is not None:
+                cached = self.luma_loader()
+            else:
+                import numpy as np  # local: the core stays importable without pixels
+
+                rgb = self.rgb.astype(np.float32)
+                y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+                cached = np.clip(y + 0.5, 0, 255).astype(np.uint8)
+            self.cache["luma"] = cached
+        return cached
+
+    def release(self) -> None:
+        """Drop pixels and derived data so a long run keeps bounded memory."""
+        self._rgb = None
+        self.cache.clear()
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Which frames of a video to deliver. Sources do the sampling inside their decoder.
+
+    :param fps: deliver this many frames per second of media time (None: every frame).
+    :param every: deliver every Nth decoded frame (None or 1: every frame).
+    :param start: first second to deliver (None: from the start).
+    :param end: last second, exclusive (None: to the end).
+    :param max_frames: stop after this many frames per source.
+    :param max_side: downscale so the longer side is at most this many pixels (None: native size).
+    """
+
+    fps: float | None = None
+    every: int | None = None
+    start: float | None = None
+    end: float | None = None
+    max_frames: int | None = None
+    max_side: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.fps is not None and self.every is not None:
+            raise ValueError("choose either fps or every, not both")
+        if self.fps is not None and not self.fps > 0:
+            raise ValueError("fps must be > 0")
+        if self.every is not None and self.every < 1:
+            raise ValueError("every must be >= 1")
+        if self.start is not None and self.start < 0:
+            raise ValueError("start must be >= 0")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError("max_frames must be >= 1")
+        if self.max_side is not None and self.max_side < 16:
+            raise ValueError("max_side must be >= 16")
+
+
+@dataclass
+class MediaInfo:
+    """What a source found out about one input before delivering frames."""
+
+    source_id: str
+    kind: str  # "image" or "video"
+    container: str | None = None
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    duration: float | None = None
+    frame_count: int | None = None
+    pix_fmt: str | None = None
+    bit_depth: int | None = None
+    interlaced: bool | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Score:
+    """One scorer's verdict on one frame.
+
+    :param value: the score, inside the scorer's documented range.
+    :param levels: optional probabilities over named levels (e.g. excellent..bad), summing to 1.
+    :param extra: small JSON-serialisable details (sub-measures, normalised value).
+    """
+
+    value: float
+    levels: Mapping[str, float] | None = None
+    extra: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    """Something that could not be read or scored. ``index`` is None when the whole source failed."""
+
+    source_id: str
+    reason: str
+    index: int | None = None
+    stage: str = "read"  # "read", "score:<name>", "describe:<name>", "write:<name>"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "error", "schema": SCHEMA_VERSION, "source": self.source_id, "index": self.index,
+                "stage": self.stage, "reason": self.reason}
+
+
+@dataclass
+class FrameResult:
+    """Everything qplug learned about one frame."""
+
+    source_id: str
+    index: int
+    pts: float | None
+    timecode: str | None
+    width: int
+    height: int
+    scores: dict[str, float | None] = field(default_factory=dict)
+    levels: dict[str, dict[str, float]] = field(default_factory=dict)
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
+    errors: list[ErrorRecord] = field(default_factory=list)
+    #: the frame itself, for writers that want pixels (thumbnails); never serialised
+    frame: Frame | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def for_frame(cls, frame: Frame) -> "FrameResult":
+        return cls(source_id=frame.source_id, index=frame.index, pts=frame.pts, timecode=frame.timecode,
+                   width=frame.width, height=frame.height, frame=frame)
+
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "type": "frame", "schema": SCHEMA_VERSION, "source": self.source_id, "index": self.index,
+            "pts": self.pts, "timecode": self.timecode, "width": self.width, "height": self.height,
+            "scores": self.scores,
+        }
+        if self.levels:
+            record["levels"] = self.levels
+        if self.extra:
+            record["extra"] = self.extra
+        if self.descriptions:
+            record["descriptions"] = self.descriptions
+        if self.errors:
+            record["errors"] = [{"stage": e.stage, "reason": e.reason} for e in self.errors]
+        return record
+
+
+@dataclass(frozen=True)
+class Event:
+    """A timecoded segment where a score stayed on the bad side of a threshold.
+
+    Times are presentation times in seconds; ``end`` is when the last bad frame stops being shown.
+    """
+
+    scorer: str
+    start: float
+    end: float
+    peak: float
+    peak_pts: float
+    threshold: float
+    frames: int
+    start_timecode: str | None = None
+    end_timecode: str | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scorer": self.scorer, "start": round(self.start, 6), "end": round(self.end, 6),
+                "duration": round(self.duration, 6), "peak": self.peak, "peak_pts": self.peak_pts,
+                "threshold": self.threshold, "frames": self.frames,
+                "start_timecode": self.start_timecode, "end_timecode": self.end_timecode}
+
+
+@dataclass
+class SourceSummary:
+    """Pooled view of one source once all its frames are scored."""
+
+    source_id: str
+    media: MediaInfo | None
+    frames: int
+    pooled: dict[str, dict[str, float | None]]  # scorer -> pooling method -> value
+    events: list[Event] = field(default_factory=list)
+    errors: list[ErrorRecord] = field(default_factory=list)
+    gate_failures: list[str] = field(default_factory=list)
+    wall_seconds: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(e.index is None for e in self.errors)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "source", "schema": SCHEMA_VERSION, "source": self.source_id,
+            "media": self.media.to_dict() if self.media else None, "frames": self.frames,
+            "pooled": self.pooled, "events": [e.to_dict() for e in self.events],
+            "errors": [e.to_dict() for e in self.errors], "gate_failures": self.gate_failures,
+            "wall_seconds": self.wall_seconds,
+        }
+
+
+@dataclass
+class RunSummary:
+    """The whole run: what was scored, what failed, whether the gates passed."""
+
+    sources: list[SourceSummary] = field(default_factory=list)
+    scorers: Sequence[str] = ()
+    describers: Sequence[str] = ()
+    frames: int = 0
+    wall_seconds: float = 0.0
+
+    @property
+    def errors(self) -> list[ErrorRecord]:
+        return [e for s in self.sources for e in s.errors]
+
+    @property
+    def gate_failed(self) -> bool:
+        return any(s.gate_failures for s in self.sources)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all good, 1 a quality gate failed, 2 some input could not be read (takes precedence)."""
+        if any(e.index is None or e.stage == "read" for e in self.errors):
+            return 2
+        return 1 if self.gate_failed else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "run", "schema": SCHEMA_VERSION, "scorers": list(self.scorers),
+                "describers": list(self.describers), "frames": self.frames,
+                "sources": len(self.sources), "errors": len(self.errors),
+                "gate_failed": self.gate_failed, "exit_code": self.exit_code,
+                "wall_seconds": round(self.wall_seconds, 3)}

@@ -1,0 +1,1 @@
+"""Training recipes for qplug models (see issue 4)."""
