@@ -68,8 +68,9 @@ def _truthy(name: str) -> bool:
 class PluginHost:
     """A plugin manager with qplug's hooks, the loaded plugins and what they registered."""
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
+    def __init__(self, pm: pluggy.PluginManager, trace: bool = False) -> None:
         self.pm = pm
+        self.trace = trace
         self.records: dict[str, PluginRecord] = {}
         self._catalog: Catalog | None = None
 
@@ -109,6 +110,9 @@ class PluginHost:
                     if record is not None:
                         record.error = message
                     continue
+                if self.trace:
+                    # Registration hooks are called per plugin (not through pm.hook), so trace them here.
+                    _trace(f"{hook_name} [{owner}] registered {[i.name for i in collected]}\n")
                 for info in collected:
                     catalog.add(kind, info, owner)
                     record = self.records.get(owner)
@@ -127,10 +131,15 @@ def new_host(trace: bool | None = None) -> PluginHost:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(_CoreScoring(), name="qplug.core")
-    if trace if trace is not None else _truthy("QPLUG_TRACE_PLUGINS"):
-        pm.trace.root.setwriter(lambda msg: sys.stderr.write(f"[qplug trace] {msg}"))
+    tracing = trace if trace is not None else _truthy("QPLUG_TRACE_PLUGINS")
+    if tracing:
+        pm.trace.root.setwriter(_trace)
         pm.enable_tracing()
-    return PluginHost(pm)
+    return PluginHost(pm, trace=tracing)
+
+
+def _trace(message: str) -> None:
+    sys.stderr.write(f"[qplug trace] {message}")
 
 
 def load_host(strict: bool | None = None, allow: Iterable[str] | None = None, trace: bool | None = None) -> PluginHost:

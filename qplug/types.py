@@ -257,6 +257,8 @@ class SourceSummary:
     errors: list[ErrorRecord] = field(default_factory=list)
     gate_failures: list[str] = field(default_factory=list)
     wall_seconds: float | None = None
+    #: True when the summary was carried over from an earlier run's report by ``--resume``
+    resumed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -270,6 +272,21 @@ class SourceSummary:
             "errors": [e.to_dict() for e in self.errors], "gate_failures": self.gate_failures,
             "wall_seconds": self.wall_seconds,
         }
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> "SourceSummary":
+        """Rebuild a summary from its JSON record (used by ``--resume``)."""
+        media = record.get("media")
+        events = [Event(scorer=e["scorer"], start=e["start"], end=e["end"], peak=e["peak"],
+                        peak_pts=e["peak_pts"], threshold=e["threshold"], frames=e["frames"],
+                        start_timecode=e.get("start_timecode"), end_timecode=e.get("end_timecode"))
+                  for e in record.get("events") or []]
+        errors = [ErrorRecord(source_id=e["source"], reason=e["reason"], index=e.get("index"),
+                              stage=e.get("stage", "read")) for e in record.get("errors") or []]
+        return cls(source_id=record["source"], media=MediaInfo(**media) if isinstance(media, dict) else None,
+                   frames=int(record.get("frames") or 0), pooled=dict(record.get("pooled") or {}),
+                   events=events, errors=errors, gate_failures=list(record.get("gate_failures") or []),
+                   wall_seconds=record.get("wall_seconds"), resumed=True)
 
 
 @dataclass

@@ -1,0 +1,266 @@
+"""The ``qplug`` command. Exit codes: 0 pass, 1 a quality gate failed, 2 an input or the setup failed.
+
+User errors print one line and no traceback; ``QPLUG_DEBUG=1`` shows the traceback anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+from . import __version__
+from .errors import QplugError, UsageError
+
+EXIT_OK, EXIT_GATE, EXIT_ERROR = 0, 1, 2
+
+
+def _time(text: str) -> float:
+    from .timecode import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qplug", description="Frame-level image and video quality: score frames, find bad stretches, gate pipelines.",
+        epilog="Exit codes: 0 pass, 1 a --fail-under/--fail-over gate failed, 2 an input could not be read.")
+    parser.add_argument("--version", action="version", version=f"qplug {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    score = commands.add_parser("score", help="score images and videos", description=(
+        "Score every frame (or a sample) of each input. Inputs are files, directories (searched recursively) "
+        "or glob patterns."))
+    score.add_argument("paths", nargs="+", metavar="PATH")
+    score.add_argument("--scorer", "-s", action="append", dest="scorers", metavar="NAME",
+                       help="scorer to run (repeatable; default: the default scorers, see `qplug scorers`)")
+    score.add_argument("--describer", action="append", dest="describers", default=[], metavar="NAME",
+                       help="describer to run on each frame (repeatable)")
+    sampling = score.add_mutually_exclusive_group()
+    sampling.add_argument("--fps", type=_positive_float, metavar="N", help="sample N frames per second of video")
+    sampling.add_argument("--every", type=_positive_int, metavar="N", help="take every Nth frame")
+    score.add_argument("--start", type=_time, metavar="T", help="start time (seconds or HH:MM:SS.mmm)")
+    score.add_argument("--end", type=_time, metavar="T", help="end time (seconds or HH:MM:SS.mmm)")
+    score.add_argument("--max-frames", type=_positive_int, metavar="N", help="at most N frames per input")
+    score.add_argument("--max-side", type=_positive_int, metavar="PX", help="downscale so the longer side is at most PX")
+    score.add_argument("--batch-size", type=_positive_int, metavar="N", help="frames per scoring batch")
+    score.add_argument("--format", "-f", metavar="FMT", help="report format when --out has no known extension "
+                       "or the report goes to standard output (jsonl, json, csv, html; default jsonl)")
+    score.add_argument("--out", "-o", action="append", default=[], metavar="FILE",
+                       help="write a report to FILE, format from its extension (repeatable); default: standard output")
+    score.add_argument("--fail-under", action="append", default=[], metavar="NAME[.POOL]=VALUE",
+                       help="fail (exit 1) when a source's pooled score is under VALUE (pool: mean, min, p5, p10...)")
+    score.add_argument("--fail-over", action="append", default=[], metavar="NAME[.POOL]=VALUE",
+                       help="fail (exit 1) when a source's pooled score is over VALUE")
+    score.add_argument("--event", action="append", default=[], metavar="NAME=THRESHOLD[:SECONDS]",
+                       help="report stretches where NAME is past THRESHOLD for at least SECONDS")
+    score.add_argument("--no-events", action="store_true", help="do not detect events")
+    score.add_argument("--resume", action="store_true",
+                       help="skip what the JSON Lines report given with --out already holds, and append to it")
+    score.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary on stderr")
+    score.set_defaults(handler=_cmd_score)
+
+    plugins = commands.add_parser("plugins", help="list loaded plugins as JSON")
+    plugins.set_defaults(handler=_cmd_plugins)
+    for name, helptext in (("scorers", "list scorers"), ("sources", "list sources"),
+                           ("describers", "list describers"), ("formats", "list report formats")):
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        sub.set_defaults(handler=_cmd_listing, kind=name)
+    return parser
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import get_host
+
+    host = get_host()
+    catalog = host.catalog()
+    payload = [record.to_dict() for record in host.plugins()]
+    print(json.dumps(payload, indent=2))
+    for problem in catalog.problems:
+        print(f"qplug: warning: {problem}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_listing(args: argparse.Namespace) -> int:
+    from .plugins import get_host
+
+    host = get_host()
+    catalog = host.catalog()
+    table = {"scorers": catalog.scorers, "sources": catalog.sources, "describers": catalog.describers,
+             "formats": catalog.writers}[args.kind]
+    owner_kind = "writers" if args.kind == "formats" else args.kind
+    rows = [dict(info.to_dict(), plugin=catalog.owners.get((owner_kind, name))) for name, info in sorted(table.items())]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for row in rows:
+        detail = ""
+        if args.kind == "scorers":
+            low, high = row["range"]
+            detail = f"[{low:g}, {high:g}] {'higher' if row['higher_is_better'] else 'lower'} is better"
+            if row["default"]:
+                detail += ", default"
+        elif args.kind == "sources":
+            detail = " ".join(row["extensions"])
+        elif args.kind == "formats":
+            detail = " ".join(row["extensions"])
+        print(f"{row['name']:<16} {row['description']}" + (f"  ({detail})" if detail else "") + f"  [{row['plugin']}]")
+    for problem in catalog.problems:
+        print(f"qplug: warning: {problem}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _parse_events(specs: Sequence[str]) -> dict[str, Any]:
+    from .events import EventRule
+
+    rules: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, rest = spec.partition("=")
+        threshold_text, _, seconds_text = rest.partition(":")
+        try:
+            if not sep or not name:
+                raise ValueError
+            rules[name] = EventRule(float(threshold_text), float(seconds_text) if seconds_text else 0.0)
+        except ValueError:
+            raise UsageError(f"--event {spec!r} must look like NAME=THRESHOLD or NAME=THRESHOLD:SECONDS") from None
+    return rules
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from .gates import Gate
+    from .pipeline import Run, RunOptions
+    from .plugins import get_host
+    from .progress import Progress
+    from .reporting import Output, Reporter, choose_writer
+    from .resume import load_resume_state, truncate_partial_line
+    from .types import FrameResult, Sampling
+
+    host = get_host()
+    catalog = host.catalog()
+    for problem in catalog.problems:
+        print(f"qplug: warning: {problem}", file=sys.stderr)
+    try:
+        sampling = Sampling(fps=args.fps, every=args.every, start=args.start, end=args.end,
+                            max_frames=args.max_frames, max_side=args.max_side)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    gates = [Gate.parse(t, under=True) for t in args.fail_under] + [Gate.parse(t, under=False) for t in args.fail_over]
+    outputs = [Output(path, args.format) for path in args.out] or [Output(None, args.format)]
+    resume_state = None
+    if args.resume:
+        streaming = [o for o in outputs if o.path and choose_writer(o, catalog).streaming]
+        if not streaming:
+            raise UsageError("--resume needs a JSON Lines report given with --out FILE.jsonl")
+        truncate_partial_line(streaming[0].path or "")
+        resume_state = load_resume_state(streaming[0].path or "")
+    events = {} if args.no_events else _parse_events(args.event)
+    options = RunOptions(scorers=args.scorers, describers=args.describers, sampling=sampling,
+                         batch_size=args.batch_size, gates=gates, events=events, resume=resume_state)
+    run = Run(args.paths, options, host)
+    if args.no_events:
+        run.event_rules.clear()
+    show_progress = not args.quiet and sys.stderr.isatty()
+    progress = Progress(sys.stderr) if show_progress else None
+    if progress is not None:
+        options.progress = progress.update
+    writer_options = {"scorers": {s.name: s.to_dict() for s in run.scorer_infos}, "title": "qplug report"}
+    reporter = Reporter(outputs, catalog, writer_options, resume=args.resume)
+    try:
+        for item in run:
+            if isinstance(item, FrameResult):
+                reporter.frame(item)
+            else:
+                reporter.source(item)
+                if progress is not None:
+                    progress.clear()
+                if not args.quiet:
+                    _print_source(item)
+    finally:
+        if progress is not None:
+            progress.clear()
+        reporter.close(run.summary)
+    summary = run.summary
+    if not args.quiet:
+        status = {EXIT_OK: "PASS", EXIT_GATE: "FAIL (quality gate)", EXIT_ERROR: "ERRORS (some inputs could not be read)"}
+        print(f"qplug: {len(summary.sources)} input(s), {summary.frames} frame(s) scored in "
+              f"{summary.wall_seconds:.1f} s: {status[summary.exit_code]}", file=sys.stderr)
+    return summary.exit_code
+
+
+def _print_source(summary: Any) -> None:
+    """One human line per source on stderr (the report itself may be on stdout)."""
+    err = sys.stderr
+    for error in summary.errors:
+        where = f" frame {error.index}" if error.index is not None else ""
+        print(f"qplug: error: {error.source_id}{where}: {error.reason}", file=err)
+    if not summary.frames:
+        return
+    parts = []
+    for name, pooled in summary.pooled.items():
+        mean = pooled.get("mean")
+        parts.append(f"{name} {mean:.3g}" if mean is not None else f"{name} -")
+    line = f"{summary.source_id}: {summary.frames} frame(s); mean " + ", ".join(parts)
+    if summary.events:
+        line += f"; {len(summary.events)} event(s): " + ", ".join(
+            f"{e.scorer} {e.start_timecode}-{e.end_timecode}" for e in summary.events[:5])
+        if len(summary.events) > 5:
+            line += ", ..."
+    for failure in summary.gate_failures:
+        line += f"; FAIL {failure}"
+    print(line, file=err)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_OK
+    debug = os.environ.get("QPLUG_DEBUG", "") not in ("", "0")
+    try:
+        return int(args.handler(args))
+    except QplugError as exc:
+        if debug:
+            raise
+        print(f"qplug: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("qplug: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `qplug score ... | head`: the reader left; nothing more to say.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

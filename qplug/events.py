@@ -1,0 +1,77 @@
+"""Timecoded events: segments where a score stays on the bad side of a threshold long enough.
+
+Keyed on presentation time, not frame index, so segments are right under variable frame rate and
+under sampling (``--fps 1`` frames each stand for a whole second).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .timecode import pts_to_timecode
+from .types import Event
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """Threshold and minimum duration for one scorer's events."""
+
+    threshold: float
+    min_duration: float = 0.0
+
+
+class EventDetector:
+    """Streams (pts, value) pairs of one scorer on one source and emits closed segments."""
+
+    def __init__(self, scorer: str, higher_is_better: bool, rule: EventRule, fps: float | None = None) -> None:
+        self.scorer = scorer
+        self.higher_is_better = higher_is_better
+        self.rule = rule
+        self.fps = fps
+        self.events: list[Event] = []
+        self._start: float | None = None
+        self._start_tc: str | None = None
+        self._peak = 0.0
+        self._peak_pts = 0.0
+        self._frames = 0
+        self._last_end: float | None = None
+
+    def _is_bad(self, value: float) -> bool:
+        return value < self.rule.threshold if self.higher_is_better else value > self.rule.threshold
+
+    def _worse(self, value: float, than: float) -> bool:
+        return value < than if self.higher_is_better else value > than
+
+    def add(self, pts: float | None, value: float | None, duration: float | None = None,
+            timecode: str | None = None) -> None:
+        """Feed the next frame. Frames without pts (stills) or without a value are ignored."""
+        if pts is None or value is None:
+            return
+        if self._is_bad(value):
+            if self._start is None:
+                self._start, self._start_tc = pts, timecode
+                self._peak, self._peak_pts, self._frames = value, pts, 0
+            elif self._worse(value, self._peak):
+                self._peak, self._peak_pts = value, pts
+            self._frames += 1
+            self._last_end = pts + duration if duration else pts
+        elif self._start is not None:
+            self._close(end=pts)  # the bad stretch ends when the first good frame is shown
+
+    def finish(self) -> list[Event]:
+        """Close an open segment at the end of the source and return all events."""
+        if self._start is not None:
+            self._close(end=self._last_end if self._last_end is not None else self._start)
+        return self.events
+
+    def _close(self, end: float) -> None:
+        assert self._start is not None
+        start = self._start
+        if end - start + 1e-9 >= self.rule.min_duration:
+            self.events.append(Event(
+                scorer=self.scorer, start=start, end=end, peak=self._peak, peak_pts=self._peak_pts,
+                threshold=self.rule.threshold, frames=self._frames,
+                start_timecode=self._start_tc or pts_to_timecode(start, self.fps),
+                end_timecode=pts_to_timecode(end, self.fps)))
+        self._start = None
+        self._last_end = None

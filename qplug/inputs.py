@@ -1,0 +1,76 @@
+"""Turning command-line paths (files, directories, globs) into the list of inputs to open."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from .registry import Catalog, SourceInfo
+
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One file to open, with the source chosen for it, or the reason it cannot be opened."""
+
+    path: str
+    source: SourceInfo | None
+    error: str | None = None
+
+
+def expand_inputs(paths: Iterable[str], catalog: Catalog) -> Iterator[InputItem]:
+    """Yield one item per file, in a stable order.
+
+    A named file is always yielded (with an error if nobody can open it); inside a directory or a
+    glob, files no source claims (sidecars, text files) are skipped quietly, since a media folder
+    usually holds more than media.
+    """
+    seen: set[str] = set()
+    for raw in paths:
+        path = os.path.expanduser(str(raw))
+        if os.path.isdir(path):
+            candidates = sorted(_walk(path))
+            if not candidates:
+                yield InputItem(path, None, "directory holds no file of a supported type")
+            for file in candidates:
+                item = _claim(file, catalog)
+                if item.source is not None and file not in seen:
+                    seen.add(file)
+                    yield item
+        elif os.path.lexists(path) or not (_GLOB_CHARS & set(path)):
+            if path in seen:
+                continue
+            seen.add(path)
+            if not os.path.lexists(path):
+                yield InputItem(path, None, "no such file or directory")
+            else:
+                yield _claim(path, catalog)
+        else:
+            matches = sorted(glob.glob(path, recursive=True))
+            files = [m for m in matches if os.path.isfile(m)]
+            if not files:
+                yield InputItem(path, None, "pattern matched no file")
+            for file in files:
+                item = _claim(file, catalog)
+                if item.source is not None and file not in seen:
+                    seen.add(file)
+                    yield item
+
+
+def _walk(directory: str) -> Iterator[str]:
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # .git, .thumbnails...
+        for name in files:
+            if not name.startswith("."):
+                yield os.path.join(root, name)
+
+
+def _claim(path: str, catalog: Catalog) -> InputItem:
+    source = catalog.source_for(path)
+    if source is None:
+        known = " ".join(sorted(catalog.extensions())) or "none (no source plugin loaded)"
+        return InputItem(path, None, f"unsupported file type (supported: {known})")
+    return InputItem(path, source)

@@ -1,0 +1,400 @@
+"""The run: inputs → sources → frames → batches → scorers and describers → results and summaries.
+
+Where a frame enters: :func:`_produce` (a thread) opens each input with its source plugin and
+queues frames, so decoding overlaps with scoring. Where it is scored: :meth:`Run._score_batch`,
+through the ``score_batch`` hook. Where results leave: :meth:`Run.__iter__` yields each
+:class:`FrameResult` as soon as its batch is done, then a :class:`SourceSummary` per source.
+
+Nothing one input does can end the run: unreadable files, decode errors and scorer exceptions
+become :class:`ErrorRecord` entries and the run moves on.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
+
+from .errors import InputError, QplugError, UsageError
+from .events import EventDetector, EventRule
+from .gates import Gate
+from .inputs import InputItem, expand_inputs
+from .plugins import PluginHost, get_host
+from .pooling import POOLING_METHODS, Pooler, check_methods
+from .registry import DescriberInfo, ScorerInfo, SourceInfo, resolve
+from .resume import ResumeState
+from .types import ErrorRecord, Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score, SourceSummary
+
+Result = Union[FrameResult, SourceSummary]
+
+
+@dataclass
+class RunOptions:
+    """How to run. Every field has a default that does something sensible.
+
+    :param scorers: scorer names; None runs the scorers registered with ``default=True``.
+    :param describers: describer names (none by default: describing is slow).
+    :param sampling: which frames of each video to deliver.
+    :param batch_size: frames per batch; None uses the largest batch any chosen scorer prefers.
+    :param pooling: pooling methods for the per-source summary.
+    :param events: per-scorer event rules overriding the scorer's defaults; None disables a scorer's events.
+    :param gates: pass/fail gates checked on each source's pooled scores.
+    :param resume: what an earlier run already scored (see :mod:`qplug.resume`).
+    :param scorer_options: keyword options passed to each scorer's factory, by scorer name.
+    :param prefetch: how many decoded frames may wait for scoring (bounds memory).
+    :param progress: called after each batch with (source, frames scored in it, media info).
+    """
+
+    scorers: Sequence[str] | None = None
+    describers: Sequence[str] = ()
+    sampling: Sampling = field(default_factory=Sampling)
+    batch_size: int | None = None
+    pooling: Sequence[str] = POOLING_METHODS
+    events: Mapping[str, EventRule | None] = field(default_factory=dict)
+    gates: Sequence[Gate] = ()
+    resume: ResumeState | None = None
+    scorer_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    prefetch: int = 16
+    progress: Callable[[str, int, MediaInfo | None], None] | None = None
+
+
+# Messages from the decoding thread to the scoring loop.
+@dataclass
+class _Start:
+    item: InputItem
+    media: MediaInfo | None
+
+
+@dataclass
+class _End:
+    item: InputItem
+    error: ErrorRecord | None
+
+
+@dataclass
+class _Resumed:
+    record: dict[str, Any]
+
+
+_DONE = object()
+
+
+class _SourceState:
+    """Per-source accumulation: poolers, event detectors, errors, timing."""
+
+    def __init__(self, run: "Run", item: InputItem, media: MediaInfo | None) -> None:
+        self.item = item
+        self.media = media
+        self.started = time.perf_counter()
+        self.frames = 0
+        self.errors: list[ErrorRecord] = []
+        self.poolers = {s.name: Pooler() for s in run.scorer_infos}
+        fps = media.fps if media else None
+        self.detectors = {s.name: EventDetector(s.name, s.higher_is_better, rule, fps)
+                          for s in run.scorer_infos if (rule := run.event_rules.get(s.name)) is not None}
+
+    def add(self, pts: float | None, duration: float | None, timecode: str | None,
+            scores: Mapping[str, float | None]) -> None:
+        self.frames += 1
+        for name, pooler in self.poolers.items():
+            value = scores.get(name)
+            pooler.add(value)
+            detector = self.detectors.get(name)
+            if detector is not None:
+                detector.add(pts, value, duration, timecode)
+
+
+class Run:
+    """One run over some inputs. Iterate it for results; ``summary`` is complete once iteration ends."""
+
+    def __init__(self, paths: Iterable[str], options: RunOptions | None = None,
+                 host: PluginHost | None = None) -> None:
+        self.paths = [str(p) for p in paths]
+        self.options = options or RunOptions()
+        self.host = host or get_host()
+        catalog = self.host.catalog()
+        check_methods(self.options.pooling)
+        names = self.options.scorers
+        if names is None:
+            names = [s.name for s in catalog.scorers.values() if s.default]
+        self.scorer_infos: list[ScorerInfo] = [catalog.scorer(n) for n in dict.fromkeys(names)]
+        self.describer_infos: list[DescriberInfo] = [catalog.describer(n) for n in dict.fromkeys(self.options.describers)]
+        if not self.scorer_infos and not self.describer_infos:
+            raise UsageError("nothing to run: no scorer or describer chosen (see `qplug scorers`)")
+        chosen = {s.name for s in self.scorer_infos}
+        for gate in self.options.gates:
+            if gate.scorer not in chosen:
+                raise UsageError(f"gate on {gate.scorer!r}, which is not among the scorers run ({', '.join(sorted(chosen))})")
+        for name in self.options.events:
+            if name not in chosen:
+                raise UsageError(f"event rule for {name!r}, which is not among the scorers run")
+        self.event_rules: dict[str, EventRule] = {}
+        for info in self.scorer_infos:
+            rule: EventRule | None
+            if info.name in self.options.events:
+                rule = self.options.events[info.name]
+            elif info.event_threshold is not None:
+                rule = EventRule(info.event_threshold, info.event_min_duration)
+            else:
+                rule = None
+            if rule is not None:
+                self.event_rules[info.name] = rule
+        self.batch_size = self.options.batch_size or max(
+            [s.batch_size for s in self.scorer_infos] + [d.batch_size for d in self.describer_infos])
+        self.summary = RunSummary(scorers=[s.name for s in self.scorer_infos],
+                                  describers=[d.name for d in self.describer_infos])
+        self._scorers: dict[str, Any] = {}
+        self._describers: dict[str, Any] = {}
+        self._sources: dict[str, Any] = {}
+
+    # -- building components -------------------------------------------------------------------
+
+    def _build(self) -> None:
+        """Build every scorer and describer before decoding starts, so a bad setup fails at once."""
+        for info in self.scorer_infos:
+            self._scorers[info.name] = _construct(info.name, info.factory, self.options.scorer_options.get(info.name, {}))
+        for dinfo in self.describer_infos:
+            self._describers[dinfo.name] = _construct(dinfo.name, dinfo.factory, {})
+
+    def _source(self, info: SourceInfo) -> Any:
+        if info.name not in self._sources:
+            self._sources[info.name] = _construct(info.name, info.factory, {})
+        return self._sources[info.name]
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Result]:
+        started = time.perf_counter()
+        self._build()
+        catalog = self.host.catalog()
+        items = list(expand_inputs(self.paths, catalog))
+        channel: queue.Queue[Any] = queue.Queue(maxsize=max(self.options.prefetch, self.batch_size))
+        stop = threading.Event()
+        producer = threading.Thread(target=self._produce, args=(items, channel, stop), name="qplug-decode", daemon=True)
+        producer.start()
+        state: _SourceState | None = None
+        batch: list[Frame] = []
+        try:
+            while True:
+                message = channel.get()
+                if message is _DONE:
+                    break
+                if isinstance(message, Frame):
+                    assert state is not None
+                    batch.append(message)
+                    if len(batch) >= self.batch_size:
+                        yield from self._flush(state, batch)
+                        batch = []
+                elif isinstance(message, _Start):
+                    state = self._begin_source(message)
+                elif isinstance(message, _End):
+                    assert state is not None
+                    yield from self._flush(state, batch)
+                    batch = []
+                    summary = self._finish_source(state, message.error)
+                    state = None
+                    yield summary
+                elif isinstance(message, _Resumed):
+                    summary = SourceSummary.from_dict(message.record)
+                    summary.gate_failures = self._gate_failures(summary.pooled)
+                    self.summary.sources.append(summary)
+                    yield summary
+                elif isinstance(message, BaseException):
+                    raise message
+        finally:
+            stop.set()
+            _drain(channel)
+            producer.join(timeout=10)
+            self.summary.wall_seconds = time.perf_counter() - started
+            for obj in list(self._scorers.values()) + list(self._describers.values()):
+                _close_quietly(obj)
+
+    def _produce(self, items: list[InputItem], channel: "queue.Queue[Any]", stop: threading.Event) -> None:
+        """Decoding thread: open each input and queue its frames (the queue bound keeps memory flat)."""
+
+        def put(message: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    channel.put(message, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        resume = self.options.resume
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                if resume is not None and item.path in resume.finished:
+                    put(_Resumed(resume.finished[item.path]))
+                    continue
+                if item.error is not None or item.source is None:
+                    put(_Start(item, None))
+                    put(_End(item, ErrorRecord(item.path, item.error or "no source", None, "read")))
+                    continue
+                reader = None
+                error: ErrorRecord | None = None
+                try:
+                    reader = self._source(item.source).open(item.path, self.options.sampling)
+                    if not put(_Start(item, reader.info)):
+                        return
+                    for frame in reader:
+                        if resume is not None and resume.is_done(item.path, frame.index):
+                            frame.release()
+                            continue
+                        if not put(frame):
+                            return
+                except InputError as exc:
+                    error = ErrorRecord(item.path, exc.reason, None, "read")
+                except Exception as exc:  # a source plugin's bug: report it against this input only
+                    error = ErrorRecord(item.path, f"{item.source.name} source failed: {type(exc).__name__}: {exc}", None, "read")
+                finally:
+                    if reader is not None:
+                        _close_quietly(reader)
+                if reader is None and not put(_Start(item, None)):
+                    return
+                if not put(_End(item, error)):
+                    return
+        except BaseException as exc:  # never leave the scoring loop waiting forever
+            put(exc)
+        finally:
+            put(_DONE)
+
+    def _begin_source(self, message: _Start) -> _SourceState:
+        state = _SourceState(self, message.item, message.media)
+        for scorer in self._scorers.values():
+            reset = getattr(scorer, "reset", None)
+            if callable(reset):
+                reset()
+        resume = self.options.resume
+        if resume is not None:
+            # Frames scored before the interruption count in this source's pooled scores and events.
+            for prior in resume.frames.get(message.item.path, []):
+                state.add(prior.pts, None, prior.timecode, prior.scores)
+        return state
+
+    def _flush(self, state: _SourceState, batch: list[Frame]) -> Iterator[FrameResult]:
+        if not batch:
+            return
+        results = [FrameResult.for_frame(frame) for frame in batch]
+        for info in self.scorer_infos:
+            self._score_batch(info, batch, results)
+        for dinfo in self.describer_infos:
+            self._describe_batch(dinfo, batch, results)
+        for frame, result in zip(batch, results):
+            state.add(frame.pts, frame.duration, frame.timecode, result.scores)
+            self.summary.frames += 1
+            yield result
+            frame.release()
+            result.frame = None
+        if self.options.progress is not None:
+            self.options.progress(state.item.path, state.frames, state.media)
+
+    def _score_batch(self, info: ScorerInfo, batch: list[Frame], results: list[FrameResult]) -> None:
+        scorer = self._scorers[info.name]
+        for offset in range(0, len(batch), info.batch_size):
+            frames = batch[offset:offset + info.batch_size]
+            targets = results[offset:offset + info.batch_size]
+            try:
+                values = self.host.hook.score_batch(scorer_name=info.name, scorer=scorer, frames=frames)
+                values = list(values) if values is not None else []
+                if len(values) != len(frames):
+                    raise ValueError(f"returned {len(values)} scores for {len(frames)} frames")
+            except Exception as exc:
+                reason = _reason(exc)
+                for frame, result in zip(frames, targets):
+                    result.scores[info.name] = None
+                    result.errors.append(ErrorRecord(frame.source_id, reason, frame.index, f"score:{info.name}"))
+                continue
+            for result, value in zip(targets, values):
+                _store(result, info, value)
+
+    def _describe_batch(self, info: DescriberInfo, batch: list[Frame], results: list[FrameResult]) -> None:
+        describer = self._describers[info.name]
+        for offset in range(0, len(batch), info.batch_size):
+            frames = batch[offset:offset + info.batch_size]
+            targets = results[offset:offset + info.batch_size]
+            try:
+                texts = list(describer.describe(frames))
+                if len(texts) != len(frames):
+                    raise ValueError(f"returned {len(texts)} descriptions for {len(frames)} frames")
+            except Exception as exc:
+                for frame, result in zip(frames, targets):
+                    result.errors.append(ErrorRecord(frame.source_id, _reason(exc), frame.index, f"describe:{info.name}"))
+                continue
+            for result, text in zip(targets, texts):
+                result.descriptions[info.name] = str(text)
+
+    def _finish_source(self, state: _SourceState, error: ErrorRecord | None) -> SourceSummary:
+        if error is not None:
+            state.errors.append(error)
+        pooled = {name: pooler.pooled(self.options.pooling) for name, pooler in state.poolers.items()} if state.frames else {}
+        events = sorted((e for d in state.detectors.values() for e in d.finish()), key=lambda e: (e.start, e.scorer))
+        summary = SourceSummary(source_id=state.item.path, media=state.media, frames=state.frames, pooled=pooled,
+                                events=events, errors=state.errors,
+                                wall_seconds=round(time.perf_counter() - state.started, 4))
+        if state.frames:
+            summary.gate_failures = self._gate_failures(pooled)
+        self.summary.sources.append(summary)
+        return summary
+
+    def _gate_failures(self, pooled: dict[str, dict[str, float | None]]) -> list[str]:
+        return [msg for gate in self.options.gates if (msg := gate.check(pooled)) is not None]
+
+
+def _construct(name: str, factory: Any, options: Mapping[str, Any]) -> Any:
+    try:
+        return resolve(factory)(**options)
+    except QplugError:
+        raise
+    except TypeError as exc:
+        raise UsageError(f"{name}: bad options {dict(options)}: {exc}") from exc
+    except Exception as exc:
+        raise UsageError(f"{name} could not be set up: {type(exc).__name__}: {exc}") from exc
+
+
+def _store(result: FrameResult, info: ScorerInfo, value: float | Score | None) -> None:
+    if isinstance(value, Score):
+        number: float | None = float(value.value)
+        if value.levels:
+            result.levels[info.name] = {k: float(v) for k, v in value.levels.items()}
+        if value.extra:
+            result.extra[info.name] = dict(value.extra)
+    elif value is None:
+        number = None
+    else:
+        number = float(value)
+    if number is not None and not math.isfinite(number):
+        result.errors.append(ErrorRecord(result.source_id, f"non-finite score {number}", result.index, f"score:{info.name}"))
+        number = None
+    result.scores[info.name] = number
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, InputError):
+        return exc.reason
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _close_quietly(obj: Any) -> None:
+    close = getattr(obj, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:
+            pass
+
+
+def _drain(channel: "queue.Queue[Any]") -> None:
+    """Empty the queue so a producer blocked on ``put`` sees the stop flag and exits."""
+    while True:
+        try:
+            item = channel.get_nowait()
+        except queue.Empty:
+            return
+        if isinstance(item, Frame):
+            item.release()

@@ -1,0 +1,243 @@
+"""The run loop: batching, pooling, events on pts, errors isolated per input and frame, gates, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import pytest
+
+from qplug.errors import UsageError
+from qplug.events import EventRule
+from qplug.gates import Gate
+from qplug.hookspecs import hookimpl
+from qplug.pipeline import Run, RunOptions
+from qplug.plugins import new_host
+from qplug.resume import load_resume_state
+from qplug.types import FrameResult, Sampling, SourceSummary
+
+from . import synthetic_plugin
+
+
+@pytest.fixture
+def host():
+    h = new_host()
+    h.add_plugin(synthetic_plugin, name="synthetic")
+    return h
+
+
+def write_synth(path, levels, **extra):
+    path.write_text(json.dumps(dict(levels=levels, **extra)))
+    return str(path)
+
+
+def collect(run):
+    frames, sources = [], []
+    for item in run:
+        (frames if isinstance(item, FrameResult) else sources).append(item)
+    return frames, sources
+
+
+def test_frames_are_scored_in_order_and_pooled(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [0, 51, 102, 153, 204, 255])
+    frames, sources = collect(Run([clip], RunOptions(scorers=["brightness", "change"]), host))
+    assert [f.index for f in frames] == list(range(6))
+    assert frames[0].scores["brightness"] == 0.0 and frames[-1].scores["brightness"] == 1.0
+    assert frames[0].scores["change"] is None
+    assert frames[1].scores["change"] == pytest.approx(0.2)
+    (summary,) = sources
+    assert summary.frames == 6 and summary.errors == []
+    pooled = summary.pooled["brightness"]
+    assert pooled["mean"] == pytest.approx(0.5)
+    assert pooled["min"] == 0.0 and pooled["max"] == 1.0
+    assert pooled["hmean"] is None  # a zero makes the harmonic mean undefined, not 0 or inf
+    assert summary.pooled["change"]["count"] == 5  # the first frame has no change value
+
+
+def test_batches_follow_each_scorer_preference(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [10] * 10)
+    run = Run([clip], RunOptions(scorers=["brightness"], batch_size=8), host)
+    collect(run)
+    assert run._scorers["brightness"].batches == [4, 4, 2]
+
+
+def test_temporal_scorer_is_reset_between_sources(tmp_path, host):
+    a = write_synth(tmp_path / "a.synth", [0, 255])
+    b = write_synth(tmp_path / "b.synth", [0, 0])
+    frames, _ = collect(Run([a, b], RunOptions(scorers=["change"]), host))
+    assert [f.scores["change"] for f in frames] == [None, 1.0, None, 0.0]
+
+
+def test_events_are_keyed_on_pts_under_variable_frame_rate(tmp_path, host):
+    # Dark frames at pts 1.0, 1.1 and 2.0 (a long frame): the segment runs from 1.0 to 2.5, when a
+    # bright frame is next shown; a frame index would have said "3 frames".
+    pts = [0.0, 0.5, 1.0, 1.1, 2.0, 2.5, 3.0]
+    levels = [200, 200, 5, 5, 5, 200, 200]
+    clip = write_synth(tmp_path / "vfr.synth", levels, pts=pts)
+    _, (summary,) = collect(Run([clip], RunOptions(scorers=["brightness"]), host))
+    (event,) = summary.events
+    assert (event.start, event.end, event.frames) == (1.0, 2.5, 3)
+    assert event.duration == pytest.approx(1.5)
+    assert event.peak == pytest.approx(5 / 255)
+
+
+def test_short_dips_do_not_make_events_and_open_segment_closes_at_end(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [200, 5, 200, 200, 5, 5, 5, 5, 5], fps=10)
+    _, (summary,) = collect(Run([clip], RunOptions(scorers=["brightness"]), host))
+    (event,) = summary.events  # the single dark frame (0.1 s) is under the 0.5 s minimum
+    assert event.start == pytest.approx(0.4) and event.end == pytest.approx(0.9)
+    assert event.start_timecode == "00:00:00:04"
+
+
+def test_event_rules_can_be_overridden(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [200, 5, 200], fps=10)
+    opts = RunOptions(scorers=["brightness"], events={"brightness": EventRule(0.5, 0.0)})
+    _, (summary,) = collect(Run([clip], opts, host))
+    assert len(summary.events) == 1
+    opts = RunOptions(scorers=["brightness"], events={"brightness": None})
+    _, (summary,) = collect(Run([clip], opts, host))
+    assert summary.events == []
+
+
+def test_a_broken_input_is_recorded_and_the_rest_is_scored(tmp_path, host):
+    good = write_synth(tmp_path / "good.synth", [100, 100])
+    bad = tmp_path / "bad.synth"
+    bad.write_text("{not json")
+    missing = str(tmp_path / "missing.synth")
+    run = Run([str(bad), good, missing], RunOptions(scorers=["brightness"]), host)
+    frames, sources = collect(run)
+    assert len(frames) == 2
+    by_source = {s.source_id: s for s in sources}
+    assert "not a synth file" in by_source[str(bad)].errors[0].reason
+    assert "no such file" in by_source[missing].errors[0].reason
+    assert by_source[good].errors == []
+    assert run.summary.exit_code == 2
+
+
+def test_frames_before_a_decode_error_are_kept(tmp_path, host):
+    clip = write_synth(tmp_path / "cut.synth", [100] * 6, fail_at=4)
+    frames, (summary,) = collect(Run([clip], RunOptions(scorers=["brightness"]), host))
+    assert [f.index for f in frames] == [0, 1, 2, 3]
+    assert summary.frames == 4 and summary.pooled["brightness"]["mean"] == pytest.approx(100 / 255)
+    assert summary.errors[0].index is None and "decode error at frame 4" in summary.errors[0].reason
+
+
+def test_a_scorer_exception_marks_only_its_batch(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [100] * 8)
+    opts = RunOptions(scorers=["brightness", "change"], scorer_options={"brightness": {"fail_on": 5}})
+    run = Run([clip], opts, host)
+    frames, (summary,) = collect(run)
+    assert len(frames) == 8
+    failed = [f.index for f in frames if f.scores["brightness"] is None]
+    assert failed == [4, 5, 6, 7]  # the batch of 4 holding frame 5
+    assert all("scorer exploded" in f.errors[0].reason for f in frames if f.index in failed)
+    assert all(f.scores["change"] is not None for f in frames[1:])
+    assert run.summary.exit_code == 0  # scoring errors are in the report; every input was read
+
+
+def test_gates_fail_the_run_with_exit_code_1(tmp_path, host):
+    clip = write_synth(tmp_path / "dim.synth", [20, 30, 40])
+    run = Run([clip], RunOptions(scorers=["brightness"], gates=[Gate.parse("brightness=0.5")]), host)
+    _, (summary,) = collect(run)
+    assert summary.gate_failures and "under 0.5" in summary.gate_failures[0]
+    assert run.summary.exit_code == 1
+    run = Run([clip], RunOptions(scorers=["brightness"], gates=[Gate.parse("brightness.max=0.5", under=False)]), host)
+    collect(run)
+    assert run.summary.exit_code == 0
+
+
+def test_unknown_names_are_usage_errors(tmp_path, host):
+    with pytest.raises(UsageError, match="unknown scorer 'nope'.*brightness"):
+        Run([], RunOptions(scorers=["nope"]), host)
+    with pytest.raises(UsageError, match="not among the scorers"):
+        Run([], RunOptions(scorers=["brightness"], gates=[Gate.parse("change=1")]), host)
+    with pytest.raises(UsageError, match="bad options"):
+        list(Run([], RunOptions(scorers=["brightness"], scorer_options={"brightness": {"nope": 1}}), host))
+
+
+def test_directories_globs_and_unsupported_files(tmp_path, host):
+    (tmp_path / "sub").mkdir()
+    write_synth(tmp_path / "sub" / "b.synth", [1])
+    write_synth(tmp_path / "a.synth", [1])
+    (tmp_path / "notes.txt").write_text("ignored inside a directory")
+    frames, sources = collect(Run([str(tmp_path)], RunOptions(scorers=["brightness"]), host))
+    assert sorted(os.path.basename(s.source_id) for s in sources) == ["a.synth", "b.synth"]
+    frames, sources = collect(Run([str(tmp_path / "**" / "*.synth")], RunOptions(scorers=["brightness"]), host))
+    assert len(sources) == 2
+    run = Run([str(tmp_path / "notes.txt")], RunOptions(scorers=["brightness"]), host)
+    _, (summary,) = collect(run)
+    assert "unsupported file type" in summary.errors[0].reason and ".synth" in summary.errors[0].reason
+
+
+def test_score_batch_wrappers_see_every_batch(tmp_path, host):
+    seen = []
+
+    class Timing:
+        @hookimpl(wrapper=True)
+        def score_batch(self, scorer_name, scorer, frames):
+            result = yield
+            seen.append((scorer_name, len(frames), len(result)))
+            return result
+
+    host.add_plugin(Timing(), name="timing")
+    clip = write_synth(tmp_path / "a.synth", [1] * 5)
+    collect(Run([clip], RunOptions(scorers=["brightness"]), host))
+    assert seen == [("brightness", 4, 4), ("brightness", 1, 1)]
+
+
+def test_a_cache_plugin_can_answer_instead_of_the_scorer(tmp_path, host):
+    class Cache:
+        @hookimpl(tryfirst=True)
+        def score_batch(self, scorer_name, scorer, frames):
+            return [0.25] * len(frames)
+
+    host.add_plugin(Cache(), name="cache")
+    clip = write_synth(tmp_path / "a.synth", [200] * 3)
+    frames, _ = collect(Run([clip], RunOptions(scorers=["brightness"]), host))
+    assert [f.scores["brightness"] for f in frames] == [0.25] * 3
+
+
+def test_stopping_early_ends_the_decoding_thread(tmp_path, host):
+    clip = write_synth(tmp_path / "long.synth", [1] * 500)
+    run = Run([clip], RunOptions(scorers=["brightness"], prefetch=4), host)
+    iterator = iter(run)
+    next(iterator)
+    iterator.close()
+    assert not any(t.name == "qplug-decode" and t.is_alive() for t in threading.enumerate())
+
+
+def test_pixels_are_released_after_each_result(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [1] * 6)
+    kept = []
+    for item in Run([clip], RunOptions(scorers=["brightness"]), host):
+        if isinstance(item, FrameResult):
+            assert item.frame is not None and item.frame.rgb is not None  # writers may read pixels now
+            kept.append(item)
+    assert all(r.frame is None for r in kept)
+
+
+def test_resume_skips_done_frames_and_keeps_pooled_scores_whole(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [0, 51, 102, 153, 204, 255])
+    done = write_synth(tmp_path / "done.synth", [10])
+    report = tmp_path / "run.jsonl"
+    first, _ = collect(Run([clip], RunOptions(scorers=["brightness"]), host))
+    lines = [json.dumps(f.to_dict()) for f in first[:3]]
+    lines.append(json.dumps({"type": "source", "source": done, "frames": 1, "pooled": {"brightness": {"mean": 0.04}},
+                             "events": [], "errors": []}))
+    report.write_text("\n".join(lines) + "\n" + '{"type": "frame", "sour')  # killed mid-line
+    state = load_resume_state(str(report))
+    assert state.done_indices[clip] == {0, 1, 2} and done in state.finished
+    frames, sources = collect(Run([clip, done], RunOptions(scorers=["brightness"], resume=state), host))
+    assert [f.index for f in frames] == [3, 4, 5]
+    by_source = {s.source_id: s for s in sources}
+    assert by_source[clip].frames == 6
+    assert by_source[clip].pooled["brightness"]["mean"] == pytest.approx(0.5)
+    assert by_source[done].resumed and by_source[done].pooled["brightness"]["mean"] == 0.04
+
+
+def test_results_serialise_to_json(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [0, 255, 0], fps=10)
+    for item in Run([clip], RunOptions(scorers=["brightness"], events={"brightness": EventRule(0.5)}), host):
+        assert isinstance(item, (FrameResult, SourceSummary))
+        json.loads(json.dumps(item.to_dict(), allow_nan=False))

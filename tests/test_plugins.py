@@ -1,0 +1,156 @@
+"""Plugin loading: entry points, isolation of broken plugins, strict mode, allow-list, tracing."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from qplug.errors import PluginError
+from qplug.plugins import load_host, new_host
+from qplug.registry import ScorerInfo, resolve
+
+
+@pytest.fixture
+def fake_plugins(tmp_path, monkeypatch):
+    """Install three plugins as real distributions on sys.path: good, broken import, misspelled hook."""
+    (tmp_path / "qp_good.py").write_text(textwrap.dedent("""
+        from qplug.hookspecs import hookimpl
+        from qplug.registry import ScorerInfo
+
+        @hookimpl
+        def register_scorers(register):
+            register(ScorerInfo(name="good.flat", factory="qp_good_heavy:Flat", description="always 0.5",
+                                range=(0.0, 1.0), higher_is_better=True))
+        """))
+    (tmp_path / "qp_good_heavy.py").write_text(textwrap.dedent("""
+        import sys
+        sys.modules[__name__].IMPORTED = True
+        class Flat:
+            def score(self, frames):
+                return [0.5 for _ in frames]
+        """))
+    (tmp_path / "qp_broken.py").write_text("import a_module_that_does_not_exist\n")
+    (tmp_path / "qp_typo.py").write_text(textwrap.dedent("""
+        from qplug.hookspecs import hookimpl
+
+        @hookimpl
+        def register_scorer(register):  # missing the final s: would never be called
+            pass
+        """))
+    dist = tmp_path / "qp_fake-1.2.3.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: qp-fake\nVersion: 1.2.3\n")
+    (dist / "entry_points.txt").write_text("[qplug]\ngood = qp_good\nbroken = qp_broken\ntypo = qp_typo\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("qp_good", "qp_good_heavy", "qp_broken", "qp_typo"):
+        sys.modules.pop(name, None)
+    return tmp_path
+
+
+def test_broken_plugins_are_reported_not_fatal(fake_plugins, monkeypatch):
+    monkeypatch.delenv("QPLUG_LOAD_PLUGINS", raising=False)
+    host = load_host(strict=False)
+    records = {r.name: r for r in host.plugins()}
+    assert records["good"].error is None and records["good"].version == "1.2.3"
+    assert records["good"].registers == {"scorers": ["good.flat"]}
+    assert "a_module_that_does_not_exist" in records["broken"].error
+    assert "register_scorer" in records["typo"].error  # check_pending caught the misspelling
+    assert "good.flat" in host.catalog().scorers
+
+
+def test_registration_does_not_import_the_heavy_module(fake_plugins):
+    host = load_host(allow=["good"])
+    info = host.catalog().scorer("good.flat")
+    assert "qp_good_heavy" not in sys.modules
+    scorer = resolve(info.factory)()
+    assert scorer.score([1, 2]) == [0.5, 0.5]
+    assert "qp_good_heavy" in sys.modules
+
+
+def test_strict_mode_makes_a_broken_plugin_fatal(fake_plugins):
+    with pytest.raises(PluginError, match="broken"):
+        load_host(strict=True, allow=["broken"])
+    with pytest.raises(PluginError, match="register_scorer"):
+        load_host(strict=True, allow=["typo"])
+
+
+def test_strict_mode_from_the_environment(fake_plugins, monkeypatch):
+    monkeypatch.setenv("QPLUG_STRICT_PLUGINS", "1")
+    monkeypatch.setenv("QPLUG_LOAD_PLUGINS", "broken")
+    with pytest.raises(PluginError):
+        load_host()
+
+
+def test_allow_list_limits_what_loads(fake_plugins, monkeypatch):
+    monkeypatch.setenv("QPLUG_LOAD_PLUGINS", "good, typo")
+    names = {r.name for r in load_host().plugins()}
+    assert names == {"good", "typo"}
+    monkeypatch.setenv("QPLUG_LOAD_PLUGINS", "")
+    assert load_host().plugins() == []
+
+
+def test_builtins_load_through_entry_points(monkeypatch):
+    monkeypatch.delenv("QPLUG_LOAD_PLUGINS", raising=False)
+    records = {r.name: r for r in load_host().plugins()}
+    for builtin in ("images", "video", "qc", "reports"):
+        assert builtin in records and records[builtin].error is None, records.get(builtin)
+
+
+def test_tracing_logs_hook_calls(fake_plugins, monkeypatch, capsys):
+    monkeypatch.setenv("QPLUG_TRACE_PLUGINS", "1")
+    load_host(allow=["good"]).catalog()
+    assert "register_scorers" in capsys.readouterr().err
+
+
+def test_a_plugin_raising_in_a_hook_does_not_hide_the_others():
+    class Exploding:
+        from qplug.hookspecs import hookimpl
+
+        @hookimpl
+        def register_scorers(self, register):
+            raise RuntimeError("boom")
+
+    class Fine:
+        from qplug.hookspecs import hookimpl
+
+        @hookimpl
+        def register_scorers(self, register):
+            register(ScorerInfo(name="fine", factory=lambda: None, description="", range=(0, 1), higher_is_better=True))
+
+    host = new_host()
+    host.add_plugin(Exploding(), name="exploding")
+    host.add_plugin(Fine(), name="fine")
+    catalog = host.catalog()
+    assert "fine" in catalog.scorers
+    assert any("boom" in p for p in catalog.problems)
+    assert {r.name: r for r in host.plugins()}["exploding"].error.endswith("boom")
+
+
+def test_first_registration_of_a_name_wins():
+    from qplug.hookspecs import hookimpl
+
+    def make(tag):
+        class P:
+            @hookimpl
+            def register_scorers(self, register):
+                register(ScorerInfo(name="dup", factory=lambda: tag, description=tag, range=(0, 1), higher_is_better=True))
+        return P()
+
+    host = new_host()
+    host.add_plugin(make("first"), name="a")
+    host.add_plugin(make("second"), name="b")
+    catalog = host.catalog()
+    assert len(catalog.scorers) == 1 and any("already registered" in p for p in catalog.problems)
+
+
+def test_registration_records_validate_their_metadata():
+    with pytest.raises(PluginError, match="low < high"):
+        ScorerInfo(name="x", factory="m:a", description="", range=(1, 1), higher_is_better=True)
+    with pytest.raises(PluginError, match="lower-case"):
+        ScorerInfo(name="Bad Name", factory="m:a", description="", range=(0, 1), higher_is_better=True)
+    with pytest.raises(PluginError, match="package.module:attribute"):
+        resolve("no_colon_here")
+    with pytest.raises(PluginError, match="cannot load"):
+        resolve("qplug:does_not_exist")
