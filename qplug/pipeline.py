@@ -250,6 +250,8 @@ class Run:
                             return
                 except InputError as exc:
                     error = ErrorRecord(item.path, exc.reason, None, "read")
+                except UsageError:
+                    raise  # misconfiguration (a bad environment variable): ends the run once, clearly
                 except Exception as exc:  # a source plugin's bug: report it against this input only
                     error = ErrorRecord(item.path, f"{item.source.name} source failed: {type(exc).__name__}: {exc}", None, "read")
                 finally:

@@ -1,1 +1,27 @@
-"""qplug built-in plugin (placeholder until written)."""
+"""qplug built-in source for still images (JPEG, PNG, WebP, TIFF, BMP, GIF).
+
+Only the registration lives here: importing this package must stay cheap, so Pillow and numpy are
+imported by :mod:`qplug_images.source` when the source is first used.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from qplug.hookspecs import hookimpl
+from qplug.registry import SourceInfo
+
+#: File extensions the source claims (lower-case, with the dot), as the registry expects them.
+EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+
+
+@hookimpl
+def register_sources(register: Callable[[SourceInfo], None]) -> None:
+    """Register the ``images`` source."""
+    register(SourceInfo(
+        name="images",
+        factory="qplug_images.source:ImageSource",
+        description="Still images via Pillow: one 8-bit RGB frame per file, EXIF orientation applied",
+        extensions=EXTENSIONS,
+        kind="image",
+    ))

@@ -1,0 +1,370 @@
+"""Self-contained HTML report: score curves, events, pooled scores, worst-frame thumbnails, errors.
+
+The page is written progressively: the head when the first result arrives, one ``<section>`` per
+source when its summary arrives, and the run overview at close (CSS ``order`` shows it first). Memory
+is bounded per source by the decimated curves and the K thumbnails, and only sources still in
+progress are held, so neither a long video nor a folder of many images makes the writer grow.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from typing import IO, Iterable
+
+from qplug import __version__
+from qplug.types import SCHEMA_VERSION, ErrorRecord, Event, FrameResult, MediaInfo, RunSummary, SourceSummary
+
+from . import svg
+from ._common import Options, ScorerMeta, clean_text, finite, format_number, format_seconds, int_option, scorer_metas
+from .curve import MinMaxCurve
+from .thumbnails import Thumbnail, WorstFrames
+
+#: per-frame errors listed per source; beyond this only a count is kept
+MAX_FRAME_ERRORS = 200
+#: longest describer text shown under a thumbnail
+MAX_DESCRIPTION = 400
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1100px;padding:0 16px 48px;
+color:#1d2330;background:#fff;display:flex;flex-direction:column}
+header.top{order:-2}section.run{order:-1}
+h1{font-size:22px;margin:20px 0 4px}h2{font-size:18px;margin:0 0 6px;word-break:break-all}
+h3{font-size:15px;margin:18px 0 6px}
+section{border-top:1px solid #d5d9e0;padding:16px 0}
+section.failed h2,section.gate h2{color:#a4161a}
+.muted{color:#66707f}.bad{color:#a4161a;font-weight:600}.good{color:#1b7f3b;font-weight:600}
+table{border-collapse:collapse;margin:4px 0}th,td{border:1px solid #d5d9e0;padding:3px 8px;text-align:left;
+vertical-align:top}th{background:#f3f5f8}td.num{text-align:right;font-variant-numeric:tabular-nums}
+figure{margin:8px 0}figcaption{font-size:12px;color:#4a5361}
+svg.chart{width:100%;height:auto;display:block}
+svg .plot{fill:#fbfcfd;stroke:#c3c9d2}svg .grid{stroke:#e4e7ec}svg .tick{font-size:11px;fill:#66707f}
+svg .curve{fill:none;stroke:#2458c6;stroke-width:1.2;stroke-linejoin:round}svg .point{fill:#2458c6}
+svg .event{fill:#e5383b;fill-opacity:.18}svg .threshold{stroke:#e5383b;stroke-dasharray:4 3}
+.thumbs{display:flex;flex-wrap:wrap;gap:10px}.thumb{width:240px;margin:0}
+.thumb img{display:block;max-width:100%;height:auto;border:1px solid #c3c9d2}
+.noimg{width:240px;height:100px;display:flex;align-items:center;justify-content:center;background:#f3f5f8;
+color:#66707f;border:1px dashed #c3c9d2}
+ul.errors li{margin:2px 0}code{font-size:12px}
+"""
+
+
+def esc(text: object) -> str:
+    """Escape text for element content and quoted attributes (file names may hold <, & and quotes)."""
+    return html.escape(clean_text(text), quote=True)
+
+
+def _cell(value: object, numeric: bool = False) -> str:
+    return f'<td class="num">{esc(value)}</td>' if numeric else f"<td>{esc(value)}</td>"
+
+
+def _table(css_class: str, headers: Iterable[str], rows: Iterable[str]) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    return f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _bound_text(value: float) -> str:
+    return format_number(value) if math.isfinite(value) else ("\u2212\u221e" if value < 0 else "\u221e")
+
+
+def _when(seconds: float | None, timecode: str | None) -> str:
+    return timecode if timecode else format_seconds(seconds)
+
+
+@dataclass
+class _SourceState:
+    """What the writer keeps about a source while its frames arrive."""
+
+    anchor: str
+    worst: WorstFrames
+    x_is_time: bool | None = None
+    frames: int = 0
+    curves: dict[str, MinMaxCurve] = field(default_factory=dict)
+    errors: list[tuple[int | None, str, str]] = field(default_factory=list)
+    errors_dropped: int = 0
+
+    def note_error(self, index: int | None, stage: str, reason: str) -> None:
+        if len(self.errors) < MAX_FRAME_ERRORS:
+            self.errors.append((index, stage, reason))
+        else:
+            self.errors_dropped += 1
+
+
+class HtmlReportWriter:
+    """Builds the HTML report; see ``docs/report-schema.md`` for what it shows.
+
+    Options: ``title``, ``thumbnails`` (K worst frames per source, default 6, 0 for none),
+    ``primary`` (scorer that ranks worst frames; default the run's first scorer), ``scorers``
+    (range, direction and unit per scorer), ``curve_points`` (max points per curve, default 2000),
+    ``thumbnail_width`` (pixels, default 240).
+    """
+
+    def __init__(self, stream: IO[str], options: Options | None = None) -> None:
+        options = options or {}
+        self._stream = stream
+        self._title = clean_text(options.get("title") or "qplug quality report")
+        self._k = int_option(options, "thumbnails", 6, 0)
+        self._curve_points = int_option(options, "curve_points", 2000, 4)
+        self._thumb_width = int_option(options, "thumbnail_width", 240, 16)
+        self._metas = scorer_metas(options)
+        primary = options.get("primary")
+        self._primary: str | None = str(primary) if primary else next(iter(self._metas), None)
+        self._scorer_order: dict[str, None] = dict.fromkeys(self._metas)
+        self._states: dict[str, _SourceState] = {}
+        self._anchors: dict[str, str] = {}
+        self._rendered: set[str] = set()
+        self._started = False
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _write(self, text: str) -> None:
+        if not self._started:
+            self._started = True
+            self._write(self._head())
+        # Pure ASCII output (non-ASCII as character references) is valid whatever encoding the
+        # core opened the stream with.
+        self._stream.write(text.encode("ascii", "xmlcharrefreplace").decode("ascii"))
+        self._stream.flush()
+
+    def _meta(self, name: str) -> ScorerMeta:
+        return self._metas.get(name) or ScorerMeta(name)
+
+    def _anchor(self, source_id: str) -> str:
+        anchor = self._anchors.get(source_id)
+        if anchor is None:
+            anchor = self._anchors[source_id] = f"src-{len(self._anchors) + 1}"
+        return anchor
+
+    def _state(self, source_id: str) -> _SourceState:
+        state = self._states.get(source_id)
+        if state is None:
+            state = self._states[source_id] = _SourceState(
+                anchor=self._anchor(source_id), worst=WorstFrames(self._k, self._thumb_width))
+        return state
+
+    # -- Writer protocol -----------------------------------------------------------------------
+
+    def write_frame(self, result: FrameResult) -> None:
+        state = self._state(result.source_id)
+        state.frames += 1
+        if self._primary is None and result.scores:
+            self._primary = next(iter(result.scores))
+        if state.x_is_time is None:
+            state.x_is_time = result.pts is not None
+        x = result.pts if state.x_is_time else result.index
+        for name, raw in result.scores.items():
+            value = finite(raw)
+            if value is None:
+                continue
+            if name not in self._scorer_order:
+                self._scorer_order[name] = None
+            if x is not None:
+                curve = state.curves.get(name)
+                if curve is None:
+                    curve = state.curves[name] = MinMaxCurve(self._curve_points)
+                curve.add(float(x), value)
+            if name == self._primary:
+                state.worst.offer(result, value, self._meta(name).badness(value))
+        for error in result.errors:
+            state.note_error(result.index, error.stage, error.reason)
+
+    def write_source(self, summary: SourceSummary) -> None:
+        state = self._states.pop(summary.source_id, None)
+        self._write(self._section(summary.source_id, state, summary))
+        self._rendered.add(summary.source_id)
+
+    def close(self, run: RunSummary) -> None:
+        # Sources whose summary never came (the core stopped early) still show what was scored.
+        for source_id in list(self._states):
+            self._write(self._section(source_id, self._states.pop(source_id), None))
+            self._rendered.add(source_id)
+        for summary in run.sources:
+            if summary.source_id not in self._rendered:
+                self.write_source(summary)
+        self._write(self._run_section(run))
+        self._write("</body>\n</html>\n")
+
+    # -- page parts ----------------------------------------------------------------------------
+
+    def _head(self) -> str:
+        return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                f"<meta name=\"generator\" content=\"qplug {esc(__version__)}\">\n"
+                f"<title>{esc(self._title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+                f"<header class=\"top\"><h1>{esc(self._title)}</h1>"
+                f"<p class=\"muted\">qplug {esc(__version__)} report, schema {esc(SCHEMA_VERSION)}</p></header>\n")
+
+    def _section(self, source_id: str, state: _SourceState | None, summary: SourceSummary | None) -> str:
+        anchor = state.anchor if state else self._anchor(source_id)
+        failed = summary is not None and not summary.ok
+        gate = bool(summary and summary.gate_failures)
+        css = " failed" if failed else " gate" if gate else ""
+        frames = summary.frames if summary is not None else (state.frames if state else 0)
+        parts = [f'<section class="source{css}" id="{anchor}">', f"<h2>{esc(source_id)}</h2>",
+                 f'<p class="muted">{esc(self._media_line(summary.media if summary else None, frames))}</p>']
+        if summary is None:
+            parts.append('<p class="bad">No summary was received for this source (the run stopped early?).</p>')
+        if failed:
+            parts.append('<p class="bad">This source could not be read completely; see the errors below.</p>')
+        if gate:
+            assert summary is not None
+            items = "".join(f"<li>{esc(g)}</li>" for g in summary.gate_failures)
+            parts.append(f'<p class="bad">Quality gate failed:</p><ul class="gates">{items}</ul>')
+        events = summary.events if summary else []
+        if state and state.curves:
+            parts.append(self._charts(state, events))
+        if summary and summary.pooled:
+            parts.append(self._pooled(summary))
+        if events or (state and state.x_is_time):  # events are about time: none for stills
+            parts.append(self._events(events))
+        if state and self._k and self._primary:
+            parts.append(self._thumbnails(anchor, state.worst.worst()))
+        parts.append(self._errors(summary.errors if summary else [], state))
+        parts.append("</section>\n")
+        return "".join(parts)
+
+    @staticmethod
+    def _media_line(media: MediaInfo | None, frames: int) -> str:
+        bits: list[str] = []
+        if media is not None:
+            bits += [b for b in (media.kind, media.container, media.codec) if b]
+            if media.width and media.height:
+                bits.append(f"{media.width}\u00d7{media.height}")
+            if media.fps:
+                bits.append(f"{media.fps:.3g} fps")
+            if media.duration:
+                bits.append(format_seconds(media.duration))
+            if media.pix_fmt:
+                bits.append(str(media.pix_fmt))
+            if media.bit_depth:
+                bits.append(f"{media.bit_depth}-bit")
+            if media.interlaced:
+                bits.append("interlaced")
+        bits.append(f"{frames} frame{'s' if frames != 1 else ''} scored")
+        return " \u00b7 ".join(bits)
+
+    def _charts(self, state: _SourceState, events: list[Event]) -> str:
+        parts = ["<h3>Scores over time</h3>" if state.x_is_time else "<h3>Scores by frame</h3>"]
+        names = [n for n in self._scorer_order if n in state.curves]
+        for name in names:
+            curve, meta = state.curves[name], self._meta(name)
+            mine = [e for e in events if e.scorer == name]
+            thresholds = sorted({e.threshold for e in mine if finite(e.threshold) is not None}
+                                | ({meta.event_threshold} if meta.event_threshold is not None else set()))
+            bands = [svg.Band(e.start, e.end, f"{name}: {_when(e.start, e.start_timecode)} \u2013 "
+                                              f"{_when(e.end, e.end_timecode)}, peak {format_number(e.peak)}")
+                     for e in mine] if state.x_is_time else []
+            points = curve.points()
+            chart = svg.Chart(title=f"{name} ({meta.direction})", points=points, x_is_time=bool(state.x_is_time),
+                              y_range=(meta.low, meta.high), bands=bands, thresholds=thresholds)
+            unit = f", unit: {meta.unit}" if meta.unit else ""
+            shown = (f"; {len(points)} points drawn from {curve.samples} frames, min/max per bucket"
+                     if len(points) < curve.samples else "")
+            parts.append(f'<figure class="curve" data-scorer="{esc(name)}">{svg.render(chart)}'
+                         f"<figcaption><strong>{esc(name)}</strong> \u2014 {esc(meta.direction)}{esc(unit)}"
+                         f"{esc(shown)}</figcaption></figure>")
+        return "".join(parts)
+
+    def _pooled(self, summary: SourceSummary) -> str:
+        methods: dict[str, None] = {}
+        for values in summary.pooled.values():
+            methods.update(dict.fromkeys(values))
+        rows = [f"<tr><th>{esc(name)}</th>{''.join(_cell(format_number(values.get(m)), True) for m in methods)}</tr>"
+                for name, values in summary.pooled.items()]
+        return "<h3>Pooled scores</h3>" + _table("pooled", ["scorer", *methods], rows)
+
+    def _events(self, events: list[Event]) -> str:
+        if not events:
+            return '<h3>Events</h3><p class="muted">No events.</p>'
+        rows = [
+            "<tr>" + _cell(e.scorer) + _cell(_when(e.start, e.start_timecode)) + _cell(_when(e.end, e.end_timecode))
+            + _cell(f"{e.duration:.3f}", True) + _cell(format_number(e.peak), True)
+            + _cell(format_seconds(e.peak_pts)) + _cell(format_number(e.threshold), True)
+            + _cell(e.frames, True) + "</tr>"
+            for e in events
+        ]
+        headers = ["scorer", "start", "end", "duration (s)", "peak", "peak at", "threshold", "frames"]
+        return "<h3>Events</h3>" + _table("events", headers, rows)
+
+    def _thumbnails(self, anchor: str, thumbs: list[Thumbnail]) -> str:
+        assert self._primary is not None
+        meta = self._meta(self._primary)
+        title = f"<h3>Worst frames by {esc(self._primary)} ({esc(meta.direction)})</h3>"
+        if not thumbs:
+            return title + f'<p class="muted">No frame has a {esc(self._primary)} score.</p>'
+        figures = []
+        for t in thumbs:
+            where = t.timecode or (format_seconds(t.pts) if t.pts is not None else None)
+            caption = f"frame {t.index}" + (f" \u00b7 {where}" if where else "") + \
+                f" \u00b7 {self._primary} = {format_number(t.value)}"
+            if t.data_uri:
+                picture = (f'<img src="{t.data_uri}" width="{t.width}" height="{t.height}" '
+                           f'alt="frame {t.index}" loading="lazy">')
+            else:
+                picture = '<div class="noimg">no pixels</div>'
+            text = f"<br>{esc(t.description[:MAX_DESCRIPTION])}" if t.description else ""
+            figures.append(f'<figure class="thumb" id="{anchor}-f{t.index}" data-index="{t.index}">{picture}'
+                           f"<figcaption>{esc(caption)}{text}</figcaption></figure>")
+        return title + f'<div class="thumbs">{"".join(figures)}</div>'
+
+    @staticmethod
+    def _errors(errors: list[ErrorRecord], state: _SourceState | None) -> str:
+        entries: dict[tuple[int | None, str, str], None] = {}
+        for e in errors:
+            entries[(e.index, e.stage, e.reason)] = None
+        if state:
+            entries.update(dict.fromkeys(state.errors))  # dict keeps order and drops duplicates
+        if not entries:
+            return ""
+        items = [f"<li><code>{esc(stage)}</code> {'whole source' if index is None else f'frame {index}'}: "
+                 f"{esc(reason)}</li>" for index, stage, reason in entries]
+        if state and state.errors_dropped:
+            items.append(f'<li class="muted">\u2026 and {state.errors_dropped} more frame errors</li>')
+        return f'<h3>Errors</h3><ul class="errors">{"".join(items)}</ul>'
+
+    def _run_section(self, run: RunSummary) -> str:
+        gate = '<span class="bad">failed</span>' if run.gate_failed else '<span class="good">passed</span>'
+        facts = [("frames scored", run.frames), ("sources", len(run.sources)), ("errors", len(run.errors)),
+                 ("wall time", f"{run.wall_seconds:.1f} s"), ("exit code", run.exit_code)]
+        rows = [f"<tr><th>{esc(k)}</th>{_cell(v, True)}</tr>" for k, v in facts]
+        rows.append(f"<tr><th>quality gates</th><td>{gate}</td></tr>")
+        parts = ['<section class="run" id="run"><h2>Run summary</h2>',
+                 f'<table class="facts"><tbody>{"".join(rows)}</tbody></table>']
+        if run.sources:
+            parts.append(self._sources_table(run.sources))
+        names = list(dict.fromkeys([*self._scorer_order, *run.scorers]))
+        if names:
+            scorer_rows = []
+            for name in names:
+                meta = self._meta(name)
+                span = f"{_bound_text(meta.low)} \u2026 {_bound_text(meta.high)}"
+                scorer_rows.append("<tr>" + _cell(name) + _cell(span) + _cell(meta.direction) + _cell(meta.unit)
+                                   + "</tr>")
+            parts.append("<h3>Scorers</h3>" + _table("scorers", ["scorer", "range", "direction", "unit"], scorer_rows))
+        failures = [e for e in run.errors if e.index is None]
+        if failures:
+            items = "".join(f"<li><a href=\"#{self._anchor(e.source_id)}\">{esc(e.source_id)}</a> "
+                            f"<code>{esc(e.stage)}</code>: {esc(e.reason)}</li>" for e in failures)
+            parts.append(f'<h3>Sources that could not be read</h3><ul class="errors">{items}</ul>')
+        parts.append("</section>\n")
+        return "".join(parts)
+
+    def _sources_table(self, sources: list[SourceSummary]) -> str:
+        primary = self._primary
+        method = None
+        if primary:
+            for s in sources:
+                if s.pooled.get(primary):
+                    method = "mean" if "mean" in s.pooled[primary] else next(iter(s.pooled[primary]))
+                    break
+        rows = []
+        for s in sources:
+            status = ('<span class="bad">unreadable</span>' if not s.ok else
+                      '<span class="bad">gate failed</span>' if s.gate_failures else '<span class="good">ok</span>')
+            pooled = _cell(format_number((s.pooled.get(primary) or {}).get(method)), True) if method else ""
+            rows.append(f'<tr><td><a href="#{self._anchor(s.source_id)}">{esc(s.source_id)}</a></td>'
+                        + _cell(s.frames, True) + pooled + _cell(len(s.events), True) + _cell(len(s.errors), True)
+                        + f"<td>{status}</td></tr>")
+        headers = ["source", "frames", *([f"{primary} ({method})"] if method else []), "events", "errors", "status"]
+        return "<h3>Sources</h3>" + _table("sources", headers, rows)
