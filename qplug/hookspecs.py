@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import pluggy
 
 if TYPE_CHECKING:
-    from .registry import DescriberInfo, ScorerInfo, SourceInfo, WriterInfo
+    from .registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterInfo
     from .types import Frame, Score
 
 PROJECT = "qplug"
@@ -43,6 +43,14 @@ def register_describers(register: Callable[["DescriberInfo"], None]) -> None:
     """Register describers that write a low-level quality description of each frame.
 
     :param register: call with a :class:`qplug.registry.DescriberInfo` for each describer.
+    """
+
+
+@hookspec
+def register_askers(register: Callable[["AskerInfo"], None]) -> None:
+    """Register askers that answer a question about each frame (yes/no, multiple choice or free text).
+
+    :param register: call with a :class:`qplug.registry.AskerInfo` for each asker.
     """
 
 

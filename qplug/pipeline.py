@@ -24,9 +24,9 @@ from .gates import Gate
 from .inputs import InputItem, expand_inputs
 from .plugins import PluginHost, get_host
 from .pooling import POOLING_METHODS, Pooler, check_methods
-from .registry import DescriberInfo, ScorerInfo, SourceInfo, resolve
+from .registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, resolve
 from .resume import ResumeState
-from .types import ErrorRecord, Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score, SourceSummary
+from .types import Answer, ErrorRecord, Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score, SourceSummary
 
 Result = Union[FrameResult, SourceSummary]
 
@@ -37,6 +37,9 @@ class RunOptions:
 
     :param scorers: scorer names; None runs the scorers registered with ``default=True``.
     :param describers: describer names (none by default: describing is slow).
+    :param askers: asker names that answer ``question`` about each frame.
+    :param question: the question for the askers.
+    :param choices: the options the answer must be one of (None: free text).
     :param sampling: which frames of each video to deliver.
     :param batch_size: frames per batch; None uses the largest batch any chosen scorer prefers.
     :param pooling: pooling methods for the per-source summary.
@@ -50,6 +53,9 @@ class RunOptions:
 
     scorers: Sequence[str] | None = None
     describers: Sequence[str] = ()
+    askers: Sequence[str] = ()
+    question: str | None = None
+    choices: Sequence[str] | None = None
     sampling: Sampling = field(default_factory=Sampling)
     batch_size: int | None = None
     pooling: Sequence[str] = POOLING_METHODS
@@ -122,8 +128,13 @@ class Run:
             names = [s.name for s in catalog.scorers.values() if s.default]
         self.scorer_infos: list[ScorerInfo] = [catalog.scorer(n) for n in dict.fromkeys(names)]
         self.describer_infos: list[DescriberInfo] = [catalog.describer(n) for n in dict.fromkeys(self.options.describers)]
-        if not self.scorer_infos and not self.describer_infos:
-            raise UsageError("nothing to run: no scorer or describer chosen (see `qplug scorers`)")
+        self.asker_infos: list[AskerInfo] = [catalog.asker(n) for n in dict.fromkeys(self.options.askers)]
+        if self.asker_infos and not (self.options.question or "").strip():
+            raise UsageError("askers need a question")
+        if self.options.choices is not None and len(set(self.options.choices)) < 2:
+            raise UsageError("give at least two different choices")
+        if not self.scorer_infos and not self.describer_infos and not self.asker_infos:
+            raise UsageError("nothing to run: no scorer, describer or asker chosen (see `qplug scorers`)")
         chosen = {s.name for s in self.scorer_infos}
         for gate in self.options.gates:
             if gate.scorer not in chosen:
@@ -143,11 +154,14 @@ class Run:
             if rule is not None:
                 self.event_rules[info.name] = rule
         self.batch_size = self.options.batch_size or max(
-            [s.batch_size for s in self.scorer_infos] + [d.batch_size for d in self.describer_infos])
+            [s.batch_size for s in self.scorer_infos] + [d.batch_size for d in self.describer_infos]
+            + [a.batch_size for a in self.asker_infos])
         self.summary = RunSummary(scorers=[s.name for s in self.scorer_infos],
-                                  describers=[d.name for d in self.describer_infos])
+                                  describers=[d.name for d in self.describer_infos],
+                                  askers=[a.name for a in self.asker_infos])
         self._scorers: dict[str, Any] = {}
         self._describers: dict[str, Any] = {}
+        self._askers: dict[str, Any] = {}
         self._sources: dict[str, Any] = {}
 
     # -- building components -------------------------------------------------------------------
@@ -158,6 +172,8 @@ class Run:
             self._scorers[info.name] = _construct(info.name, info.factory, self.options.scorer_options.get(info.name, {}))
         for dinfo in self.describer_infos:
             self._describers[dinfo.name] = _construct(dinfo.name, dinfo.factory, {})
+        for ainfo in self.asker_infos:
+            self._askers[ainfo.name] = _construct(ainfo.name, ainfo.factory, {})
 
     def _source(self, info: SourceInfo) -> Any:
         if info.name not in self._sources:
@@ -209,7 +225,7 @@ class Run:
             _drain(channel)
             producer.join(timeout=10)
             self.summary.wall_seconds = time.perf_counter() - started
-            for obj in list(self._scorers.values()) + list(self._describers.values()):
+            for obj in [*self._scorers.values(), *self._describers.values(), *self._askers.values()]:
                 _close_quietly(obj)
 
     def _produce(self, items: list[InputItem], channel: "queue.Queue[Any]", stop: threading.Event) -> None:
@@ -286,7 +302,16 @@ class Run:
         for info in self.scorer_infos:
             self._score_batch(info, batch, results)
         for dinfo in self.describer_infos:
-            self._describe_batch(dinfo, batch, results)
+            describer = self._describers[dinfo.name]
+            self._per_frame(f"describe:{dinfo.name}", dinfo.batch_size, batch, results, describer.describe,
+                            lambda result, text, name=dinfo.name: result.descriptions.__setitem__(name, str(text)))
+        question, choices = self.options.question or "", self.options.choices
+        for ainfo in self.asker_infos:
+            asker = self._askers[ainfo.name]
+            self._per_frame(f"ask:{ainfo.name}", ainfo.batch_size, batch, results,
+                            lambda frames, asker=asker: asker.ask(frames, question, list(choices) if choices else None),
+                            lambda result, answer, name=ainfo.name: result.answers.__setitem__(
+                                name, {"question": question, **_answer_dict(answer)}))
         for frame, result in zip(batch, results):
             state.add(frame.pts, frame.duration, frame.timecode, result.scores)
             self.summary.frames += 1
@@ -315,21 +340,22 @@ class Run:
             for result, value in zip(targets, values):
                 _store(result, info, value)
 
-    def _describe_batch(self, info: DescriberInfo, batch: list[Frame], results: list[FrameResult]) -> None:
-        describer = self._describers[info.name]
-        for offset in range(0, len(batch), info.batch_size):
-            frames = batch[offset:offset + info.batch_size]
-            targets = results[offset:offset + info.batch_size]
+    def _per_frame(self, stage: str, size: int, batch: list[Frame], results: list[FrameResult],
+                   call: Callable[[list[Frame]], Sequence[Any]], store: Callable[[FrameResult, Any], None]) -> None:
+        """Run a describer or asker over sub-batches; an exception marks only its sub-batch."""
+        for offset in range(0, len(batch), size):
+            frames = batch[offset:offset + size]
+            targets = results[offset:offset + size]
             try:
-                texts = list(describer.describe(frames))
-                if len(texts) != len(frames):
-                    raise ValueError(f"returned {len(texts)} descriptions for {len(frames)} frames")
+                outputs = list(call(frames))
+                if len(outputs) != len(frames):
+                    raise ValueError(f"returned {len(outputs)} results for {len(frames)} frames")
             except Exception as exc:
                 for frame, result in zip(frames, targets):
-                    result.errors.append(ErrorRecord(frame.source_id, _reason(exc), frame.index, f"describe:{info.name}"))
+                    result.errors.append(ErrorRecord(frame.source_id, _reason(exc), frame.index, stage))
                 continue
-            for result, text in zip(targets, texts):
-                result.descriptions[info.name] = str(text)
+            for result, output in zip(targets, outputs):
+                store(result, output)
 
     def _finish_source(self, state: _SourceState, error: ErrorRecord | None) -> SourceSummary:
         if error is not None:
@@ -374,6 +400,12 @@ def _store(result: FrameResult, info: ScorerInfo, value: float | Score | None) -
         result.errors.append(ErrorRecord(result.source_id, f"non-finite score {number}", result.index, f"score:{info.name}"))
         number = None
     result.scores[info.name] = number
+
+
+def _answer_dict(answer: Any) -> dict[str, Any]:
+    if isinstance(answer, Answer):
+        return answer.to_dict()
+    return {"text": str(answer)}
 
 
 def _reason(exc: BaseException) -> str:

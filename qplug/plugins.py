@@ -26,6 +26,7 @@ _REGISTRATION_HOOKS = {
     "sources": "register_sources",
     "scorers": "register_scorers",
     "describers": "register_describers",
+    "askers": "register_askers",
     "writers": "register_writers",
 }
 

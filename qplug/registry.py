@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence, U
 from .errors import PluginError, UsageError
 
 if TYPE_CHECKING:
-    from .types import Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score, SourceSummary
+    from .types import Answer, Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score, SourceSummary
 
 Factory = Union[str, Callable[..., Any]]
 _NAME = re.compile(r"^[a-z][a-z0-9_\-.]*$")
@@ -59,6 +59,18 @@ class Describer(Protocol):
     """Writes a short text about each frame's low-level quality."""
 
     def describe(self, frames: Sequence["Frame"]) -> Sequence[str]:
+        ...
+
+
+@runtime_checkable
+class Asker(Protocol):
+    """Answers one question about each frame.
+
+    With ``choices`` the answer must be one of them (compare the options' likelihoods rather than
+    parse free text); without, it is free text.
+    """
+
+    def ask(self, frames: Sequence["Frame"], question: str, choices: Sequence[str] | None = None) -> Sequence["Answer"]:
         ...
 
 
@@ -182,6 +194,25 @@ class DescriberInfo:
 
 
 @dataclass(frozen=True)
+class AskerInfo:
+    """An asker a plugin offers (same meaning of fields as :class:`ScorerInfo`)."""
+
+    name: str
+    factory: Factory
+    description: str
+    batch_size: int = 1
+    needs_model: bool = True
+    needs_gpu: bool = False
+
+    def __post_init__(self) -> None:
+        _check_name("asker", self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "batch_size": self.batch_size,
+                "needs_model": self.needs_model, "needs_gpu": self.needs_gpu}
+
+
+@dataclass(frozen=True)
 class SourceInfo:
     """A source a plugin offers.
 
@@ -232,7 +263,7 @@ class WriterInfo:
                 "binary": self.binary, "streaming": self.streaming}
 
 
-Info = Union[ScorerInfo, DescriberInfo, SourceInfo, WriterInfo]
+Info = Union[ScorerInfo, DescriberInfo, AskerInfo, SourceInfo, WriterInfo]
 
 
 @dataclass
@@ -244,6 +275,7 @@ class Catalog:
 
     scorers: dict[str, ScorerInfo] = field(default_factory=dict)
     describers: dict[str, DescriberInfo] = field(default_factory=dict)
+    askers: dict[str, AskerInfo] = field(default_factory=dict)
     sources: dict[str, SourceInfo] = field(default_factory=dict)
     writers: dict[str, WriterInfo] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -264,6 +296,9 @@ class Catalog:
 
     def describer(self, name: str) -> DescriberInfo:
         return _lookup("describer", self.describers, name)
+
+    def asker(self, name: str) -> AskerInfo:
+        return _lookup("asker", self.askers, name)
 
     def writer(self, name: str) -> WriterInfo:
         return _lookup("format", self.writers, name)

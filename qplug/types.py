@@ -164,6 +164,28 @@ class Score:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """An asker's answer about one frame.
+
+    :param text: the answer as text (the chosen option, or free text).
+    :param choice: the chosen option when choices were given.
+    :param probabilities: the model's probability for each option, summing to 1.
+    """
+
+    text: str
+    choice: str | None = None
+    probabilities: Mapping[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"text": self.text}
+        if self.choice is not None:
+            record["choice"] = self.choice
+        if self.probabilities is not None:
+            record["probabilities"] = dict(self.probabilities)
+        return record
+
+
+@dataclass(frozen=True)
 class ErrorRecord:
     """Something that could not be read or scored. ``index`` is None when the whole source failed."""
 
@@ -191,6 +213,8 @@ class FrameResult:
     levels: dict[str, dict[str, float]] = field(default_factory=dict)
     extra: dict[str, dict[str, Any]] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
+    #: asker name -> {"question", "text", "choice"?, "probabilities"?}
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: list[ErrorRecord] = field(default_factory=list)
     #: the frame itself, for writers that want pixels (thumbnails); never serialised
     frame: Frame | None = field(default=None, repr=False, compare=False)
@@ -212,6 +236,8 @@ class FrameResult:
             record["extra"] = self.extra
         if self.descriptions:
             record["descriptions"] = self.descriptions
+        if self.answers:
+            record["answers"] = self.answers
         if self.errors:
             record["errors"] = [{"stage": e.stage, "reason": e.reason} for e in self.errors]
         return record
@@ -296,6 +322,7 @@ class RunSummary:
     sources: list[SourceSummary] = field(default_factory=list)
     scorers: Sequence[str] = ()
     describers: Sequence[str] = ()
+    askers: Sequence[str] = ()
     frames: int = 0
     wall_seconds: float = 0.0
 
@@ -316,7 +343,7 @@ class RunSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "run", "schema": SCHEMA_VERSION, "scorers": list(self.scorers),
-                "describers": list(self.describers), "frames": self.frames,
+                "describers": list(self.describers), "askers": list(self.askers), "frames": self.frames,
                 "sources": len(self.sources), "errors": len(self.errors),
                 "gate_failed": self.gate_failed, "exit_code": self.exit_code,
                 "wall_seconds": round(self.wall_seconds, 3)}

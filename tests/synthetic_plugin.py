@@ -105,3 +105,40 @@ def register_scorers(register: Any) -> None:
                         event_min_duration=0.5))
     register(ScorerInfo(name="change", factory=Change, description="frame-to-frame change", range=(0.0, 1.0),
                         higher_is_better=True, temporal=True, batch_size=3))
+
+
+class Words:
+    def describe(self, frames: Sequence[Frame]) -> list[str]:
+        return ["dark" if f.rgb.mean() < 128 else "bright" for f in frames]
+
+
+class BrightAsker:
+    """Answers from the grey level: a deterministic stand-in for a model-backed asker."""
+
+    def ask(self, frames: Sequence[Frame], question: str, choices: Sequence[str] | None = None) -> list[Any]:
+        from qplug.types import Answer
+
+        out = []
+        for frame in frames:
+            p_yes = float(frame.rgb.mean()) / 255.0
+            if choices:
+                probs = {c: (p_yes if i == 0 else (1 - p_yes) / (len(choices) - 1)) for i, c in enumerate(choices)}
+                best = max(probs, key=probs.__getitem__)
+                out.append(Answer(text=best, choice=best, probabilities=probs))
+            else:
+                out.append(Answer(text="it looks bright" if p_yes > 0.5 else "it looks dark"))
+        return out
+
+
+@hookimpl
+def register_describers(register: Any) -> None:
+    from qplug.registry import DescriberInfo
+
+    register(DescriberInfo(name="words", factory=Words, description="dark or bright", needs_model=False))
+
+
+@hookimpl
+def register_askers(register: Any) -> None:
+    from qplug.registry import AskerInfo
+
+    register(AskerInfo(name="bright", factory=BrightAsker, description="is it bright?", needs_model=False, batch_size=2))

@@ -241,3 +241,19 @@ def test_results_serialise_to_json(tmp_path, host):
     for item in Run([clip], RunOptions(scorers=["brightness"], events={"brightness": EventRule(0.5)}), host):
         assert isinstance(item, (FrameResult, SourceSummary))
         json.loads(json.dumps(item.to_dict(), allow_nan=False))
+
+
+def test_describers_and_askers_fill_their_fields(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [10, 240, 240])
+    opts = RunOptions(scorers=[], describers=["words"], askers=["bright"], question="Is it bright?",
+                      choices=["yes", "no"])
+    frames, (summary,) = collect(Run([clip], opts, host))
+    assert [f.descriptions["words"] for f in frames] == ["dark", "bright", "bright"]
+    answers = [f.answers["bright"] for f in frames]
+    assert [a["choice"] for a in answers] == ["no", "yes", "yes"]
+    assert all(a["question"] == "Is it bright?" and sum(a["probabilities"].values()) == pytest.approx(1) for a in answers)
+    assert summary.pooled == {} or all(not v for v in summary.pooled.values())
+    with pytest.raises(UsageError, match="need a question"):
+        Run([clip], RunOptions(scorers=[], askers=["bright"]), host)
+    with pytest.raises(UsageError, match="two different choices"):
+        Run([clip], RunOptions(scorers=[], askers=["bright"], question="q", choices=["yes"]), host)
