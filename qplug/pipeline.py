@@ -46,7 +46,9 @@ class RunOptions:
     :param events: per-scorer event rules overriding the scorer's defaults; None disables a scorer's events.
     :param gates: pass/fail gates checked on each source's pooled scores.
     :param resume: what an earlier run already scored (see :mod:`qplug.resume`).
-    :param scorer_options: keyword options passed to each scorer's factory, by scorer name.
+    :param scorer_options: keyword options for a scorer's, describer's or asker's factory, by its name.
+    :param model_options: keyword options for every component that ``needs_model`` (``model``,
+        ``adapter``, ``device``...); per-name ``scorer_options`` win on conflicts.
     :param prefetch: how many decoded frames may wait for scoring (bounds memory).
     :param progress: called after each batch with (source, frames scored in it, media info).
     """
@@ -63,6 +65,7 @@ class RunOptions:
     gates: Sequence[Gate] = ()
     resume: ResumeState | None = None
     scorer_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    model_options: Mapping[str, Any] = field(default_factory=dict)
     prefetch: int = 16
     progress: Callable[[str, int, MediaInfo | None], None] | None = None
 
@@ -168,12 +171,12 @@ class Run:
 
     def _build(self) -> None:
         """Build every scorer and describer before decoding starts, so a bad setup fails at once."""
-        for info in self.scorer_infos:
-            self._scorers[info.name] = _construct(info.name, info.factory, self.options.scorer_options.get(info.name, {}))
-        for dinfo in self.describer_infos:
-            self._describers[dinfo.name] = _construct(dinfo.name, dinfo.factory, {})
-        for ainfo in self.asker_infos:
-            self._askers[ainfo.name] = _construct(ainfo.name, ainfo.factory, {})
+        for infos, built in ((self.scorer_infos, self._scorers), (self.describer_infos, self._describers),
+                             (self.asker_infos, self._askers)):
+            for info in infos:
+                options = dict(self.options.model_options) if info.needs_model else {}
+                options.update(self.options.scorer_options.get(info.name, {}))
+                built[info.name] = _construct(info.name, info.factory, options)
 
     def _source(self, info: SourceInfo) -> Any:
         if info.name not in self._sources:

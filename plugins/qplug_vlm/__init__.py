@@ -1,0 +1,1 @@
+"""Q-Instruct-style multimodal model backend (being written)."""
