@@ -46,33 +46,46 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _common_options() -> argparse.ArgumentParser:
+    """Options shared by score, describe and ask: inputs, sampling, model, reports."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("paths", nargs="+", metavar="PATH",
+                        help="image or video file, directory (searched recursively) or glob pattern")
+    sampling = common.add_mutually_exclusive_group()
+    sampling.add_argument("--fps", type=_positive_float, metavar="N", help="sample N frames per second of video")
+    sampling.add_argument("--every", type=_positive_int, metavar="N", help="take every Nth frame")
+    common.add_argument("--start", type=_time, metavar="T", help="start time (seconds or HH:MM:SS.mmm)")
+    common.add_argument("--end", type=_time, metavar="T", help="end time (seconds or HH:MM:SS.mmm)")
+    common.add_argument("--max-frames", type=_positive_int, metavar="N", help="at most N frames per input")
+    common.add_argument("--max-side", type=_positive_int, metavar="PX", help="downscale so the longer side is at most PX")
+    common.add_argument("--batch-size", type=_positive_int, metavar="N", help="frames per batch")
+    common.add_argument("--model", metavar="DIR", help="model directory for model-backed components "
+                        "(default: $QPLUG_MODEL, else the model shipped with qplug)")
+    common.add_argument("--adapter", metavar="DIR", help="LoRA adapter directory applied on top of the model")
+    common.add_argument("--device", metavar="DEV", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    common.add_argument("--format", "-f", metavar="FMT", help="report format when --out has no known extension "
+                        "or the report goes to standard output (jsonl, json, csv, html)")
+    common.add_argument("--out", "-o", action="append", default=[], metavar="FILE",
+                        help="write a report to FILE, format from its extension (repeatable)")
+    common.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary on stderr")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qplug", description="Frame-level image and video quality: score frames, find bad stretches, gate pipelines.",
         epilog="Exit codes: 0 pass, 1 a --fail-under/--fail-over gate failed, 2 an input could not be read.")
     parser.add_argument("--version", action="version", version=f"qplug {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _common_options()
 
-    score = commands.add_parser("score", help="score images and videos", description=(
-        "Score every frame (or a sample) of each input. Inputs are files, directories (searched recursively) "
-        "or glob patterns."))
-    score.add_argument("paths", nargs="+", metavar="PATH")
+    score = commands.add_parser("score", parents=[common], help="score images and videos", description=(
+        "Score every frame (or a sample) of each input. Without --out the JSON Lines report goes to "
+        "standard output and a summary to standard error."))
     score.add_argument("--scorer", "-s", action="append", dest="scorers", metavar="NAME",
                        help="scorer to run (repeatable; default: the default scorers, see `qplug scorers`)")
     score.add_argument("--describer", action="append", dest="describers", default=[], metavar="NAME",
-                       help="describer to run on each frame (repeatable)")
-    sampling = score.add_mutually_exclusive_group()
-    sampling.add_argument("--fps", type=_positive_float, metavar="N", help="sample N frames per second of video")
-    sampling.add_argument("--every", type=_positive_int, metavar="N", help="take every Nth frame")
-    score.add_argument("--start", type=_time, metavar="T", help="start time (seconds or HH:MM:SS.mmm)")
-    score.add_argument("--end", type=_time, metavar="T", help="end time (seconds or HH:MM:SS.mmm)")
-    score.add_argument("--max-frames", type=_positive_int, metavar="N", help="at most N frames per input")
-    score.add_argument("--max-side", type=_positive_int, metavar="PX", help="downscale so the longer side is at most PX")
-    score.add_argument("--batch-size", type=_positive_int, metavar="N", help="frames per scoring batch")
-    score.add_argument("--format", "-f", metavar="FMT", help="report format when --out has no known extension "
-                       "or the report goes to standard output (jsonl, json, csv, html; default jsonl)")
-    score.add_argument("--out", "-o", action="append", default=[], metavar="FILE",
-                       help="write a report to FILE, format from its extension (repeatable); default: standard output")
+                       help="also describe each frame with this describer (repeatable)")
     score.add_argument("--fail-under", action="append", default=[], metavar="NAME[.POOL]=VALUE",
                        help="fail (exit 1) when a source's pooled score is under VALUE (pool: mean, min, p5, p10...)")
     score.add_argument("--fail-over", action="append", default=[], metavar="NAME[.POOL]=VALUE",
@@ -82,13 +95,26 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--no-events", action="store_true", help="do not detect events")
     score.add_argument("--resume", action="store_true",
                        help="skip what the JSON Lines report given with --out already holds, and append to it")
-    score.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary on stderr")
     score.set_defaults(handler=_cmd_score)
+
+    describe = commands.add_parser("describe", parents=[common], help="describe the low-level quality of frames",
+                                   description="Write a description of each frame's low-level quality.")
+    describe.add_argument("--describer", action="append", dest="describers", metavar="NAME",
+                          help="describer to use (default: vlm)")
+    describe.set_defaults(handler=_cmd_describe)
+
+    ask = commands.add_parser("ask", parents=[common], help="ask a question about each frame",
+                              description="Ask a question about each frame, e.g. qplug ask img.jpg "
+                              "\"Is this image blurry?\" --choices yes no")
+    ask.add_argument("question", help="the question (give it after the paths)")
+    ask.add_argument("--choices", nargs="+", metavar="OPTION", help="the answer must be one of these options")
+    ask.add_argument("--asker", action="append", dest="askers", metavar="NAME", help="asker to use (default: vlm)")
+    ask.set_defaults(handler=_cmd_ask)
 
     plugins = commands.add_parser("plugins", help="list loaded plugins as JSON")
     plugins.set_defaults(handler=_cmd_plugins)
-    for name, helptext in (("scorers", "list scorers"), ("sources", "list sources"),
-                           ("describers", "list describers"), ("formats", "list report formats")):
+    for name, helptext in (("scorers", "list scorers"), ("sources", "list sources"), ("describers", "list describers"),
+                           ("askers", "list askers"), ("formats", "list report formats")):
         sub = commands.add_parser(name, help=helptext)
         sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
         sub.set_defaults(handler=_cmd_listing, kind=name)
@@ -113,7 +139,7 @@ def _cmd_listing(args: argparse.Namespace) -> int:
     host = get_host()
     catalog = host.catalog()
     table = {"scorers": catalog.scorers, "sources": catalog.sources, "describers": catalog.describers,
-             "formats": catalog.writers}[args.kind]
+             "askers": catalog.askers, "formats": catalog.writers}[args.kind]
     owner_kind = "writers" if args.kind == "formats" else args.kind
     rows = [dict(info.to_dict(), plugin=catalog.owners.get((owner_kind, name))) for name, info in sorted(table.items())]
     if args.json:
@@ -152,49 +178,46 @@ def _parse_events(specs: Sequence[str]) -> dict[str, Any]:
     return rules
 
 
-def _cmd_score(args: argparse.Namespace) -> int:
-    from .gates import Gate
-    from .pipeline import Run, RunOptions
-    from .plugins import get_host
-    from .progress import Progress
-    from .reporting import Output, Reporter, choose_writer
-    from .resume import load_resume_state, truncate_partial_line
-    from .types import FrameResult, Sampling
+def _run_options(args: argparse.Namespace, **fields: Any) -> Any:
+    from .pipeline import RunOptions
+    from .types import Sampling
 
-    host = get_host()
-    catalog = host.catalog()
-    for problem in catalog.problems:
-        print(f"qplug: warning: {problem}", file=sys.stderr)
     try:
         sampling = Sampling(fps=args.fps, every=args.every, start=args.start, end=args.end,
                             max_frames=args.max_frames, max_side=args.max_side)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    gates = [Gate.parse(t, under=True) for t in args.fail_under] + [Gate.parse(t, under=False) for t in args.fail_over]
-    outputs = [Output(path, args.format) for path in args.out] or [Output(None, args.format)]
-    resume_state = None
-    if args.resume:
-        streaming = [o for o in outputs if o.path and choose_writer(o, catalog).streaming]
-        if not streaming:
-            raise UsageError("--resume needs a JSON Lines report given with --out FILE.jsonl")
-        truncate_partial_line(streaming[0].path or "")
-        resume_state = load_resume_state(streaming[0].path or "")
-    events = {} if args.no_events else _parse_events(args.event)
-    options = RunOptions(scorers=args.scorers, describers=args.describers, sampling=sampling,
-                         batch_size=args.batch_size, gates=gates, events=events, resume=resume_state)
+    model_options = {key: value for key, value in (("model", args.model), ("adapter", args.adapter),
+                                                   ("device", args.device)) if value}
+    return RunOptions(sampling=sampling, batch_size=args.batch_size, model_options=model_options, **fields)
+
+
+def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_frame: Any = None) -> int:
+    """Run, feed every report, print the human lines; return the exit code."""
+    from .pipeline import Run
+    from .plugins import get_host
+    from .progress import Progress
+    from .reporting import Reporter
+    from .types import FrameResult
+
+    host = get_host()
+    catalog = host.catalog()
+    for problem in catalog.problems:
+        print(f"qplug: warning: {problem}", file=sys.stderr)
     run = Run(args.paths, options, host)
-    if args.no_events:
-        run.event_rules.clear()
-    show_progress = not args.quiet and sys.stderr.isatty()
-    progress = Progress(sys.stderr) if show_progress else None
+    progress = Progress(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
     if progress is not None:
         options.progress = progress.update
     writer_options = {"scorers": {s.name: s.to_dict() for s in run.scorer_infos}, "title": "qplug report"}
-    reporter = Reporter(outputs, catalog, writer_options, resume=args.resume)
+    reporter = Reporter(outputs, catalog, writer_options, resume=bool(getattr(args, "resume", False)))
     try:
         for item in run:
             if isinstance(item, FrameResult):
                 reporter.frame(item)
+                if on_frame is not None:
+                    if progress is not None:
+                        progress.clear()
+                    on_frame(item)
             else:
                 reporter.source(item)
                 if progress is not None:
@@ -208,9 +231,63 @@ def _cmd_score(args: argparse.Namespace) -> int:
     summary = run.summary
     if not args.quiet:
         status = {EXIT_OK: "PASS", EXIT_GATE: "FAIL (quality gate)", EXIT_ERROR: "ERRORS (some inputs could not be read)"}
-        print(f"qplug: {len(summary.sources)} input(s), {summary.frames} frame(s) scored in "
+        print(f"qplug: {len(summary.sources)} input(s), {summary.frames} frame(s) in "
               f"{summary.wall_seconds:.1f} s: {status[summary.exit_code]}", file=sys.stderr)
     return summary.exit_code
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from .gates import Gate
+    from .plugins import get_host
+    from .reporting import Output, choose_writer
+    from .resume import load_resume_state, truncate_partial_line
+
+    catalog = get_host().catalog()
+    gates = [Gate.parse(t, under=True) for t in args.fail_under] + [Gate.parse(t, under=False) for t in args.fail_over]
+    outputs = [Output(path, args.format) for path in args.out] or [Output(None, args.format)]
+    resume_state = None
+    if args.resume:
+        streaming = [o for o in outputs if o.path and choose_writer(o, catalog).streaming]
+        if not streaming:
+            raise UsageError("--resume needs a JSON Lines report given with --out FILE.jsonl")
+        truncate_partial_line(streaming[0].path or "")
+        resume_state = load_resume_state(streaming[0].path or "")
+    events = {} if args.no_events else _parse_events(args.event)
+    options = _run_options(args, scorers=args.scorers, describers=args.describers, gates=gates, events=events,
+                           resume=resume_state, detect_events=not args.no_events)
+    return _execute(args, options, outputs)
+
+
+def _frame_label(result: Any) -> str:
+    where = result.timecode or (f"frame {result.index}" if result.pts is not None else "")
+    return f"{result.source_id}" + (f" [{where}]" if where else "")
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
+    from .reporting import Output
+
+    options = _run_options(args, scorers=[], describers=args.describers or ["vlm"])
+
+    def show(result: Any) -> None:
+        for name, text in result.descriptions.items():
+            print(f"{_frame_label(result)}: {text}", flush=True)
+
+    return _execute(args, options, [Output(p, args.format) for p in args.out], on_frame=show)
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from .reporting import Output
+
+    options = _run_options(args, scorers=[], askers=args.askers or ["vlm"], question=args.question,
+                           choices=args.choices)
+
+    def show(result: Any) -> None:
+        for name, answer in result.answers.items():
+            probability = (answer.get("probabilities") or {}).get(answer.get("choice"))
+            suffix = f" (p={probability:.2f})" if probability is not None else ""
+            print(f"{_frame_label(result)}: {answer['text']}{suffix}", flush=True)
+
+    return _execute(args, options, [Output(p, args.format) for p in args.out], on_frame=show)
 
 
 def _print_source(summary: Any) -> None:

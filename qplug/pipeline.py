@@ -44,6 +44,7 @@ class RunOptions:
     :param batch_size: frames per batch; None uses the largest batch any chosen scorer prefers.
     :param pooling: pooling methods for the per-source summary.
     :param events: per-scorer event rules overriding the scorer's defaults; None disables a scorer's events.
+    :param detect_events: False turns off every scorer's events.
     :param gates: pass/fail gates checked on each source's pooled scores.
     :param resume: what an earlier run already scored (see :mod:`qplug.resume`).
     :param scorer_options: keyword options for a scorer's, describer's or asker's factory, by its name.
@@ -62,6 +63,7 @@ class RunOptions:
     batch_size: int | None = None
     pooling: Sequence[str] = POOLING_METHODS
     events: Mapping[str, EventRule | None] = field(default_factory=dict)
+    detect_events: bool = True
     gates: Sequence[Gate] = ()
     resume: ResumeState | None = None
     scorer_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -154,7 +156,7 @@ class Run:
                 rule = EventRule(info.event_threshold, info.event_min_duration)
             else:
                 rule = None
-            if rule is not None:
+            if rule is not None and self.options.detect_events:
                 self.event_rules[info.name] = rule
         self.batch_size = self.options.batch_size or max(
             [s.batch_size for s in self.scorer_infos] + [d.batch_size for d in self.describer_infos]
