@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .timecode import pts_to_timecode
+from .timecode import pts_to_timecode, seconds_to_clock
 from .types import Event
 
 
@@ -71,7 +71,12 @@ class EventDetector:
             self.events.append(Event(
                 scorer=self.scorer, start=start, end=end, peak=self._peak, peak_pts=self._peak_pts,
                 threshold=self.rule.threshold, frames=self._frames,
-                start_timecode=self._start_tc or pts_to_timecode(start, self.fps),
-                end_timecode=pts_to_timecode(end, self.fps)))
+                start_timecode=self._start_tc or _timecode(start, self.fps),
+                end_timecode=_timecode(end, self.fps)))
         self._start = None
         self._last_end = None
+
+
+def _timecode(seconds: float, fps: float | None) -> str:
+    """SMPTE when the rate is known, else a clock time, so an event always has a readable time."""
+    return pts_to_timecode(seconds, fps) or seconds_to_clock(seconds)

@@ -24,7 +24,8 @@ def test_timecodes(frame, fps, expected):
 def test_pts_timecode_and_clock():
     assert pts_to_timecode(1.0, 25) == "00:00:01:00"
     assert pts_to_timecode(0.52, 25) == "00:00:00:13"
-    assert pts_to_timecode(3723.5, None) == "01:02:03.500"
+    assert pts_to_timecode(3723.5, None) is None
+    assert seconds_to_clock(3723.5) == "01:02:03.500"
     assert seconds_to_clock(0.0004) == "00:00:00.000"
 
 

@@ -102,6 +102,9 @@ def _needs_builtins(host: PluginHost, paths: Sequence[str]) -> bool:
     return False
 
 
+_SAMPLING_KEYS = ("fps", "every", "start", "end", "max_frames", "max_side")
+
+
 def run_plugin(plugin_or_host: object, paths: "str | os.PathLike[str] | Iterable[str | os.PathLike[str]]", *,
                name: str | None = None, builtins: bool | None = None, synth: bool = True, **kwargs: Any) -> Any:
     """Run qplug over ``paths`` with one plugin in a fresh host; return :class:`qplug.api.ScoreResult`.
@@ -112,10 +115,14 @@ def run_plugin(plugin_or_host: object, paths: "str | os.PathLike[str] | Iterable
     :param builtins: load qplug's built-in plugins too: True, False, or None to load them only when
         some input has no source among the plugin and the ``.qsynth`` source.
     :param synth: register the ``.qsynth`` source, so tests can feed synthetic clips.
-    :param kwargs: passed to :func:`qplug.score` (``scorers``, ``describers``, ``fps``...). When
-        neither ``scorers`` nor ``describers`` is given, the scorers the plugin registers are run.
+    :param kwargs: sampling (``fps``, ``every``, ``start``, ``end``, ``max_frames``, ``max_side``)
+        and any :class:`qplug.pipeline.RunOptions` field (``scorers``, ``describers``, ``askers``,
+        ``question``, ``choices``, ``scorer_options``, ``events``, ``gates``...). When no scorer,
+        describer or asker is named, the scorers the plugin registers are run.
     """
-    from qplug.api import score
+    from qplug.api import ScoreResult
+    from qplug.pipeline import Run, RunOptions
+    from qplug.types import FrameResult, Sampling
 
     path_list = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
     if isinstance(plugin_or_host, PluginHost):
@@ -126,9 +133,14 @@ def run_plugin(plugin_or_host: object, paths: "str | os.PathLike[str] | Iterable
         host = make_host(plugin_or_host, names=[owner], synth=synth)
         if builtins or (builtins is None and _needs_builtins(host, path_list)):
             add_builtins(host)
-    if "scorers" not in kwargs and not kwargs.get("describers"):
+    if owner is not None and "scorers" not in kwargs and not kwargs.get("describers") and not kwargs.get("askers"):
         catalog = host.catalog()
-        own = [n for n in catalog.scorers if owner is None or catalog.owners.get(("scorers", n)) == owner]
-        if own and owner is not None:
+        own = [n for n in catalog.scorers if catalog.owners.get(("scorers", n)) == owner]
+        if own:
             kwargs["scorers"] = own
-    return score(path_list, host=host, **kwargs)
+    sampling = Sampling(**{k: kwargs.pop(k) for k in _SAMPLING_KEYS if k in kwargs})
+    # RunOptions rather than qplug.api.run's keywords: every option a run has is reachable here.
+    run = Run(path_list, RunOptions(sampling=sampling, **kwargs), host)
+    result = ScoreResult(summary=run.summary)
+    result.frames.extend(item for item in run if isinstance(item, FrameResult))
+    return result

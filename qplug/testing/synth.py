@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from qplug.errors import InputError
 from qplug.hookspecs import hookimpl
-from qplug.registry import SourceInfo
+from qplug.registry import ScorerInfo, SourceInfo
 from qplug.types import Frame, MediaInfo, Sampling
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 EXTENSION = ".qsynth"
 SOURCE_NAME = "testing.synth"
+#: a trivial reference scorer, so a run can be made around a source under test
+MEAN_LUMA = "testing.mean_luma"
 _KEYS = {"frames", "fps", "width", "height", "seed", "variants", "effects", "kind", "fail_at"}
 
 
@@ -40,6 +42,21 @@ def register_sources(register: Callable[[SourceInfo], None]) -> None:
     register(SourceInfo(name=SOURCE_NAME, factory="qplug.testing.synth:SynthSource",
                         description="synthetic test clips described by a JSON .qsynth file",
                         extensions=(EXTENSION,), kind="video"))
+
+
+@hookimpl
+def register_scorers(register: Callable[[ScorerInfo], None]) -> None:
+    """Offer a trivial reference scorer: tests of sources need something to run."""
+    register(ScorerInfo(name=MEAN_LUMA, factory="qplug.testing.synth:MeanLuma",
+                        description="mean luma level: a reference scorer for tests", range=(0.0, 255.0),
+                        higher_is_better=True, inputs=("luma",), batch_size=4, unit="levels"))
+
+
+class MeanLuma:
+    """Mean luma of each frame (None for a frame without pixels)."""
+
+    def score(self, frames: "list[Frame]") -> "list[float | None]":
+        return [float(f.luma.mean()) if f.width and f.height else None for f in frames]
 
 
 def write_synth(path: "str | os.PathLike[str]", **spec: Any) -> str:

@@ -1,0 +1,138 @@
+"""Building the ffmpeg command that decodes, samples and resizes a video (no process is run here).
+
+Everything that drops or shrinks frames happens inside ffmpeg's filter graph, so Python only ever
+sees the frames it will score: seeking (input ``-ss``/``-t``), every-Nth (``select``), a fixed rate
+(``fps``), deinterlacing (``bwdif``) and resizing (``scale``). Frames come out as 8-bit yuv420p with
+limited-range BT.601 colours, which is half the bytes of RGB and what OpenCV's I420 conversion
+expects; the last filter, ``showinfo``, logs each delivered frame's timestamp on stderr.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import ffmpeg
+
+from qplug.types import Sampling
+
+from .probe import Probe, VideoStream, bit_depth
+
+OUTPUT_PIX_FMT = "yuv420p"
+#: Matrices that already are BT.601 for our purposes; ffmpeg itself treats "unknown" as BT.601.
+_BT601_SPACES = {None, "unknown", "unspecified", "bt470bg", "smpte170m", "fcc"}
+
+
+@dataclass(frozen=True)
+class DecodePlan:
+    """An ffmpeg argument list and what its output will look like."""
+
+    args: list[str]
+    width: int  # of the delivered frames
+    height: int
+    every: int  # keep every Nth decoded frame (1: all)
+    fps: float | None  # resampled rate, when sampling by rate
+    start: float | None  # seconds skipped by seeking (ffmpeg's frame count restarts there)
+    end: float | None  # frames at or after this time are not delivered
+    max_frames: int | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.width * self.height * 3 // 2
+
+
+def output_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """Delivered size: at most ``max_side`` on the longer side, aspect ratio kept, both even."""
+    if max_side is not None and max(width, height) > max_side:
+        scale = max_side / max(width, height)
+        return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+    # yuv420p needs even sizes; dropping the odd last column/row beats resampling the whole picture.
+    return max(2, width - width % 2), max(2, height - height % 2)
+
+
+def _colour_filters(stream: VideoStream, size: tuple[int, int], source_size: tuple[int, int], node: Any) -> Any:
+    """Bring frames to ``size`` as limited-range BT.601 yuv420p as cheaply as the input allows."""
+    width, height = size
+    resize = (source_size[0] - source_size[0] % 2, source_size[1] - source_size[1] % 2) != size
+    if not resize and size != source_size:
+        node = node.filter("crop", width, height, 0, 0)
+    plain_yuv = not resize and stream.pix_fmt == OUTPUT_PIX_FMT and stream.color_range in (None, "tv")
+    if plain_yuv and stream.color_space == "bt709":
+        # The colorspace filter is SIMD and sliced: a fraction of swscale's cost for a matrix change.
+        node = node.filter("colorspace", ispace="bt709", itrc="bt709", iprimaries="bt709", irange="tv",
+                           space="bt470bg", trc="bt709", primaries="bt709", range="tv", fast=1)
+    elif not (plain_yuv and stream.color_space in _BT601_SPACES):
+        # Everything else (resizing, 10-bit, full range, RGB, 4:2:2...) goes through swscale.
+        return node.filter("scale", width, height, out_color_matrix="bt601", out_range="tv",
+                           flags="area" if resize else "bicubic").filter("format", OUTPUT_PIX_FMT)
+    # A no-op while the size holds; keeps the byte count right if the stream changes size mid-way.
+    return node.filter("scale", width, height).filter("format", OUTPUT_PIX_FMT)
+
+
+def plan_decode(exe: str, url: str, probe: Probe, stream: VideoStream, sampling: Sampling,
+                deinterlace: bool = True, threads: int | None = None) -> DecodePlan:
+    """The ffmpeg command delivering ``sampling``'s frames of ``stream`` as raw yuv420p on stdout.
+
+    :param url: what ffmpeg opens.
+    :param deinterlace: run ``bwdif`` on interlaced frames.
+    :param threads: decoder threads (None: ffmpeg's default, one per core).
+    """
+    source_size = stream.display_size
+    if source_size is None:
+        raise ValueError("the stream's frame size is unknown")
+    width, height = output_size(*source_size, sampling.max_side)
+    time_offset = probe.start if probe.start is not None else (stream.start or 0.0)
+    warnings: list[str] = []
+
+    # -copyts: otherwise ffmpeg restarts output timestamps at 0 after a seek, losing the position.
+    in_opts: dict[str, Any] = {"copyts": None}
+    if sampling.start:
+        in_opts["ss"] = repr(float(sampling.start))
+    if sampling.end is not None:
+        in_opts["t"] = repr(float(sampling.end - (sampling.start or 0.0)))
+    if threads is not None:
+        in_opts["threads"] = threads
+    node: Any = ffmpeg.input(url, **in_opts)[str(stream.index)]
+    if time_offset:
+        # Move the container's start to 0 before any filter: the fps grid and showinfo's pts_time
+        # are then seconds from the start of the stream, as Frame.pts wants.
+        node = node.filter("setpts", f"PTS-{time_offset!r}/TB")
+
+    if stream.interlaced:
+        order = stream.field_order
+        if deinterlace:
+            # Before sampling: bwdif looks at the neighbouring frames. send_frame keeps one frame out
+            # per frame in, so timestamps and indices still match the source.
+            node = node.filter("bwdif", mode="send_frame", parity="auto", deint="interlaced")
+            warnings.append(f"interlaced video ({order}): deinterlaced with bwdif")
+        else:
+            warnings.append(f"interlaced video ({order}): not deinterlaced, expect combing")
+
+    every = sampling.every or 1
+    if sampling.fps is not None:
+        # Output times are multiples of 1/fps from the start of the stream. The filter keeps the
+        # last frame that falls in each slot; round=up makes that the frame on screen at the
+        # slot's time ("near" picks one up to half a slot later). Its start_time option is left
+        # alone: combined with round=up it shifts the picked frames.
+        node = node.filter("fps", fps=repr(float(sampling.fps)), round="up")
+    elif every > 1:
+        node = node.filter("select", f"not(mod(n,{every}))")
+
+    depth = bit_depth(stream.pix_fmt)
+    if depth is not None and depth > 8:
+        warnings.append(f"{depth}-bit video ({stream.pix_fmt}) converted to 8 bits")
+    if (width, height) == (source_size[0] - source_size[0] % 2, source_size[1] - source_size[1] % 2) != source_size:
+        warnings.append(f"odd frame size {source_size[0]}x{source_size[1]} cropped to {width}x{height}")
+    node = _colour_filters(stream, (width, height), source_size, node)
+    node = node.filter("showinfo", checksum=0)
+
+    out_opts: dict[str, Any] = {"format": "rawvideo", "pix_fmt": OUTPUT_PIX_FMT, "fps_mode": "passthrough"}
+    if sampling.max_frames is not None:
+        out_opts["frames:v"] = sampling.max_frames
+    args = node.output("pipe:", **out_opts).compile(cmd=exe)
+    # level+info tags each log line with its severity, which tells decode errors from chatter.
+    args[1:1] = ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info"]
+    return DecodePlan(args=list(args), width=width, height=height, every=every,
+                      fps=sampling.fps, start=sampling.start or None, end=sampling.end,
+                      max_frames=sampling.max_frames, warnings=warnings)
