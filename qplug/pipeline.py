@@ -315,8 +315,7 @@ class Run:
             asker = self._askers[ainfo.name]
             self._per_frame(f"ask:{ainfo.name}", ainfo.batch_size, batch, results,
                             lambda frames, asker=asker: asker.ask(frames, question, list(choices) if choices else None),
-                            lambda result, answer, name=ainfo.name: result.answers.__setitem__(
-                                name, {"question": question, **_answer_dict(answer)}))
+                            lambda result, answer, name=ainfo.name: self._store_answer(result, name, question, answer))
         for frame, result in zip(batch, results):
             state.add(frame.pts, frame.duration, frame.timecode, result.scores)
             self.summary.frames += 1
@@ -361,6 +360,15 @@ class Run:
                 continue
             for result, output in zip(targets, outputs):
                 store(result, output)
+
+    def _store_answer(self, result: FrameResult, name: str, question: str, answer: Any) -> None:
+        record = {"question": question, **_answer_dict(answer)}
+        choices = self.options.choices
+        if choices and record.get("choice", record["text"]) not in choices:
+            result.errors.append(ErrorRecord(result.source_id, f"answer {record['text']!r} is not one of the choices",
+                                             result.index, f"ask:{name}"))
+            return
+        result.answers[name] = record
 
     def _finish_source(self, state: _SourceState, error: ErrorRecord | None) -> SourceSummary:
         if error is not None:

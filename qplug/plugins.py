@@ -55,7 +55,8 @@ class _CoreScoring:
         return scorer.score(frames)
 
 
-def _env_allow_list() -> set[str] | None:
+def allowed_plugin_names() -> set[str] | None:
+    """The entry-point names ``QPLUG_LOAD_PLUGINS`` allows (None: every plugin)."""
     raw = os.environ.get("QPLUG_LOAD_PLUGINS")
     if raw is None:
         return None
@@ -151,7 +152,7 @@ def load_host(strict: bool | None = None, allow: Iterable[str] | None = None, tr
     :param trace: log hook calls to stderr (default: ``QPLUG_TRACE_PLUGINS``).
     """
     strict = _truthy("QPLUG_STRICT_PLUGINS") if strict is None else strict
-    allowed = set(allow) if allow is not None else _env_allow_list()
+    allowed = set(allow) if allow is not None else allowed_plugin_names()
     host = new_host(trace=trace)
     for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         if allowed is not None and ep.name not in allowed:

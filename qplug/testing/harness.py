@@ -12,7 +12,7 @@ from importlib import metadata
 from typing import Any, Iterable, Sequence
 
 from qplug.errors import PluginError
-from qplug.plugins import ENTRY_POINT_GROUP, PluginHost, new_host
+from qplug.plugins import allowed_plugin_names, ENTRY_POINT_GROUP, PluginHost, new_host
 
 #: The distribution whose entry points are qplug's own plugins.
 BUILTIN_DISTRIBUTION = "qplug"
@@ -33,8 +33,7 @@ def builtin_plugin_names(honour_allow_list: bool = True) -> list[str]:
         dist = getattr(ep, "dist", None)
         if dist is not None and _normalise(dist.metadata["Name"] or "") == BUILTIN_DISTRIBUTION:
             names.append(ep.name)
-    raw = os.environ.get("QPLUG_LOAD_PLUGINS") if honour_allow_list else None
-    allowed = None if raw is None else {part.strip() for part in raw.split(",") if part.strip()}
+    allowed = allowed_plugin_names() if honour_allow_list else None
     return sorted(n for n in set(names) if allowed is None or n in allowed)
 
 
