@@ -21,7 +21,8 @@ class Frame:
     """One picture to score: a still image or one decoded video frame.
 
     Pixels are either given (``rgb``) or produced on first use by ``rgb_loader``; a source may also
-    provide ``luma_loader`` when it can hand out luma more cheaply than via RGB (a YUV decode).
+    provide ``luma_loader`` and ``preview_loader`` when it can hand out luma or a small RGB sample
+    more cheaply than via full RGB (a YUV decode).
 
     :param source_id: the path or identifier of the file the frame came from.
     :param index: 0-based index of the frame in its source, counted in the source's own frames
@@ -46,6 +47,8 @@ class Frame:
     duration: float | None = None
     rgb_loader: Callable[[], "np.ndarray"] | None = field(default=None, repr=False)
     luma_loader: Callable[[], "np.ndarray"] | None = field(default=None, repr=False)
+    #: ``preview_loader(max_side)``: RGB of the pixels on a regular grid (see :meth:`rgb_preview`)
+    preview_loader: Callable[[int], "np.ndarray"] | None = field(default=None, repr=False)
     _rgb: "np.ndarray | None" = field(default=None, repr=False)
     #: scratch space shared by scorers for derived data (histograms, downscales), freed with the frame
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -71,7 +74,11 @@ class Frame:
 
     @property
     def luma(self) -> "np.ndarray":
-        """HxW uint8 full-range BT.601 luma (Y'), from the source when it has one, else from RGB."""
+        """HxW uint8 full-range luma (Y').
+
+        From the source when it has one (a video's own Y' plane, in its own matrix, as QC tools
+        such as ffmpeg's signalstats read it), else BT.601 Y' computed from RGB.
+        """
         cached = self.cache.get("luma")
         if cached is None:
             if self.luma_loader is not None:
@@ -79,10 +86,27 @@ class Frame:
             else:
                 import numpy as np  # local: the core stays importable without pixels
 
-                rgb = self.rgb.astype(np.float32)
-                y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
-                cached = np.clip(y + 0.5, 0, 255).astype(np.uint8)
+                # BT.601 weights in 1/256ths; integer maths is 5x faster than float here.
+                rgb = self.rgb.astype(np.uint16)
+                cached = ((rgb[..., 0] * 77 + rgb[..., 1] * 150 + rgb[..., 2] * 29 + 128) >> 8).astype(np.uint8)
             self.cache["luma"] = cached
+        return cached
+
+    def rgb_preview(self, max_side: int) -> "np.ndarray":
+        """RGB of the pixels on a regular grid, at most ``max_side`` on the longer side.
+
+        Whole pixels are picked (every k-th row and column), never averaged, so colour statistics
+        such as colourfulness keep their spread. Cheap when the source has a ``preview_loader``.
+        """
+        key = f"preview:{max_side}"
+        cached = self.cache.get(key)
+        if cached is None:
+            if self._rgb is None and self.preview_loader is not None:
+                cached = self.preview_loader(max_side)
+            else:
+                stride = max(1, -(-max(self.width, self.height) // max_side))
+                cached = self.rgb[::stride, ::stride]
+            self.cache[key] = cached
         return cached
 
     def release(self) -> None:

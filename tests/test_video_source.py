@@ -304,12 +304,23 @@ def test_odd_dimensions(clips: dict[str, Path]) -> None:
     assert any("odd" in w for w in reader.info.warnings)
 
 
-@pytest.mark.parametrize("name", ["red", "red709"])
-def test_rgb_colour_and_luma(clips: dict[str, Path], name: str) -> None:
-    _, frames = read(clips[name], max_frames=1)
+@pytest.mark.parametrize("name,kr", [("red", 0.299), ("red709", 0.2126)])
+def test_rgb_colour_and_luma(clips: dict[str, Path], name: str, kr: float) -> None:
+    reader, frames = read(clips[name], max_frames=1)
     rgb = frames[0].rgb.reshape(-1, 3).astype(int)
     assert np.abs(rgb - [255, 0, 0]).max() <= 8
-    assert abs(float(frames[0].luma.mean()) - 0.299 * 255) <= 4  # full-range BT.601 luma of red
+    # Luma is the stream's own Y' (BT.709 weights for BT.709 video), stretched to full range.
+    assert abs(float(frames[0].luma.mean()) - kr * 255) <= 4
+    preview = frames[0].rgb_preview(16)
+    assert max(preview.shape[:2]) <= 16 and np.abs(preview.reshape(-1, 3).astype(int) - [255, 0, 0]).max() <= 8
+
+
+def test_passthrough_keeps_ffmpeg_out_of_colour_conversion(clips: dict[str, Path]) -> None:
+    reader, frames = read(clips["red709"], max_frames=1)
+    assert reader.plan.matrix == "bt709"
+    assert not any("colorspace" in arg or "out_color_matrix" in arg for arg in reader.plan.args)
+    fresh = read(clips["red709"], max_frames=1)[1][0]
+    assert np.array_equal(fresh.rgb_preview(16), frames[0].rgb[::4, ::4])  # preview = grid of the full RGB
 
 
 def test_gray_luma_is_full_range(clips: dict[str, Path]) -> None:
@@ -436,3 +447,12 @@ class TestVideoSourceConformance(SourceConformance):
         path = tmp_path / "broken.mp4"
         path.write_text("not a video\n")
         return str(path)
+
+
+def test_limited_range_luma_stretch_matches_the_exact_table() -> None:
+    from qplug_video.colour import Colour, full_range_luma
+
+    ramp = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    expected = np.clip(np.round((np.arange(256) - 16.0) * 255.0 / 219.0), 0, 255).astype(np.uint8).reshape(16, 16)
+    assert np.array_equal(full_range_luma(ramp, Colour("bt709", False)), expected)
+    assert full_range_luma(ramp, Colour("bt601", True)) is ramp

@@ -215,21 +215,6 @@ def block_edge_excess(luma: np.ndarray, grid: int = 8, floor: float = 1.0) -> fl
 _OPPONENT = np.array([[1.0, -1.0, 0.0], [0.5, 0.5, -1.0]], np.float32)
 
 
-def pixel_sample(rgb: np.ndarray, max_side: int) -> np.ndarray:
-    """A regular grid of whole pixels, at most ``max_side`` on the longer side.
-
-    Nearest-neighbour picking keeps each sampled pixel's own colour, so per-pixel statistics are
-    estimated without bias; area averaging would blend neighbours and shrink the chroma spread,
-    making the same picture less "colourful" at higher resolutions.
-    """
-    height, width = rgb.shape[:2]
-    longest = max(height, width)
-    if longest <= max_side:
-        return rgb
-    size = (max(1, round(width * max_side / longest)), max(1, round(height * max_side / longest)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_NEAREST)
-
-
 def hasler_susstrunk(rgb: np.ndarray) -> float:
     """Colourfulness M of Hasler & Suesstrunk, "Measuring colourfulness in natural images",
     Proc. SPIE 5007, 2003: ``M = sigma_rgyb + 0.3 * mu_rgyb`` over the opponent channels

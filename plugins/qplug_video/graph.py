@@ -2,9 +2,10 @@
 
 Everything that drops or shrinks frames happens inside ffmpeg's filter graph, so Python only ever
 sees the frames it will score: seeking (input ``-ss``/``-t``), every-Nth (``select``), a fixed rate
-(``fps``), deinterlacing (``bwdif``) and resizing (``scale``). Frames come out as 8-bit yuv420p with
-limited-range BT.601 colours, which is half the bytes of RGB and what OpenCV's I420 conversion
-expects; the last filter, ``showinfo``, logs each delivered frame's timestamp on stderr.
+(``fps``), deinterlacing (``bwdif``) and resizing (``scale``). Frames come out as 8-bit 4:2:0, half
+the bytes of RGB: untouched when the stream already is 8-bit 4:2:0 BT.601/BT.709, else converted
+to limited-range BT.601; the plan says which (see :mod:`qplug_video.colour`). The last filter,
+``showinfo``, logs each delivered frame's timestamp on stderr.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from .probe import Probe, VideoStream, bit_depth
 OUTPUT_PIX_FMT = "yuv420p"
 #: Matrices that already are BT.601 for our purposes; ffmpeg itself treats "unknown" as BT.601.
 _BT601_SPACES = {None, "unknown", "unspecified", "bt470bg", "smpte170m", "fcc"}
+#: 8-bit 4:2:0 layouts delivered as they are decoded (yuvj420p is the JPEG-range spelling).
+_PASSTHROUGH_PIX_FMTS = {"yuv420p": False, "yuvj420p": True}
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class DecodePlan:
     end: float | None  # frames at or after this time are not delivered
     max_frames: int | None
     warnings: list[str] = field(default_factory=list)
+    matrix: str = "bt601"  # of the delivered samples: "bt601" or "bt709"
+    full_range: bool = False
 
     @property
     def frame_bytes(self) -> int:
@@ -51,23 +56,30 @@ def output_size(width: int, height: int, max_side: int | None) -> tuple[int, int
     return max(2, width - width % 2), max(2, height - height % 2)
 
 
-def _colour_filters(stream: VideoStream, size: tuple[int, int], source_size: tuple[int, int], node: Any) -> Any:
-    """Bring frames to ``size`` as limited-range BT.601 yuv420p as cheaply as the input allows."""
+def _colour_filters(stream: VideoStream, size: tuple[int, int], source_size: tuple[int, int],
+                    node: Any) -> tuple[Any, str, str, bool]:
+    """Bring frames to ``size`` in 8-bit 4:2:0 as cheaply as the input allows.
+
+    Returns the node, the delivered pix_fmt, its matrix and whether it is full range. Already
+    8-bit 4:2:0 BT.601/BT.709 video passes through untouched (converting the matrix in ffmpeg cost
+    a third of the decode time; RGB is made later, only for the scorers that read it).
+    """
     width, height = size
     resize = (source_size[0] - source_size[0] % 2, source_size[1] - source_size[1] % 2) != size
     if not resize and size != source_size:
         node = node.filter("crop", width, height, 0, 0)
-    plain_yuv = not resize and stream.pix_fmt == OUTPUT_PIX_FMT and stream.color_range in (None, "tv")
-    if plain_yuv and stream.color_space == "bt709":
-        # The colorspace filter is SIMD and sliced: a fraction of swscale's cost for a matrix change.
-        node = node.filter("colorspace", ispace="bt709", itrc="bt709", iprimaries="bt709", irange="tv",
-                           space="bt470bg", trc="bt709", primaries="bt709", range="tv", fast=1)
-    elif not (plain_yuv and stream.color_space in _BT601_SPACES):
-        # Everything else (resizing, 10-bit, full range, RGB, 4:2:2...) goes through swscale.
-        return node.filter("scale", width, height, out_color_matrix="bt601", out_range="tv",
-                           flags="area" if resize else "bicubic").filter("format", OUTPUT_PIX_FMT)
-    # A no-op while the size holds; keeps the byte count right if the stream changes size mid-way.
-    return node.filter("scale", width, height).filter("format", OUTPUT_PIX_FMT)
+    full_range = _PASSTHROUGH_PIX_FMTS.get(stream.pix_fmt or "")
+    if not resize and full_range is not None and stream.color_range in (None, "tv", "pc"):
+        full_range = full_range or stream.color_range == "pc"
+        matrix = "bt709" if stream.color_space == "bt709" else "bt601" if stream.color_space in _BT601_SPACES else None
+        if matrix is not None:
+            pix_fmt = stream.pix_fmt or OUTPUT_PIX_FMT
+            # A no-op while the size holds; keeps the byte count right if the stream changes size mid-way.
+            return node.filter("scale", width, height).filter("format", pix_fmt), pix_fmt, matrix, full_range
+    # Everything else (resizing, 10-bit, RGB, 4:2:2, other matrices...) goes through swscale.
+    node = node.filter("scale", width, height, out_color_matrix="bt601", out_range="tv",
+                       flags="area" if resize else "bicubic").filter("format", OUTPUT_PIX_FMT)
+    return node, OUTPUT_PIX_FMT, "bt601", False
 
 
 def plan_decode(exe: str, url: str, probe: Probe, stream: VideoStream, sampling: Sampling,
@@ -124,10 +136,10 @@ def plan_decode(exe: str, url: str, probe: Probe, stream: VideoStream, sampling:
         warnings.append(f"{depth}-bit video ({stream.pix_fmt}) converted to 8 bits")
     if (width, height) == (source_size[0] - source_size[0] % 2, source_size[1] - source_size[1] % 2) != source_size:
         warnings.append(f"odd frame size {source_size[0]}x{source_size[1]} cropped to {width}x{height}")
-    node = _colour_filters(stream, (width, height), source_size, node)
+    node, pix_fmt, matrix, full_range = _colour_filters(stream, (width, height), source_size, node)
     node = node.filter("showinfo", checksum=0)
 
-    out_opts: dict[str, Any] = {"format": "rawvideo", "pix_fmt": OUTPUT_PIX_FMT, "fps_mode": "passthrough"}
+    out_opts: dict[str, Any] = {"format": "rawvideo", "pix_fmt": pix_fmt, "fps_mode": "passthrough"}
     if sampling.max_frames is not None:
         out_opts["frames:v"] = sampling.max_frames
     args = node.output("pipe:", **out_opts).compile(cmd=exe)
@@ -135,4 +147,4 @@ def plan_decode(exe: str, url: str, probe: Probe, stream: VideoStream, sampling:
     args[1:1] = ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info"]
     return DecodePlan(args=list(args), width=width, height=height, every=every,
                       fps=sampling.fps, start=sampling.start or None, end=sampling.end,
-                      max_frames=sampling.max_frames, warnings=warnings)
+                      max_frames=sampling.max_frames, warnings=warnings, matrix=matrix, full_range=full_range)

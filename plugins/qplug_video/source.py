@@ -26,6 +26,7 @@ import numpy as np
 from qplug.errors import InputError
 from qplug.types import Frame, MediaInfo, Sampling
 
+from . import colour
 from .binary import ffmpeg_exe
 from .graph import DecodePlan, plan_decode
 from .probe import Probe, VideoStream, bit_depth, ffmpeg_message, probe_file
@@ -46,15 +47,6 @@ _DATA_LOSS = re.compile(r"^\[in#|partial file|Error while decoding stream")
 _TRUNCATED = re.compile(r"partial file|ended prematurely|unexpected end", re.IGNORECASE)
 
 #: Limited-range luma (16..235) to full range (0..255), the Frame.luma contract.
-_LUMA_LUT = np.clip(np.round((np.arange(256, dtype=np.float64) - 16.0) * 255.0 / 219.0), 0, 255).astype(np.uint8)
-
-
-def _rgb_from_i420(yuv: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
-
-
-def _full_range_luma(y_plane: np.ndarray) -> np.ndarray:
-    return cv2.LUT(y_plane, _LUMA_LUT)
 
 
 def _number(text: str) -> float | None:
@@ -218,6 +210,7 @@ class VideoReader:
         else:
             step = None
         depth = bit_depth(stream.pix_fmt)
+        tint = colour.Colour(plan.matrix, plan.full_range)
         times_done = False
 
         def next_time() -> _FrameTime | None:
@@ -276,12 +269,12 @@ class VideoReader:
                     first_index = round(pts * stream_fps)  # -ss restarts ffmpeg's count at the seek point
                 index = first_index + count * plan.every
 
-            yuv = buf.reshape(height * 3 // 2, width)
             frame = Frame(source_id=self.path, index=index, width=width, height=height, pts=pts,
                           timecode=pts_to_timecode(pts, stream_fps), pix_fmt=stream.pix_fmt, bit_depth=depth,
-                          duration=duration, rgb_loader=partial(_rgb_from_i420, yuv),
-                          luma_loader=partial(_full_range_luma, yuv[:height]))
-            del buf, yuv
+                          duration=duration, rgb_loader=partial(colour.i420_to_rgb, buf, height, width, tint),
+                          luma_loader=partial(colour.full_range_luma, buf[:width * height].reshape(height, width), tint),
+                          preview_loader=partial(colour.i420_preview, buf, height, width, tint))
+            del buf
             count += 1
             prev_pts = pts
             current = upcoming

@@ -1,0 +1,90 @@
+"""YUV 4:2:0 → RGB and luma for delivered frames, honouring the stream's matrix and range.
+
+Frames leave ffmpeg untouched when they already are 8-bit 4:2:0 in BT.601 or BT.709 (the common
+case): a colour conversion inside ffmpeg cost a third of the decode time, and most QC measures only
+read luma. The conversion to RGB happens here, lazily, for the scorers that ask for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# Luma coefficients (Kr, Kb) of ITU-R BT.601 and BT.709.
+_COEFFICIENTS = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
+
+
+@dataclass(frozen=True)
+class Colour:
+    """How the delivered YUV samples are to be read."""
+
+    matrix: str = "bt601"  # "bt601" or "bt709"
+    full_range: bool = False
+
+    def __post_init__(self) -> None:
+        if self.matrix not in _COEFFICIENTS:
+            raise ValueError(f"unsupported matrix {self.matrix!r}")
+
+
+def planes(yuv: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y, U and V planes of one I420 frame (no copy)."""
+    flat = yuv.reshape(-1)
+    area = width * height
+    quarter = (width // 2) * (height // 2)
+    y = flat[:area].reshape(height, width)
+    u = flat[area:area + quarter].reshape(height // 2, width // 2)
+    v = flat[area + quarter:area + 2 * quarter].reshape(height // 2, width // 2)
+    return y, u, v
+
+
+def full_range_luma(y: np.ndarray, colour: Colour) -> np.ndarray:
+    """Y' stretched to 0-255 (limited-range video keeps black at 16 and white at 235)."""
+    if colour.full_range:
+        return y
+    # Same result as a 256-entry LUT (tested), but SIMD: 0.5 ms instead of 1.2-2.6 ms at 1080p.
+    # The max() first because convertScaleAbs would mirror values below black instead of clipping.
+    return cv2.convertScaleAbs(cv2.max(y, 16), alpha=255.0 / 219.0, beta=-16.0 * 255.0 / 219.0)
+
+
+def to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, colour: Colour) -> np.ndarray:
+    """RGB uint8 from Y and chroma planes of the same size as Y (already upsampled or subsampled)."""
+    kr, kb = _COEFFICIENTS[colour.matrix]
+    kg = 1.0 - kr - kb
+    yf = y.astype(np.float32)
+    uf = u.astype(np.float32) - 128.0
+    vf = v.astype(np.float32) - 128.0
+    if not colour.full_range:
+        yf = (yf - 16.0) * (255.0 / 219.0)
+        uf *= 255.0 / 224.0
+        vf *= 255.0 / 224.0
+    rgb = np.empty(y.shape + (3,), dtype=np.float32)
+    rgb[..., 0] = yf + (2.0 - 2.0 * kr) * vf
+    rgb[..., 1] = yf - (2.0 * kb * (1.0 - kb) / kg) * uf - (2.0 * kr * (1.0 - kr) / kg) * vf
+    rgb[..., 2] = yf + (2.0 - 2.0 * kb) * uf
+    np.clip(rgb, 0.0, 255.0, out=rgb)
+    return (rgb + 0.5).astype(np.uint8)
+
+
+def i420_to_rgb(yuv: np.ndarray, height: int, width: int, colour: Colour) -> np.ndarray:
+    """Full-size RGB of one frame."""
+    if colour == Colour("bt601", False):
+        return cv2.cvtColor(yuv.reshape(height * 3 // 2, width), cv2.COLOR_YUV2RGB_I420)  # SIMD fast path
+    y, u, v = planes(yuv, height, width)
+    up = (width, height)
+    return to_rgb(y, cv2.resize(u, up, interpolation=cv2.INTER_LINEAR),
+                  cv2.resize(v, up, interpolation=cv2.INTER_LINEAR), colour)
+
+
+def i420_preview(yuv: np.ndarray, height: int, width: int, colour: Colour, max_side: int) -> np.ndarray:
+    """RGB of the pixels on a regular grid, at most ``max_side`` on the longer side.
+
+    Picks whole pixels (no averaging), as :meth:`qplug.types.Frame.rgb_preview` promises, and
+    converts only those: a few microseconds instead of a full-frame conversion.
+    """
+    stride = max(1, -(-max(height, width) // max_side))
+    rows = np.arange(0, height, stride)
+    cols = np.arange(0, width, stride)
+    y, u, v = planes(yuv, height, width)
+    return to_rgb(y[np.ix_(rows, cols)], u[np.ix_(rows // 2, cols // 2)], v[np.ix_(rows // 2, cols // 2)], colour)
