@@ -32,32 +32,25 @@ def expand_inputs(paths: Iterable[str], catalog: Catalog) -> Iterator[InputItem]
     for raw in paths:
         path = os.path.expanduser(str(raw))
         if os.path.isdir(path):
-            candidates = sorted(_walk(path))
-            if not candidates:
-                yield InputItem(path, None, "directory holds no file of a supported type")
-            for file in candidates:
-                item = _claim(file, catalog)
-                if item.source is not None and file not in seen:
-                    seen.add(file)
-                    yield item
+            yield from _claimed(path, sorted(_walk(path)), catalog, seen, "directory holds no file of a supported type")
         elif os.path.lexists(path) or not (_GLOB_CHARS & set(path)):
-            if path in seen:
-                continue
-            seen.add(path)
-            if not os.path.lexists(path):
-                yield InputItem(path, None, "no such file or directory")
-            else:
-                yield _claim(path, catalog)
+            if path not in seen:
+                seen.add(path)
+                yield _claim(path, catalog) if os.path.lexists(path) else InputItem(path, None, "no such file or directory")
         else:
-            matches = sorted(glob.glob(path, recursive=True))
-            files = [m for m in matches if os.path.isfile(m)]
-            if not files:
-                yield InputItem(path, None, "pattern matched no file")
-            for file in files:
-                item = _claim(file, catalog)
-                if item.source is not None and file not in seen:
-                    seen.add(file)
-                    yield item
+            files = [m for m in sorted(glob.glob(path, recursive=True)) if os.path.isfile(m)]
+            yield from _claimed(path, files, catalog, seen, "pattern matched no file of a supported type")
+
+
+def _claimed(origin: str, files: list[str], catalog: Catalog, seen: set[str], empty: str) -> Iterator[InputItem]:
+    """The files of a directory or glob that some source opens; one error item if there are none."""
+    items = [item for item in (_claim(f, catalog) for f in files) if item.source is not None]
+    if not items:
+        yield InputItem(origin, None, empty)
+    for item in items:
+        if item.path not in seen:
+            seen.add(item.path)
+            yield item
 
 
 def _walk(directory: str) -> Iterator[str]:

@@ -47,7 +47,8 @@ class RunOptions:
     :param detect_events: False turns off every scorer's events.
     :param gates: pass/fail gates checked on each source's pooled scores.
     :param resume: what an earlier run already scored (see :mod:`qplug.resume`).
-    :param scorer_options: keyword options for a scorer's, describer's or asker's factory, by its name.
+    :param scorer_options: keyword options for a scorer's, describer's or asker's factory, by its name
+        (or by ``"scorer:NAME"``, ``"describer:NAME"``, ``"asker:NAME"`` when names are shared).
     :param model_options: keyword options for every component that ``needs_model`` (``model``,
         ``adapter``, ``device``...); per-name ``scorer_options`` win on conflicts.
     :param prefetch: how many decoded frames may wait for scoring (bounds memory).
@@ -173,11 +174,14 @@ class Run:
 
     def _build(self) -> None:
         """Build every scorer and describer before decoding starts, so a bad setup fails at once."""
-        for infos, built in ((self.scorer_infos, self._scorers), (self.describer_infos, self._describers),
-                             (self.asker_infos, self._askers)):
+        for kind, infos, built in (("scorer", self.scorer_infos, self._scorers),
+                                   ("describer", self.describer_infos, self._describers),
+                                   ("asker", self.asker_infos, self._askers)):
             for info in infos:
                 options = dict(self.options.model_options) if info.needs_model else {}
                 options.update(self.options.scorer_options.get(info.name, {}))
+                # "describer:vlm" reaches only the describer when an asker shares its name.
+                options.update(self.options.scorer_options.get(f"{kind}:{info.name}", {}))
                 built[info.name] = _construct(info.name, info.factory, options)
 
     def _source(self, info: SourceInfo) -> Any:

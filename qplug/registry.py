@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Protocol, Sequence, Union, runtime_checkable
 
 from .errors import PluginError, UsageError
 
@@ -175,8 +175,8 @@ class ScorerInfo:
 
 
 @dataclass(frozen=True)
-class DescriberInfo:
-    """A describer a plugin offers (same meaning of fields as :class:`ScorerInfo`)."""
+class _TextComponentInfo:
+    """Fields shared by components that answer in text (same meaning as in :class:`ScorerInfo`)."""
 
     name: str
     factory: Factory
@@ -185,8 +185,12 @@ class DescriberInfo:
     needs_model: bool = True
     needs_gpu: bool = False
 
+    kind: ClassVar[str] = "component"
+
     def __post_init__(self) -> None:
-        _check_name("describer", self.name)
+        _check_name(self.kind, self.name)
+        if self.batch_size < 1:
+            raise PluginError(f"{self.kind} {self.name!r}: batch_size must be >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "batch_size": self.batch_size,
@@ -194,22 +198,17 @@ class DescriberInfo:
 
 
 @dataclass(frozen=True)
-class AskerInfo:
-    """An asker a plugin offers (same meaning of fields as :class:`ScorerInfo`)."""
+class DescriberInfo(_TextComponentInfo):
+    """A describer a plugin offers."""
 
-    name: str
-    factory: Factory
-    description: str
-    batch_size: int = 1
-    needs_model: bool = True
-    needs_gpu: bool = False
+    kind: ClassVar[str] = "describer"
 
-    def __post_init__(self) -> None:
-        _check_name("asker", self.name)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "batch_size": self.batch_size,
-                "needs_model": self.needs_model, "needs_gpu": self.needs_gpu}
+@dataclass(frozen=True)
+class AskerInfo(_TextComponentInfo):
+    """An asker a plugin offers."""
+
+    kind: ClassVar[str] = "asker"
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,78 @@
-"""Q-Instruct-style multimodal model backend (being written)."""
+"""qplug built-in ``vlm`` plugin: scores, descriptions and answers from a Q-Instruct-style multimodal model.
+
+One backend (:mod:`qplug_vlm.backend`) loads a local transformers checkpoint once per process and
+serves every component registered here:
+
+- scorers ``qalign``, ``qalign-aesthetics`` (Q-Align, [1, 5]) and ``qbench`` (Q-Bench P(good), [0, 1]);
+- describer ``vlm``: a low-level quality description of each frame;
+- asker ``vlm``: multiple-choice answers from the option letters' logits, or free text.
+
+Only registration lives here: torch and transformers are imported when a component is first built.
+Every component takes the loading options of :func:`qplug_vlm.backend.resolve_options` (``model``,
+``adapter``, ``merge_adapter``, ``device``, ``dtype``, ``trust_remote_code``, ``attn_implementation``)
+plus its own; see ``docs/model-backend.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from qplug.hookspecs import hookimpl
+from qplug.registry import AskerInfo, DescriberInfo, ScorerInfo
+
+# backend.py imports torch and transformers inside its functions only, so these imports stay cheap.
+from .backend import Backend, GenerationSettings, LoadOptions, clear_cache, load_backend, load_count, resolve_options
+from .methods import METHODS, ScoringMethod
+
+__all__ = ["SCORERS", "DESCRIBERS", "ASKERS", "METHODS", "ScoringMethod", "Backend", "GenerationSettings",
+           "LoadOptions", "load_backend", "load_count", "clear_cache", "resolve_options"]
+
+
+def _scorer(name: str, factory: str, method: str, description: str) -> ScorerInfo:
+    low, high = METHODS[method].range
+    return ScorerInfo(name=name, factory=f"qplug_vlm.scorers:{factory}", description=description,
+                      range=(low, high), higher_is_better=True, inputs=("rgb",), batch_size=8, needs_model=True,
+                      unit=f"{low:g}-{high:g}", default=False)
+
+
+#: Every scorer of the plugin; not run by default until qplug ships a model.
+SCORERS: dict[str, ScorerInfo] = {info.name: info for info in (
+    _scorer("qalign", "qalign", "qalign",
+            "Q-Align: model's expected quality level, excellent=5 .. bad=1 (extra.normalised in [0,1])"),
+    _scorer("qalign-aesthetics", "qalign_aesthetics", "qalign",
+            "Q-Align aesthetics prompt: expected aesthetic level, excellent=5 .. bad=1"),
+    _scorer("qbench", "qbench", "qbench",
+            "Q-Bench: model's probability of 'good' against 'poor' (synonyms=True: Q-Boost triads)"),
+)}
+
+DESCRIBERS: dict[str, DescriberInfo] = {info.name: info for info in (
+    DescriberInfo(name="vlm", factory="qplug_vlm.describer:build", batch_size=4, needs_model=True,
+                  description="low-level quality description (blur, noise, exposure, colour, compression, verdict)"),
+)}
+
+ASKERS: dict[str, AskerInfo] = {info.name: info for info in (
+    AskerInfo(name="vlm", factory="qplug_vlm.asker:build", batch_size=8, needs_model=True,
+              description="answers from the model: choices by option-letter likelihood, else free text"),
+)}
+
+
+@hookimpl
+def register_scorers(register: Callable[[ScorerInfo], None]) -> None:
+    """Register the model scorers in :data:`SCORERS`."""
+    for info in SCORERS.values():
+        register(info)
+
+
+@hookimpl
+def register_describers(register: Callable[[DescriberInfo], None]) -> None:
+    """Register the ``vlm`` describer."""
+    for info in DESCRIBERS.values():
+        register(info)
+
+
+@hookimpl
+def register_askers(register: Callable[[AskerInfo], None]) -> None:
+    """Register the ``vlm`` asker."""
+    for info in ASKERS.values():
+        register(info)
+

@@ -1,0 +1,86 @@
+"""The ``vlm`` asker: multiple-choice answers from the option letters' logits, free answers by generation.
+
+With choices the question becomes a Q-Bench-A1-style prompt (lettered options, then "Answer with the
+option's letter from the given choices directly.") and the answer is read from one prefill: the
+softmax over the logits of the letters A, B, ... at the answer position. This is stricter than the
+reference substring match on generated text, and it always yields one of the choices.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from qplug.errors import UsageError
+from qplug.types import Answer
+
+from .backend import GenerationSettings
+from .images import DEFAULT_MAX_SIDE, to_pil
+from .methods import LETTERS, mcq_prompt
+
+if TYPE_CHECKING:
+    from qplug.types import Frame
+
+    from .backend import Backend
+
+
+class Asker:
+    """Answers questions about frames.
+
+    :param backend: the loaded model.
+    :param settings: generation settings for questions without choices.
+    """
+
+    def __init__(self, backend: "Backend", settings: GenerationSettings = GenerationSettings(),
+                 image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.image_max_side = image_max_side
+        self.pad_fill = backend.pad_fill(pad_square)
+        # A run asks the same question of every frame: render and resolve its tokens once.
+        self._prompts: dict[tuple[str, tuple[str, ...] | None], tuple[str, list[int]]] = {}
+
+    def prompt(self, question: str, choices: Sequence[str] | None = None) -> tuple[str, list[int]]:
+        """The rendered prompt and, with choices, the token id of each option's letter."""
+        key = (question, tuple(choices) if choices is not None else None)
+        cached = self._prompts.get(key)
+        if cached is None:
+            if not question.strip():
+                raise UsageError("the question is empty")
+            if key[1] is None:
+                cached = (self.backend.render(question.strip()), [])
+            else:
+                options = key[1]
+                if len(set(options)) != len(options) or len(options) < 2:
+                    raise UsageError(f"give at least two different choices, not {list(options)}")
+                text = self.backend.render(mcq_prompt(question, options))
+                cached = (text, self.backend.first_tokens(text, LETTERS[:len(options)], "multiple-choice answering"))
+            self._prompts[key] = cached
+        return cached
+
+    def ask(self, frames: Sequence["Frame"], question: str, choices: Sequence[str] | None = None) -> list[Answer]:
+        if not frames:
+            return []
+        text, letter_ids = self.prompt(question, choices)
+        images = [to_pil(frame, self.image_max_side, self.pad_fill) for frame in frames]
+        if choices is None:
+            texts = self.backend.generate(images, [text] * len(images), self.settings)
+            return [Answer(text=answer) for answer in texts]
+        options = list(choices)
+        probabilities = self.backend.next_token_logits(images, [text] * len(images))[:, letter_ids].double().softmax(-1)
+        answers = []
+        for row in probabilities.tolist():
+            best = max(range(len(options)), key=row.__getitem__)
+            answers.append(Answer(text=options[best], choice=options[best],
+                                  probabilities={option: p for option, p in zip(options, row)}))
+        return answers
+
+
+def build(*, max_new_tokens: int = 64, do_sample: bool = False, temperature: float = 1.0, top_p: float | None = None,
+          seed: int | None = None, image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
+          **load_options: Any) -> Asker:
+    """The ``vlm`` asker on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`."""
+    from .backend import load_backend
+
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
+                                  top_p=top_p, seed=seed)
+    return Asker(load_backend(**load_options), settings=settings, image_max_side=image_max_side, pad_square=pad_square)

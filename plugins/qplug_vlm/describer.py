@@ -1,0 +1,53 @@
+"""The ``vlm`` describer: a short text on each frame's low-level quality, generated in batches."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .backend import GenerationSettings
+from .images import DEFAULT_MAX_SIDE, to_pil
+from .methods import DESCRIBE_PROMPT, MEDIA, check_choice
+
+if TYPE_CHECKING:
+    from qplug.types import Frame
+
+    from .backend import Backend
+
+
+class Describer:
+    """Describes frames with one prompt and fixed generation settings.
+
+    :param backend: the loaded model.
+    :param prompt: the question (``{medium}`` is filled in); default :data:`~qplug_vlm.methods.DESCRIBE_PROMPT`.
+    :param medium: ``"image"`` or ``"video"``.
+    :param settings: generation settings (greedy by default: the same frame always gets the same text).
+    """
+
+    def __init__(self, backend: "Backend", prompt: str | None = None, medium: str = "image",
+                 settings: GenerationSettings = GenerationSettings(),
+                 image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None) -> None:
+        check_choice("medium", medium, MEDIA)
+        self.backend = backend
+        self.prompt = backend.render((prompt or DESCRIBE_PROMPT).replace("{medium}", medium))
+        self.settings = settings
+        self.image_max_side = image_max_side
+        self.pad_fill = backend.pad_fill(pad_square)
+
+    def describe(self, frames: Sequence["Frame"]) -> list[str]:
+        if not frames:
+            return []
+        images = [to_pil(frame, self.image_max_side, self.pad_fill) for frame in frames]
+        return self.backend.generate(images, [self.prompt] * len(images), self.settings)
+
+
+def build(*, prompt: str | None = None, medium: str = "image", max_new_tokens: int = 160, do_sample: bool = False,
+          temperature: float = 1.0, top_p: float | None = None, seed: int | None = None,
+          image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
+          **load_options: Any) -> Describer:
+    """The ``vlm`` describer on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`."""
+    from .backend import load_backend
+
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
+                                  top_p=top_p, seed=seed)
+    return Describer(load_backend(**load_options), prompt=prompt, medium=medium, settings=settings,
+                     image_max_side=image_max_side, pad_square=pad_square)

@@ -1,0 +1,56 @@
+"""Frames to PIL images for a processor: bound the size, optionally pad to a square.
+
+The processor does the real resize to the checkpoint's input size. This step exists for two reasons:
+
+- memory: processors convert the whole frame to float before resizing, so an 8K frame costs
+  ~400 MB per image in the processor alone; shrinking the long side to ``max_side`` first bounds it;
+- aspect ratio: CLIP-style processors (LLaVA-1.5) resize the short side and centre-crop a square,
+  dropping the sides of a wide frame. LLaVA-1.5 and Q-Align pad to a square with the processor's
+  mean colour instead ("expand2square" in their code), so the model sees the whole frame.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from qplug.types import Frame
+
+#: Default bound on the long side before the processor. Above the input size of LLaVA-1.5 (336) and
+#: Idefics3 (up to 1456), so for them it only guards memory; Qwen2-VL keeps native resolution up to
+#: ~12.8 MP by default, so for it this also caps image tokens (2048x1152: ~3,000 instead of ~10,600 at 4K).
+DEFAULT_MAX_SIDE = 2048
+
+
+def to_pil(frame: "Frame", max_side: int | None = DEFAULT_MAX_SIDE,
+           pad_fill: Sequence[int] | None = None) -> "Image.Image":
+    """An RGB PIL image of ``frame``, its long side at most ``max_side``, padded to a square with ``pad_fill``.
+
+    Kept in ``frame.cache`` (freed with the frame), so the scorers, describer and asker of one run
+    convert each frame once.
+    """
+    key = f"vlm:pil:{max_side}:{tuple(pad_fill) if pad_fill is not None else None}"
+    cached = frame.cache.get(key)
+    if cached is None:
+        cached = frame.cache[key] = _convert(frame, max_side, pad_fill)
+    return cached
+
+
+def _convert(frame: "Frame", max_side: int | None, pad_fill: Sequence[int] | None) -> "Image.Image":
+    from PIL import Image
+
+    image = Image.fromarray(frame.rgb)  # HxWx3 uint8 is RGB
+    if max_side is not None and max(image.size) > max_side:
+        scale = max_side / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        # PIL's BICUBIC widens its kernel when shrinking, so this is an anti-aliased downscale.
+        image = image.resize(size, Image.Resampling.BICUBIC)
+    if pad_fill is not None and image.width != image.height:
+        side = max(image.size)
+        square = Image.new("RGB", (side, side), tuple(int(c) for c in pad_fill))
+        square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+        image = square
+    return image
+

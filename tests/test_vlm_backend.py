@@ -1,0 +1,306 @@
+"""The model backend on tiny random checkpoints (LLaVA and Idefics3) built here, loaded back through qplug.
+
+Random weights: the tests check ranges, consistency (batch == single, adapter round trips, one load
+per process) and error messages, never what the model "thinks" of an image.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import inspect
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+torch.set_num_threads(1)
+
+import qplug.api
+from qplug.errors import UsageError
+from qplug.pipeline import Run, RunOptions
+from qplug.testing.harness import make_host
+from qplug.types import Frame, FrameResult
+
+import qplug_vlm
+from qplug_vlm import asker, backend, describer, scorers
+from qplug_vlm.testing import LANGUAGE_LORA_TARGETS, TINY_BUILDERS, build_tiny_llava, build_tiny_paligemma, \
+    tiny_tokenizer
+
+ARCHITECTURES = sorted(TINY_BUILDERS)
+#: Batch and single-image scores must agree this closely on CPU (the issue's bound).
+BATCH_TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory):
+    """One tiny checkpoint directory per architecture, built once per test session."""
+    root = tmp_path_factory.mktemp("vlm")
+    return {name: build(root / name) for name, build in TINY_BUILDERS.items()}
+
+
+@pytest.fixture(params=ARCHITECTURES)
+def checkpoint(request, checkpoints):
+    return checkpoints[request.param]
+
+
+@pytest.fixture(autouse=True)
+def no_model_env(monkeypatch):
+    for name in (backend.ENV_MODEL, backend.ENV_ADAPTER, backend.ENV_DEVICE, backend.ENV_DTYPE):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def frames():
+    """Four frames of different sizes and aspect ratios (Idefics3 gives them different token counts)."""
+    rng = np.random.default_rng(7)
+    sizes = [(48, 64), (120, 40), (32, 32), (90, 160)]
+    return [Frame.from_rgb(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), source_id="mem", index=i)
+            for i, (h, w) in enumerate(sizes)]
+
+
+def assert_valid(score, low, high):
+    assert low <= score.value <= high and math.isfinite(score.value)
+    probabilities = list(score.levels.values())
+    assert all(math.isfinite(p) and 0 <= p <= 1 for p in probabilities)
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-9)
+    assert score.extra["normalised"] == pytest.approx((score.value - low) / (high - low))
+
+
+@pytest.mark.parametrize("name, options", [
+    ("qalign", {}), ("qalign_aesthetics", {}), ("qbench", {}), ("qbench", {"synonyms": True}),
+    ("qalign", {"medium": "video"}),
+])
+def test_scores_are_in_range_and_batch_equals_single(checkpoint, frames, name, options):
+    scorer = getattr(scorers, name)(model=checkpoint, **options)
+    low, high = scorer.low, scorer.high
+    batch = scorer.score(frames)
+    single = [scorer.score([frame])[0] for frame in frames]
+    for b, s in zip(batch, single):
+        assert_valid(b, low, high)
+        assert abs(b.value - s.value) < BATCH_TOLERANCE
+        assert all(abs(b.levels[w] - s.levels[w]) < BATCH_TOLERANCE for w in b.levels)
+    assert len({round(s.value, 6) for s in batch}) > 1  # the image matters, even to a random model
+    if options.get("synonyms"):
+        assert set(batch[0].extra["synonyms"]) == {"good/average/poor", "high/medium/low", "fine/acceptable/bad"}
+
+
+def test_qalign_value_is_the_weighted_level_sum(checkpoints, frames):
+    (score,) = scorers.qalign(model=checkpoints["llava"]).score(frames[:1])
+    expected = sum(w * score.levels[k] for k, w in zip(["excellent", "good", "fair", "poor", "bad"], [5, 4, 3, 2, 1]))
+    assert score.value == pytest.approx(expected)
+
+
+def test_level_tokens_come_from_the_tokenizer(checkpoints):
+    scorer = scorers.qalign(model=checkpoints["llava"])
+    tokenizer = scorer.backend.tokenizer
+    (ids,) = scorer.token_ids
+    # Byte-level BPE: each word after a space starts with a 'Ġ' token that spells the word's beginning.
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    for word, piece in zip(["excellent", "good", "fair", "poor", "bad"], pieces):
+        assert piece.startswith("Ġ") and word.startswith(piece[1:])
+    assert len(set(ids)) == 5
+
+
+def test_prompt_gets_one_bos(checkpoints):
+    for name in ARCHITECTURES:
+        prompt = scorers.qalign(model=checkpoints[name]).prompt
+        assert prompt.startswith("<s>") and not prompt.startswith("<s><s>")
+        assert prompt.endswith("The quality of the image is")
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # peft calls a transformers API deprecated in 5.x
+def test_lora_adapter_changes_scores_and_round_trips(checkpoints, frames, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    directory = checkpoints["llava"]
+    base = scorers.qalign(model=directory).score(frames)
+    model = AutoModelForImageTextToText.from_pretrained(directory, local_files_only=True, use_safetensors=True)
+    # init_lora_weights=False: B is random, so the adapter is not a no-op.
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=LANGUAGE_LORA_TARGETS, init_lora_weights=False)
+    peft_model = get_peft_model(model, config)
+    adapted = [n for n, _ in peft_model.named_modules() if n.endswith("lora_A")]
+    assert adapted and not any("vision" in n for n in adapted)
+    processor = AutoProcessor.from_pretrained(directory, local_files_only=True)
+    in_memory = scorers.LevelScorer(qplug_vlm.Backend(peft_model, processor), qplug_vlm.METHODS["qalign"]).score(frames)
+    assert max(abs(a.value - b.value) for a, b in zip(base, in_memory)) > 1e-3
+    peft_model.save_pretrained(tmp_path / "adapter")
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+    loaded = scorers.qalign(model=directory, adapter=tmp_path / "adapter").score(frames)
+    merged = scorers.qalign(model=directory, adapter=tmp_path / "adapter", merge_adapter=True).score(frames)
+    for m, a, g in zip(in_memory, loaded, merged):
+        assert a.value == pytest.approx(m.value, abs=1e-6)
+        assert g.value == pytest.approx(m.value, abs=1e-4)
+
+
+def test_ask_with_choices_reads_option_letters(checkpoint, frames):
+    vlm = asker.build(model=checkpoint)
+    for choices in (["yes", "no"], ["sharp", "slightly blurry", "very blurry"]):
+        answers = vlm.ask(frames, "How blurry is this image?", choices)
+        assert len(answers) == len(frames)
+        for answer in answers:
+            assert answer.choice in choices and answer.text == answer.choice
+            assert list(answer.probabilities) == choices
+            assert sum(answer.probabilities.values()) == pytest.approx(1.0)
+            assert answer.probabilities[answer.choice] == max(answer.probabilities.values())
+    single = vlm.ask(frames[1:2], "How blurry is this image?", ["yes", "no"])[0]
+    batch = vlm.ask(frames, "How blurry is this image?", ["yes", "no"])[1]
+    assert single.probabilities["yes"] == pytest.approx(batch.probabilities["yes"], abs=BATCH_TOLERANCE)
+
+
+def test_describe_and_free_answers_are_deterministic_strings(checkpoint, frames):
+    vlm = describer.build(model=checkpoint, max_new_tokens=8)
+    first, second = vlm.describe(frames[:2]), vlm.describe(frames[:2])
+    assert first == second and all(isinstance(text, str) for text in first) and len(first) == 2
+    answers = asker.build(model=checkpoint, max_new_tokens=6).ask(frames[:2], "What is wrong with it?")
+    assert all(isinstance(a.text, str) and a.choice is None and a.probabilities is None for a in answers)
+
+
+def test_sampling_with_a_seed_repeats(checkpoints, frames):
+    vlm = describer.build(model=checkpoints["llava"], max_new_tokens=8, do_sample=True, temperature=0.7, seed=3)
+    assert vlm.describe(frames[:1]) == vlm.describe(frames[:1])
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+def message_of(call):
+    with pytest.raises(UsageError) as caught:
+        call()
+    text = str(caught.value)
+    assert "Traceback" not in text and "\n" not in text
+    return text
+
+
+def test_no_model_configured():
+    assert "no model configured" in message_of(lambda: scorers.qalign())
+
+
+def test_model_from_environment(checkpoints, monkeypatch, frames):
+    monkeypatch.setenv(backend.ENV_MODEL, str(checkpoints["llava"]))
+    monkeypatch.setenv(backend.ENV_DEVICE, "cpu")
+    scorer = scorers.qalign()
+    assert scorer.backend is scorers.qalign(model=checkpoints["llava"]).backend
+    assert len(scorer.score(frames[:1])) == 1
+
+
+def test_directories_that_are_not_models(tmp_path, checkpoints):
+    assert "does not exist" in message_of(lambda: scorers.qalign(model=tmp_path / "missing"))
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("hello")
+    assert "not a model directory" in message_of(lambda: scorers.qalign(model=tmp_path / "notes"))
+    no_processor = tmp_path / "no-processor"
+    no_processor.mkdir()
+    for name in ("config.json", "model.safetensors", "generation_config.json"):
+        shutil.copy(checkpoints["llava"] / name, no_processor / name)
+    assert "no processor files" in message_of(lambda: scorers.qalign(model=no_processor))
+    pickled = tmp_path / "pickled"
+    shutil.copytree(checkpoints["llava"], pickled)
+    (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
+    assert "never loads" in message_of(lambda: scorers.qalign(model=pickled))
+
+
+def test_processor_without_chat_template(tmp_path, checkpoints):
+    bare = tmp_path / "bare"
+    shutil.copytree(checkpoints["llava"], bare)
+    (bare / "chat_template.jinja").unlink()
+    assert "no chat template" in message_of(lambda: scorers.qalign(model=bare))
+
+
+def test_text_only_model_is_refused(tmp_path):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    directory = tmp_path / "llama"
+    tokenizer = tiny_tokenizer()
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
+                                 num_hidden_layers=1, num_attention_heads=2)).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    (directory / "preprocessor_config.json").write_text("{}")
+    assert str(directory) in message_of(lambda: scorers.qalign(model=directory))
+
+
+def test_tokenizer_without_distinct_level_words(tmp_path):
+    directory = build_tiny_llava(tmp_path / "bytes", tokenizer=tiny_tokenizer(merges=False))
+    text = message_of(lambda: scorers.qalign(model=directory))
+    assert "'excellent'" in text and "'good'" in text and "first token" in text
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # inside PaliGemma's processor, numpy 2 copy semantics
+def test_processor_that_appends_to_the_prompt_is_refused(tmp_path):
+    directory = build_tiny_paligemma(tmp_path / "paligemma")
+    assert "changes the end of the prompt" in message_of(lambda: scorers.qalign(model=directory))
+
+
+def test_padding_follows_the_processor(checkpoints):
+    llava = scorers.qalign(model=checkpoints["llava"])
+    assert llava.pad_fill == (123, 117, 104)  # CLIP's mean colour: LLaVA-1.5 pads instead of cropping
+    assert scorers.qalign(model=checkpoints["llava"], pad_square=False).pad_fill is None
+    assert scorers.qalign(model=checkpoints["idefics3"]).pad_fill is None  # Idefics3 keeps the aspect ratio
+
+
+def test_bad_options_are_usage_errors(checkpoints):
+    assert "dtype" in message_of(lambda: scorers.qalign(model=checkpoints["llava"], dtype="int3"))
+    assert "device" in message_of(lambda: scorers.qalign(model=checkpoints["llava"], device="tpu"))
+    assert "aspect" in message_of(lambda: scorers.qalign(model=checkpoints["llava"], aspect="colour"))
+    assert "trust_remote_code" in message_of(lambda: scorers.qalign(model=checkpoints["llava"],
+                                                                    trust_remote_code="false"))
+    assert "adapter" in message_of(lambda: scorers.qalign(model=checkpoints["llava"], adapter=checkpoints["llava"]))
+    assert "unknown option(s) colour" in message_of(lambda: scorers.qalign(model=checkpoints["llava"], colour=1))
+
+
+# -- through qplug ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def host():
+    return make_host(qplug_vlm, names=["vlm"], builtins=True)
+
+
+@pytest.fixture
+def pngs(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    paths = []
+    for i, (h, w) in enumerate([(60, 80), (40, 100)]):
+        path = tmp_path / f"frame{i}.png"
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_one_load_serves_scorers_describer_and_asker(checkpoints, host, pngs):
+    backend.clear_cache()
+    before = backend.load_count()
+    options = RunOptions(scorers=["qalign", "qbench"], describers=["vlm"], askers=["vlm"],
+                         question="Is this image blurry?", choices=["yes", "no"],
+                         model_options={"model": str(checkpoints["idefics3"]), "device": "cpu"},
+                         scorer_options={"vlm": {"max_new_tokens": 4}})
+    results = [r for r in Run(pngs, options, host) if isinstance(r, FrameResult)]
+    assert backend.load_count() - before == 1
+    assert len(results) == 2
+    for result in results:
+        assert not result.errors
+        assert 1 <= result.scores["qalign"] <= 5 and 0 <= result.scores["qbench"] <= 1
+        assert isinstance(result.descriptions["vlm"], str)
+        assert result.answers["vlm"]["choice"] in ("yes", "no")
+
+
+def test_score_pngs_end_to_end(checkpoints, host, pngs):
+    model = {"model": str(checkpoints["llava"])}
+    if "model_options" in inspect.signature(qplug.api.run).parameters:
+        kwargs = {"model_options": model}
+    else:  # qplug.api.run before it grew model_options: the same options, per scorer
+        kwargs = {"scorer_options": {"qalign": model, "qbench": model}}
+    result = qplug.api.score(pngs, scorers=["qalign", "qbench"], host=host, **kwargs)
+    assert len(result.frames) == 2 and result.summary.exit_code == 0
+    assert all(1 <= v <= 5 for v in result.scores("qalign"))
+    assert all(0 <= v <= 1 for v in result.scores("qbench"))
+    assert set(result.frames[0].levels["qalign"]) == {"excellent", "good", "fair", "poor", "bad"}
+    assert 0 <= result.frames[0].extra["qalign"]["normalised"] <= 1
