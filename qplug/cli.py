@@ -149,7 +149,9 @@ def _cmd_listing(args: argparse.Namespace) -> int:
         detail = ""
         if args.kind == "scorers":
             low, high = row["range"]
-            detail = f"[{low:g}, {high:g}] {'higher' if row['higher_is_better'] else 'lower'} is better"
+            direction = (f"closer to {row['ideal']:g}" if row.get("ideal") is not None
+                         else "higher" if row["higher_is_better"] else "lower")
+            detail = f"[{low:g}, {high:g}] {direction} is better"
             if row["default"]:
                 detail += ", default"
         elif args.kind == "sources":

@@ -23,9 +23,11 @@ class EventRule:
 class EventDetector:
     """Streams (pts, value) pairs of one scorer on one source and emits closed segments."""
 
-    def __init__(self, scorer: str, higher_is_better: bool, rule: EventRule, fps: float | None = None) -> None:
+    def __init__(self, scorer: str, higher_is_better: bool | None, rule: EventRule, fps: float | None = None,
+                 ideal: float | None = None) -> None:
         self.scorer = scorer
         self.higher_is_better = higher_is_better
+        self.ideal = ideal
         self.rule = rule
         self.fps = fps
         self.events: list[Event] = []
@@ -36,11 +38,18 @@ class EventDetector:
         self._frames = 0
         self._last_end: float | None = None
 
+    def _badness(self, value: float) -> float:
+        if self.ideal is not None:  # two-sided: the threshold is a distance from the ideal
+            return abs(value - self.ideal)
+        return -value if self.higher_is_better else value
+
     def _is_bad(self, value: float) -> bool:
-        return value < self.rule.threshold if self.higher_is_better else value > self.rule.threshold
+        if self.ideal is not None:
+            return self._badness(value) > self.rule.threshold
+        return self._badness(value) > self._badness(self.rule.threshold)
 
     def _worse(self, value: float, than: float) -> bool:
-        return value < than if self.higher_is_better else value > than
+        return self._badness(value) > self._badness(than)
 
     def add(self, pts: float | None, value: float | None, duration: float | None = None,
             timecode: str | None = None) -> None:

@@ -105,7 +105,7 @@ class _SourceState:
         self.errors: list[ErrorRecord] = []
         self.poolers = {s.name: Pooler() for s in run.scorer_infos}
         fps = media.fps if media else None
-        self.detectors = {s.name: EventDetector(s.name, s.higher_is_better, rule, fps)
+        self.detectors = {s.name: EventDetector(s.name, s.higher_is_better, rule, fps, s.ideal)
                           for s in run.scorer_infos if (rule := run.event_rules.get(s.name)) is not None}
 
     def add(self, pts: float | None, duration: float | None, timecode: str | None,

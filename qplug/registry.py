@@ -127,7 +127,8 @@ class ScorerInfo:
     :param factory: callable or import path building the :class:`Scorer`; called with keyword options.
     :param description: one line for ``qplug scorers``.
     :param range: (low, high) of the values; ``float('inf')`` for unbounded.
-    :param higher_is_better: direction of the score.
+    :param higher_is_better: direction of the score; None for a two-sided score with an ``ideal``.
+    :param ideal: for two-sided scores (exposure), the best value; thresholds are then distances from it.
     :param inputs: what the scorer reads from a frame: ``"rgb"``, ``"luma"``, ``"previous"`` (temporal).
     :param temporal: True when it compares a frame with the frames before it (ordered, per source).
     :param batch_size: the batch size it prefers.
@@ -143,7 +144,7 @@ class ScorerInfo:
     factory: Factory
     description: str
     range: tuple[float, float]
-    higher_is_better: bool
+    higher_is_better: bool | None
     inputs: tuple[str, ...] = ("rgb",)
     temporal: bool = False
     batch_size: int = 8
@@ -153,25 +154,43 @@ class ScorerInfo:
     event_min_duration: float = 0.0
     unit: str = ""
     default: bool = False
+    ideal: float | None = None
 
     def __post_init__(self) -> None:
         _check_name("scorer", self.name)
+        if (self.higher_is_better is None) != (self.ideal is not None):
+            raise PluginError(f"scorer {self.name!r}: give either higher_is_better or an ideal value, not both")
         low, high = self.range
         if not low < high:
             raise PluginError(f"scorer {self.name!r}: range {self.range} must have low < high")
         if self.batch_size < 1:
             raise PluginError(f"scorer {self.name!r}: batch_size must be >= 1")
 
+    def badness(self, value: float) -> float:
+        """A number that grows as the score gets worse, whatever the direction."""
+        if self.ideal is not None:
+            return abs(value - self.ideal)
+        return -value if self.higher_is_better else value
+
     def is_bad(self, value: float, threshold: float) -> bool:
-        """True when ``value`` is on the wrong side of ``threshold`` for this scorer's direction."""
+        """True when ``value`` is past ``threshold`` on the bad side (two-sided: farther than it from the ideal)."""
+        if self.ideal is not None:
+            return abs(value - self.ideal) > threshold
         return value < threshold if self.higher_is_better else value > threshold
+
+    @property
+    def direction(self) -> str:
+        if self.ideal is not None:
+            return f"closer to {self.ideal:g} is better"
+        return "higher is better" if self.higher_is_better else "lower is better"
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "range": list(self.range),
                 "higher_is_better": self.higher_is_better, "inputs": list(self.inputs),
                 "temporal": self.temporal, "batch_size": self.batch_size, "needs_model": self.needs_model,
                 "needs_gpu": self.needs_gpu, "event_threshold": self.event_threshold,
-                "event_min_duration": self.event_min_duration, "unit": self.unit, "default": self.default}
+                "event_min_duration": self.event_min_duration, "unit": self.unit, "default": self.default,
+                "ideal": self.ideal}
 
 
 @dataclass(frozen=True)

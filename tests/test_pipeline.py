@@ -257,3 +257,33 @@ def test_describers_and_askers_fill_their_fields(tmp_path, host):
         Run([clip], RunOptions(scorers=[], askers=["bright"]), host)
     with pytest.raises(UsageError, match="two different choices"):
         Run([clip], RunOptions(scorers=[], askers=["bright"], question="q", choices=["yes"]), host)
+
+
+def test_a_folder_or_pattern_with_nothing_to_score_is_an_error(tmp_path, host):
+    (tmp_path / "notes.txt").write_text("x")
+    run = Run([str(tmp_path), str(tmp_path / "*.synth")], RunOptions(scorers=["brightness"]), host)
+    _, sources = collect(run)
+    assert [s.errors[0].reason for s in sources] == ["directory holds no file of a supported type",
+                                                     "pattern matched no file of a supported type"]
+    assert run.summary.exit_code == 2
+
+
+def test_two_sided_scorers_flag_both_sides_of_their_ideal(tmp_path):
+    from qplug.registry import ScorerInfo
+
+    class TwoSided:
+        @hookimpl
+        def register_scorers(self, register):
+            register(ScorerInfo(name="level", factory=synthetic_plugin.Brightness, description="grey level",
+                                range=(0.0, 1.0), higher_is_better=None, ideal=0.5, event_threshold=0.3))
+
+    host = new_host()
+    host.add_plugin(synthetic_plugin, name="synthetic")
+    host.add_plugin(TwoSided(), name="two-sided")
+    clip = write_synth(tmp_path / "a.synth", [128, 5, 5, 128, 250, 250, 128], fps=1)
+    _, (summary,) = collect(Run([clip], RunOptions(scorers=["level"]), host))
+    assert [(e.start, e.end) for e in summary.events] == [(1.0, 3.0), (4.0, 6.0)]
+    info = host.catalog().scorer("level")
+    assert info.direction == "closer to 0.5 is better" and info.badness(0.9) > info.badness(0.6)
+    with pytest.raises(Exception, match="either higher_is_better or an ideal"):
+        ScorerInfo(name="x", factory="m:a", description="", range=(0, 1), higher_is_better=True, ideal=0.5)

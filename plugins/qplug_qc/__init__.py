@@ -26,7 +26,7 @@ NOISE_MAX = math.ceil(math.sqrt(math.pi / 2) * 16 * 255 / 6)
 COLORFULNESS_MAX = math.ceil(math.sqrt(2) * 255 * math.sqrt(1 + 0.3 ** 2))
 
 
-def _info(name: str, cls: str, description: str, bounds: tuple[float, float], higher_is_better: bool,
+def _info(name: str, cls: str, description: str, bounds: tuple[float, float], higher_is_better: bool | None,
           unit: str, inputs: tuple[str, ...] = ("luma",), **kw: object) -> ScorerInfo:
     return ScorerInfo(name=name, factory=f"{_MODULE}:{cls}", description=description, range=bounds,
                       higher_is_better=higher_is_better, inputs=inputs, unit=unit, default=True,
@@ -45,8 +45,8 @@ SCORERS: dict[str, ScorerInfo] = {info.name: info for info in (
           "8x8 block-grid artefact strength: excess luma step across block edges, 0 = none; lower is better",
           (0.0, 1.0), False, "fraction"),
     _info("exposure", "ExposureScorer",
-          "mean luma as a fraction of full range; 0.5 is ideal (two-sided: direction is nominal)",
-          (0.0, 1.0), False, "fraction"),
+          "mean luma as a fraction of full range; two-sided, 0.5 is ideal",
+          (0.0, 1.0), None, "fraction", ideal=0.5),
     _info("underexposure", "UnderexposureScorer",
           "fraction of pixels crushed to black (luma <= 5 of 255); lower is better",
           (0.0, 1.0), False, "fraction"),

@@ -180,10 +180,9 @@ class BlockingScorer(_FrameScorer):
 class ExposureScorer(_FrameScorer):
     """``exposure``: mean luma as a fraction of full range; 0.5 is ideal.
 
-    Range [0, 1]. The measure is two-sided (too dark and too bright are both bad);
-    ``higher_is_better`` is declared False only because the registry needs a direction: a threshold
-    on it flags frames brighter than the threshold. Use ``underexposure`` / ``overexposure`` for
-    one-sided checks.
+    Range [0, 1]. Two-sided, closer to 0.5 is better (too dark and too bright are both bad): ``ideal=0.5``,
+    so an event threshold is a distance from mid-grey (``--event exposure=0.35:1`` flags stretches
+    darker than 0.15 or brighter than 0.85). Use ``underexposure`` / ``overexposure`` for clipping.
     """
 
     name = "exposure"

@@ -93,13 +93,18 @@ class ScorerMeta:
     higher_is_better: bool = True
     unit: str = ""
     event_threshold: float | None = None
+    ideal: float | None = None
 
     def badness(self, value: float) -> float:
         """A number that grows as the score gets worse, whatever the scorer's direction."""
+        if self.ideal is not None:
+            return abs(value - self.ideal)
         return -value if self.higher_is_better else value
 
     @property
     def direction(self) -> str:
+        if self.ideal is not None:
+            return f"closer to {self.ideal:g} is better"
         return "higher is better" if self.higher_is_better else "lower is better"
 
 
@@ -131,6 +136,7 @@ def scorer_metas(options: Options) -> dict[str, ScorerMeta]:
             low=_bound(low, -math.inf),
             high=_bound(high, math.inf),
             higher_is_better=bool(info.get("higher_is_better", True)),
+            ideal=finite(info.get("ideal")),
             unit=str(info.get("unit") or ""),
             event_threshold=finite(info.get("event_threshold")),
         )

@@ -327,10 +327,9 @@ class ScorerConformance(_Conformance):
             reference = self.score(scorer, [frames["sharp"]])[0]
             degraded = self.score(scorer, [frames[DIRECTION_VARIANTS[name]]])[0]
             assert reference is not None and degraded is not None, f"{name}: no score ({reference}, {degraded})"
-            better = reference > degraded if info.higher_is_better else reference < degraded
-            arrow = "higher" if info.higher_is_better else "lower"
-            assert better, (f"{name}: the sharp frame scored {reference:.6g} and the degraded one {degraded:.6g}, "
-                            f"but {arrow} is declared better")
+            assert info.badness(reference) < info.badness(degraded), (
+                f"{name}: the sharp frame scored {reference:.6g} and the degraded one {degraded:.6g}, "
+                f"but {info.direction} is declared")
 
     def test_tiny_frames(self) -> None:
         """A 1x1 or 2x2 frame must not crash: return a value or None, or raise InputError."""
