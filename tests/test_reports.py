@@ -284,12 +284,13 @@ def test_html_report_contents() -> None:
     stream = io.StringIO()
     writer = HtmlReportWriter(stream, {"scorers": scorer_options(), "thumbnails": 4, "title": "Nightly <QC>"})
     worst = {7: 0.01, 23: 0.02, 41: 0.03, 55: 0.04}  # sharp is higher-is-better: lowest are worst
-    for i in range(60):
-        result = frame_result(NASTY, i, worst.get(i, 0.5 + (i % 5) / 20), noise=10.0 - i / 10, pixels=True)
+    for i in range(60):  # 5 fps: 12 s, the worst frames are more than the 1.5 s thumbnail spacing apart
+        result = frame_result(NASTY, i, worst.get(i, 0.5 + (i % 5) / 20), noise=10.0 - i / 10, pixels=True,
+                              fps=5.0)
         if i == 30:
             result.errors.append(ErrorRecord(NASTY, "decoder hiccup", index=30, stage="read"))
         writer.write_frame(result)
-    event = Event("sharp", 0.28, 0.32, 0.01, 0.28, 0.2, 1, "00:00:00:07", "00:00:00:08")
+    event = Event("sharp", 1.4, 1.6, 0.01, 1.4, 0.2, 1, "00:00:00:07", "00:00:00:08")
     summary = source_summary(NASTY, 60, events=[event])
     writer.write_source(summary)
     writer.write_source(broken_summary())
@@ -336,8 +337,8 @@ def test_html_report_contents() -> None:
 def test_html_worst_frames_respect_direction() -> None:
     stream = io.StringIO()
     writer = HtmlReportWriter(stream, {"scorers": scorer_options(), "thumbnails": 2, "primary": "noise"})
-    for i in range(20):
-        writer.write_frame(frame_result(VIDEO, i, 0.5, noise=float(i % 7), pixels=True))
+    for i in range(20):  # 2 fps, so that frames 6 and 13 are further apart than the thumbnail spacing
+        writer.write_frame(frame_result(VIDEO, i, 0.5, noise=float(i % 7), pixels=True, fps=2.0))
     writer.close(run_summary([]))
     alts = [img["alt"] for img in parse(stream.getvalue()).find("img")]
     assert alts == ["frame 6", "frame 13"]  # noise is lower-is-better: the highest values are worst
@@ -399,3 +400,327 @@ def test_min_max_curve_memory_and_extremes() -> None:
     assert (12_345.0, 5.0) in points and (40_000.0, -5.0) in points
     assert [x for x, _ in points] == sorted(x for x, _ in points)
     assert curve.y_bounds() == (-5.0, 5.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML: axes, gaps, diverse thumbnails, two-sided scorers, verdict
+
+
+def qc_like_options() -> dict[str, Any]:
+    """Scorers shaped like the qc plugin's: huge declared ranges, a two-sided one, a [0, 1] one."""
+    infos = [
+        ScorerInfo(name="sharpness", factory="x:y", description="", range=(0.0, 6.02), higher_is_better=True),
+        ScorerInfo(name="noise", factory="x:y", description="", range=(0.0, 853.0), higher_is_better=False,
+                   unit="levels"),
+        ScorerInfo(name="exposure", factory="x:y", description="", range=(0.0, 1.0), higher_is_better=None,
+                   ideal=0.5, event_threshold=0.3, unit="fraction"),
+        ScorerInfo(name="black", factory="x:y", description="", range=(0.0, 1.0), higher_is_better=False,
+                   event_threshold=0.98),
+    ]
+    return {info.name: info.to_dict() for info in infos}
+
+
+def pan_like_frames(source: str = VIDEO, frames: int = 175, black_from: int = 115,
+                    pixels: bool = False) -> list[FrameResult]:
+    """A 7 s, 25 fps clip that ends in black: noise has no value on the black frames."""
+    out = []
+    for i in range(frames):
+        pts = i / 25
+        black = i >= black_from
+        if pixels:
+            rgb = np.full((36, 64, 3), 0 if black else 60 + i % 150, dtype=np.uint8)
+            result = FrameResult.for_frame(Frame.from_rgb(rgb, source_id=source, index=i, pts=pts))
+        else:
+            result = FrameResult(source_id=source, index=i, pts=pts, timecode=None, width=64, height=36)
+        result.scores = {"sharpness": 0.0 if black else 1.2 + 0.4 * math.sin(i / 9),
+                         "noise": None if black else 0.45 + 0.05 * math.sin(i / 5),
+                         "exposure": 0.0 if black else 0.45 + 0.05 * math.sin(i / 7),
+                         "black": 1.0 if black else 0.01}
+        out.append(result)
+    return out
+
+
+def pan_summary(source: str = VIDEO, frames: int = 175, events: list[Event] | None = None,
+                gate_failures: list[str] | None = None, errors: list[ErrorRecord] | None = None) -> SourceSummary:
+    media = MediaInfo(source_id=source, kind="video", codec="h264", width=64, height=36, fps=25.0, duration=7.0)
+    pooled = {"sharpness": {"count": frames, "mean": 0.99, "p5": 0.0, "p95": 1.6},
+              "noise": {"count": 115, "mean": 0.46, "p5": 0.28, "p95": 0.5},
+              "exposure": {"count": frames, "mean": 0.3, "p5": 0.0, "p95": 0.5},
+              "black": {"count": frames, "mean": 0.36, "p5": 0.0, "p95": 1.0}}
+    return SourceSummary(source_id=source, media=media, frames=frames, pooled=pooled, events=events or [],
+                         errors=errors or [], gate_failures=gate_failures or [])
+
+
+BLACK_EVENT = Event("black", 4.6, 7.0, 1.0, 4.6, 0.98, 60, "00:00:04:15", "00:00:07:00")
+
+
+def render_pan(options: dict[str, Any] | None = None, summary: SourceSummary | None = None,
+               frames: list[FrameResult] | None = None) -> tuple[str, Page]:
+    stream = io.StringIO()
+    writer = HtmlReportWriter(stream, {"scorers": qc_like_options(), "thumbnails": 6, **(options or {})})
+    for result in frames if frames is not None else pan_like_frames():
+        writer.write_frame(result)
+    summary = summary or pan_summary(events=[BLACK_EVENT])
+    writer.write_source(summary)
+    writer.close(run_summary([summary]))
+    text = stream.getvalue()
+    assert text.isascii()
+    return text, parse(text)
+
+
+def figure_html(text: str, scorer: str) -> str:
+    match = re.search(rf'<figure class="curve" data-scorer="{scorer}"[^>]*>.*?</figure>', text)
+    assert match, scorer
+    return match.group(0)
+
+
+def tick_labels(chart: str, axis: str) -> list[str]:
+    return re.findall(rf'<text class="tick {axis}"[^>]*>([^<]*)</text>', chart)
+
+
+def test_svg_y_axis_zooms_only_when_the_data_fill_little_of_the_range() -> None:
+    from qplug_reports import svg
+
+    noise = svg.y_axis((0.017, 0.499), (0.0, 853.0))  # the qc noise scorer on a clean clip
+    assert noise.mode == "zoomed" and noise.low == 0.0 and 0.499 < noise.high <= 1.0
+    assert noise.ticks[0] == 0.0 and noise.ticks[-1] == noise.high
+    sharp = svg.y_axis((0.0, 1.635), (0.0, 6.02))
+    assert sharp.mode == "zoomed" and (sharp.low, sharp.high) == (0.0, 2.0)
+    colour = svg.y_axis((0.0, 64.3), (0.0, 377.0))
+    assert colour.mode == "zoomed" and colour.low == 0.0 and 64.3 < colour.high <= 100
+    high_up = svg.y_axis((5.0, 5.1), (0.0, 6.02))  # far from the low end: the bottom follows the data
+    assert 4.5 <= high_up.low <= 5.0 and 5.1 <= high_up.high <= 5.5
+    # a bounded [0, 1] scorer whose data use a good part of the range keeps the whole range
+    assert svg.y_axis((0.1, 0.8), (0.0, 1.0)) == svg.YAxis(0.0, 1.0, (0.0, 0.25, 0.5, 0.75, 1.0), "declared")
+    # thresholds count towards the span: a far threshold keeps the declared range and stays visible
+    assert svg.y_axis((0.0, 0.01), (0.0, 1.0), refs=[0.98]).mode == "declared"
+    assert 0.01 < svg.y_axis((0.0, 0.01), (0.0, 1.0)).high <= 0.02  # a little room above a round maximum
+    # flat data in a bounded range: the range shows where the line sits
+    assert svg.y_axis((0.0, 0.0), (0.0, 1.0)).mode == "declared"
+    # values outside the declared range still show; an unbounded range is fitted to the data
+    wide = svg.y_axis((-0.2, 1.3), (0.0, 1.0))
+    assert (wide.low, wide.high) == (-0.2, 1.3)
+    free = svg.y_axis((3.0, 7.0))
+    assert free.mode == "data" and free.low <= 3.0 and free.high >= 7.0
+
+
+def test_html_y_axis_zoomed_for_huge_ranges_and_labelled() -> None:
+    text, page = render_pan()
+    noise = figure_html(text, "noise")  # values 0.4 .. 0.5 of a declared 0 .. 853
+    assert 'data-y-axis="zoomed"' in noise
+    caption = re.search("y axis zoomed to the data: 0.4 \u2026 (\\S+) of the range 0 \u2026 853", html_unescape(noise))
+    assert caption and 0.5 <= float(caption.group(1)) <= 0.6
+    labels = tick_labels(noise, "ytick")
+    assert labels[0] == "0.400" and float(labels[-1]) == float(caption.group(1)) and 3 <= len(labels) <= 6
+    # the curve fills most of the plot height instead of lying flat on the bottom
+    from qplug_reports.svg import BOTTOM, HEIGHT, TOP
+    (curve,) = [a for t, a in parse(noise).tags if t == "polyline"]
+    ys = [y for _, y in polyline_points(curve)]
+    assert (max(ys) - min(ys)) / (HEIGHT - TOP - BOTTOM) > 0.7
+    sharp = figure_html(text, "sharpness")  # 0 .. 1.6 of 0 .. 6.02: the bottom stays at 0
+    assert 'data-y-axis="zoomed"' in sharp and tick_labels(sharp, "ytick") == ["0.0", "0.5", "1.0", "1.5", "2.0"]
+    # exposure spans half of [0, 1]: the declared range is informative and kept
+    exposure = figure_html(text, "exposure")
+    assert 'data-y-axis="declared"' in exposure and tick_labels(exposure, "ytick")[-1] == "1.00"
+    assert "zoomed" not in html_unescape(exposure).split("</figcaption>")[0]
+
+
+def html_unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)
+
+
+def test_html_charts_of_a_source_share_the_time_axis_and_show_gaps() -> None:
+    frames = pan_like_frames()
+    for i in (40, 41, 42):  # a gap in the middle: noise failed on three frames
+        frames[i].scores["noise"] = float("nan")
+    del frames[60].scores["noise"]  # and one frame where it gave nothing at all
+    text, page = render_pan(frames=frames)
+    charts = {name: figure_html(text, name) for name in ("sharpness", "noise", "exposure", "black")}
+    labels = {name: tick_labels(chart, "xtick") for name, chart in charts.items()}
+    assert labels["noise"] == labels["sharpness"] == labels["black"]
+    assert labels["noise"] == ["0 s", "1 s", "2 s", "3 s", "4 s", "5 s", "6 s", "7 s"]  # up to the duration
+    from qplug_reports.svg import LEFT, RIGHT, WIDTH
+    plot_w = WIDTH - LEFT - RIGHT
+
+    def px(seconds: float) -> float:
+        return LEFT + seconds / 7.0 * plot_w
+
+    runs = [polyline_points(a) for t, a in parse(charts["noise"]).tags if t == "polyline"]
+    assert len(runs) == 3  # broken at the NaN frames and at the missing one, not bridged
+    assert abs(runs[0][-1][0] - px(39 / 25)) < 0.2 and abs(runs[1][0][0] - px(43 / 25)) < 0.2
+    assert abs(runs[2][0][0] - px(61 / 25)) < 0.2
+    assert abs(runs[-1][-1][0] - px(114 / 25)) < 0.2  # ends with the last frame that had a value ...
+    (black,) = [polyline_points(a) for t, a in parse(charts["black"]).tags if t == "polyline"]
+    assert abs(black[-1][0] - px(174 / 25)) < 0.2  # ... while the others go on, on the same scale
+    assert "no value on 64 of 175 frames" in html_unescape(charts["noise"])
+
+
+def test_min_max_curve_segments_break_at_gaps_and_stay_bounded() -> None:
+    curve = MinMaxCurve(max_points=20)
+    for i in range(4):
+        curve.add(float(i), 1.0)
+    curve.add_gap(4.0)
+    curve.add(5.0, 2.0)
+    assert curve.segments() == [[(0.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0)], [(5.0, 2.0)]]
+    big = MinMaxCurve(max_points=100)
+    for i in range(10_000):
+        if 4000 <= i < 6000:  # a long stretch without values survives decimation as a gap
+            big.add_gap(float(i))
+        else:
+            big.add(float(i), math.sin(i / 100))
+    runs = big.segments()
+    assert len(runs) == 2 and sum(len(r) for r in runs) <= 100
+    assert runs[0][-1][0] < 4000 and runs[1][0][0] >= 6000
+    assert big.samples == 8000 and big.gaps == 2000
+    assert big.y_bounds() is not None
+
+
+def test_html_worst_frames_show_different_moments() -> None:
+    frames = pan_like_frames(pixels=True)
+    text, page = render_pan({"primary": "sharpness"}, frames=frames)
+    indices = [int(a["data-index"] or 0) for a in page.find("figure", **{"class": "thumb"})]
+    assert indices[0] == 115  # the first black frame is the worst (earliest of equals) ...
+    assert sum(i >= 115 for i in indices) == 1  # ... and the only one from the black event
+    times = sorted(i / 25 for i in indices)
+    assert all(b - a >= 1.0 for a, b in zip(times, times[1:]))  # max(1 s, 7 s / 12) apart
+    assert len(indices) >= 4
+    assert "in black event" in text
+
+
+def test_worst_frames_spacing_segments_and_bounded_candidates() -> None:
+    from qplug_reports.thumbnails import WorstFrames, spacing_for
+
+    assert spacing_for(7.0, 6) == 1.0 and spacing_for(3600.0, 6) == 300.0
+    worst = WorstFrames(k=3)
+    rng = np.random.default_rng(1)
+    duration, fps = 3600.0, 25
+    for i in range(int(duration * fps)):
+        pts = i / fps
+        # a noisy baseline, a 10 s bad stretch at 600 s and two short dips elsewhere
+        value = 0.5 + 0.05 * rng.random()
+        if 600 <= pts < 610:
+            value = 0.1 - (pts - 600) / 1000  # slowly getting worse: the worst is at its end
+        elif abs(pts - 1800) < 0.1 or abs(pts - 3000) < 0.1:
+            value = 0.2
+        result = FrameResult(source_id=VIDEO, index=i, pts=pts, timecode=None, width=8, height=8)
+        worst.offer(result, value, -value)
+        assert len(worst) <= 9  # at most 3 * k candidates at any time
+    chosen = worst.worst(spacing_for(duration, 3))
+    assert [round(t.pts) for t in chosen] == [610, 1800, 3000]
+    # an event covering two candidates keeps only the worse of them
+    few = WorstFrames(k=3)
+    for i, value in enumerate([0.1, 0.5, 0.5, 0.2, 0.5, 0.5, 0.3]):
+        few.offer(FrameResult(source_id=VIDEO, index=i, pts=i * 2.0, timecode=None, width=8, height=8),
+                  value, -value)
+    assert [t.index for t in few.worst(1.0)] == [0, 3, 6]
+    assert [t.index for t in few.worst(1.0, segments=[(0.0, 7.0)])] == [0, 6, 4]  # not 3: in the event with 0
+
+
+def test_worst_frames_of_stills_are_plain_worst_k() -> None:
+    from qplug_reports.thumbnails import WorstFrames
+
+    worst = WorstFrames(k=3)
+    for i in range(50):
+        value = 0.1 if i in (20, 21, 22) else 0.5
+        worst.offer(FrameResult(source_id="dir", index=i, pts=None, timecode=None, width=8, height=8),
+                    value, -value)
+    assert [t.index for t in worst.worst(5.0, segments=[(0.0, 100.0)])] == [20, 21, 22]  # neighbours are fine
+
+
+def test_html_two_sided_scorer_direction_and_ideal_line() -> None:
+    text, page = render_pan({"primary": "exposure"})
+    plain = html_unescape(text)
+    scorers = re.search(r'<table class="scorers">.*?</table>', text)
+    assert scorers and "<td>exposure</td><td>0 \u2026 1</td><td>closer to 0.5 is better</td>" in html_unescape(
+        scorers.group(0))
+    exposure = figure_html(text, "exposure")
+    assert "<strong>exposure</strong> \u2014 closer to 0.5 is better" in html_unescape(exposure)
+    chart = parse(exposure)
+    (ideal,) = [a for t, a in chart.tags if t == "line" and a.get("class") == "ideal"]
+    from qplug_reports.svg import BOTTOM, HEIGHT, TOP
+    mid = TOP + (HEIGHT - TOP - BOTTOM) / 2  # declared range 0..1: 0.5 is half-way
+    assert abs(float(ideal["y1"] or 0) - mid) < 0.2
+    # the event threshold of a two-sided scorer is a distance from the ideal: lines at 0.2 and 0.8
+    thresholds = sorted(float(a["y1"] or 0) for t, a in chart.tags if t == "line" and a.get("class") == "threshold")
+    plot_h = HEIGHT - TOP - BOTTOM
+    assert [round(y, 1) for y in thresholds] == [round(TOP + 0.2 * plot_h, 1), round(TOP + 0.8 * plot_h, 1)]
+    # ranking respects the two-sided direction: the black frames (exposure 0) are the farthest from 0.5
+    assert "Worst frames by exposure (closer to 0.5 is better)" in plain
+    first = page.find("figure", **{"class": "thumb"})[0]
+    assert int(first["data-index"] or 0) >= 115
+    # one-sided scorers keep their direction text
+    assert "<strong>black</strong> \u2014 lower is better" in html_unescape(figure_html(text, "black"))
+
+
+def test_html_verdict_at_the_top_of_each_source() -> None:
+    text, page = render_pan()
+    section = re.search(r'<section class="source" id="src-1">(.*?)</section>', text, re.S)
+    assert section
+    body = section.group(1)
+    # the verdict comes first, before the charts
+    assert body.index('class="verdict"') < body.index('class="glance"') < body.index("Scores over time")
+    verdict = parse(re.search(r'<div class="verdict">.*?</div>', body).group(0))  # type: ignore[union-attr]
+    assert verdict.find("span", **{"class": "badge pass"})
+    words = "".join(verdict.text)
+    assert words.startswith("PASS") and "duration 00:00:07.000" in words and "175 frames" in words
+    assert "1 event (black 1)" in words
+    glance = parse(re.search(r'<table class="glance">.*?</table>', body).group(0))  # type: ignore[union-attr]
+    cells = "|".join(glance.text)
+    assert "noise|0.46|0.28|0.5|lower is better|0|115 of 175" in cells
+    assert "black|0.36|0|1|lower is better|1|all" in cells
+    # the full pooled table is still there, lower down
+    assert body.index('class="glance"') < body.index('class="pooled"')
+
+    _, failing = render_pan(summary=pan_summary(gate_failures=["mean sharpness 0.99 < 1.2"]))
+    assert [s for s in failing.find("span") if s.get("class") == "badge fail"]
+    gate_text = "".join(failing.text)
+    assert "FAIL" in gate_text and "1 quality gate failed" in gate_text and "mean sharpness 0.99 < 1.2" in gate_text
+
+    broken = pan_summary(errors=[ErrorRecord(VIDEO, "moov atom not found", index=None, stage="read")])
+    _, erroring = render_pan(summary=broken)
+    assert [s for s in erroring.find("span") if s.get("class") == "badge error"]
+    assert "1 read error" in "".join(erroring.text)
+    # the run's sources table shows the same status
+    assert [s for s in erroring.find("span") if s.get("class") == "badge small error"]
+
+
+def test_html_x_axis_for_a_stream_that_starts_late() -> None:
+    from qplug_reports import svg
+
+    frames = pan_like_frames(frames=50)
+    for r in frames:
+        r.pts = (r.pts or 0.0) + 3600.0  # a broadcast stream whose clock starts at one hour
+    summary = pan_summary(frames=50)
+    summary.media = MediaInfo(source_id=VIDEO, kind="video", fps=25.0, duration=2.0)
+    text, _ = render_pan(frames=frames, summary=summary)
+    labels = tick_labels(figure_html(text, "sharpness"), "xtick")
+    assert labels == ["1:00:00.0", "1:00:00.5", "1:00:01.0", "1:00:01.5", "1:00:02.0"]
+    assert [label for _, label in svg.x_ticks(0.0, 7.0, True)] == [f"{i} s" for i in range(8)]
+    assert [label for _, label in svg.x_ticks(0.0, 300.0, True)][:3] == ["0:00", "1:00", "2:00"]
+    assert [label for _, label in svg.x_ticks(0.0, 7200.0, True)][-1] == "2:00:00"
+    assert [label for _, label in svg.x_ticks(0.0, 174.0, False)][:3] == ["0", "25", "50"]
+
+
+def test_html_single_still_has_no_charts_and_escapes_gate_text() -> None:
+    stream = io.StringIO()
+    writer = HtmlReportWriter(stream, {"scorers": qc_like_options(), "thumbnails": 6})
+    result = FrameResult.for_frame(Frame.from_rgb(np.full((20, 30, 3), 90, dtype=np.uint8), source_id="a.png",
+                                                  index=0, pts=None))
+    result.scores = {"sharpness": 2.0, "noise": 1.0, "exposure": 0.35, "black": 0.0}
+    writer.write_frame(result)
+    media = MediaInfo(source_id="a.png", kind="image", width=30, height=20)
+    summary = SourceSummary(source_id="a.png", media=media, frames=1,
+                            pooled={"sharpness": {"count": 1, "mean": 2.0, "p5": 2.0, "p95": 2.0}},
+                            gate_failures=['sharpness <script>alert("x")</script> & co'])
+    writer.write_source(summary)
+    writer.close(run_summary([summary]))
+    text = stream.getvalue()
+    assert text.isascii() and "<script>" not in text and "&lt;script&gt;" in text
+    page = parse(text)
+    assert not page.find("svg")  # one frame: the glance table gives its scores, a chart would be one dot
+    assert page.find("table", **{"class": "glance"}) and not page.find("table", **{"class": "pooled"})
+    assert "<h3>Picture</h3>" in text and len(page.find("img")) == 1
+    assert "no events" not in text  # events are about time
+    assert page.find("span", **{"class": "badge fail"})

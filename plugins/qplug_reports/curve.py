@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+import math
+
+_EMPTY_LOW, _EMPTY_HIGH = math.inf, -math.inf
+
 
 class MinMaxCurve:
-    """Keeps at most ``max_points`` points of an (x, y) series of unknown length.
+    """Keeps at most ``max_points`` points of an (x, y) series of unknown length, with its gaps.
 
     Consecutive samples are grouped into buckets of ``width`` samples, each remembering its lowest
     and its highest sample with their x. When there are more buckets than ``max_points // 2``,
     neighbours merge and ``width`` doubles. Memory is therefore O(max_points) however long the video,
     and a one-frame spike always survives, because it is the minimum or maximum of its bucket,
     which an average or every-Nth sample would not guarantee.
+
+    A frame without a value (the scorer returned None or NaN) is recorded with :meth:`add_gap`. It
+    counts towards the buckets like any sample, and a bucket that holds only gaps breaks the line:
+    :meth:`segments` never joins the values on either side of it. A gap shorter than a bucket (less
+    than one point of the drawn curve) is absorbed when buckets merge.
     """
 
-    __slots__ = ("max_points", "samples", "_max_buckets", "_width", "_buckets")
+    __slots__ = ("max_points", "samples", "gaps", "_max_buckets", "_width", "_buckets")
 
     def __init__(self, max_points: int = 2000) -> None:
         if max_points < 4:
             raise ValueError("max_points must be >= 4")
         self.max_points = max_points
+        #: samples that had a value
         self.samples = 0
+        #: samples recorded as missing
+        self.gaps = 0
         self._max_buckets = max_points // 2
         self._width = 1
-        # each bucket: [count, x_of_min, min, x_of_max, max]; lists, not objects, for speed
+        # each bucket: [count, x_of_min, min, x_of_max, max]; lists, not objects, for speed.
+        # A bucket of gaps only has min = +inf and max = -inf.
         self._buckets: list[list[float]] = []
 
     def add(self, x: float, y: float) -> None:
@@ -41,6 +54,17 @@ class MinMaxCurve:
         if len(buckets) > self._max_buckets:
             self._merge()
 
+    def add_gap(self, x: float) -> None:
+        """Record a sample at ``x`` that has no value: the line is not drawn across it."""
+        self.gaps += 1
+        buckets = self._buckets
+        if buckets and buckets[-1][0] < self._width:
+            buckets[-1][0] += 1
+            return
+        buckets.append([1, x, _EMPTY_LOW, x, _EMPTY_HIGH])
+        if len(buckets) > self._max_buckets:
+            self._merge()
+
     def _merge(self) -> None:
         old = self._buckets
         merged: list[list[float]] = []
@@ -54,22 +78,34 @@ class MinMaxCurve:
         self._buckets = merged
         self._width *= 2
 
-    def points(self) -> list[tuple[float, float]]:
-        """The kept points in x order: each bucket's min and max (one point when they coincide)."""
-        out: list[tuple[float, float]] = []
+    def segments(self) -> list[list[tuple[float, float]]]:
+        """The kept points in x order, split into runs that a line may join (gaps between runs)."""
+        out: list[list[tuple[float, float]]] = []
+        run: list[tuple[float, float]] = []
         for _, x_low, y_low, x_high, y_high in self._buckets:
-            if x_low == x_high and y_low == y_high:
-                out.append((x_low, y_low))
+            if y_low > y_high:  # gaps only
+                if run:
+                    out.append(run)
+                    run = []
+            elif x_low == x_high and y_low == y_high:
+                run.append((x_low, y_low))
             elif x_low <= x_high:
-                out.append((x_low, y_low))
-                out.append((x_high, y_high))
+                run.append((x_low, y_low))
+                run.append((x_high, y_high))
             else:
-                out.append((x_high, y_high))
-                out.append((x_low, y_low))
+                run.append((x_high, y_high))
+                run.append((x_low, y_low))
+        if run:
+            out.append(run)
         return out
+
+    def points(self) -> list[tuple[float, float]]:
+        """All kept points in x order: each bucket's min and max (one point when they coincide)."""
+        return [p for run in self.segments() for p in run]
 
     def y_bounds(self) -> tuple[float, float] | None:
         """Lowest and highest value seen (exact, since every bucket keeps its extremes)."""
-        if not self._buckets:
+        valued = [b for b in self._buckets if b[2] <= b[4]]
+        if not valued:
             return None
-        return min(b[2] for b in self._buckets), max(b[4] for b in self._buckets)
+        return min(b[2] for b in valued), max(b[4] for b in valued)
