@@ -1,0 +1,378 @@
+"""Training and evaluation (issue 4) on tiny models built here, with synthetic data written to tmp.
+
+Everything runs on one CPU thread in well under a minute and a half. Models are random-init and tiny:
+the tests check mechanics (labels, loss going down, exact resume, exports qplug loads, evaluation
+outputs), never what a model has learnt about image quality.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+pytest.importorskip("accelerate")
+torch.set_num_threads(1)
+
+import qplug.api
+from qplug_vlm import backend as vlm_backend
+from qplug_vlm.testing import build_tiny_llava
+
+from training.data import make_record
+from training.dataset import IGNORE, BatchPlan, Collator, Encoder
+from training.evaluate import evaluate, markdown, parse_judgement, read_mos, read_questions
+from training.metrics import correlation_report, fit_logistic, logistic4, rankdata, srcc
+from training.modeling import dct_basis, dct_patch_init, load_checkpoint, patch_embedding, prepare_tuning
+from training.recipe import RecipeError, apply_overrides, load_recipe, recipe_from_dict
+from training.synthetic import write_dataset, write_eval_set
+from training.train import latest_checkpoint, main as train_main, train
+
+RECIPES = Path(__file__).resolve().parents[1] / "training" / "recipes"
+TINY = RECIPES / "tiny_cpu.toml"
+
+
+def tiny_recipe(output_dir: Path, *overrides: str):
+    return load_recipe(TINY, [f"run.output_dir={output_dir}", "train.save_every=0", *overrides])
+
+
+@pytest.fixture(autouse=True)
+def no_model_env(monkeypatch):
+    for name in (vlm_backend.ENV_MODEL, vlm_backend.ENV_ADAPTER, vlm_backend.ENV_DEVICE, vlm_backend.ENV_DTYPE):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory):
+    """A tiny LLaVA checkpoint directory (qplug's test builder), used as model.path."""
+    return build_tiny_llava(tmp_path_factory.mktemp("base") / "llava")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """Eight synthetic distorted PNGs plus three text-only records, in LLaVA JSON."""
+    root = tmp_path_factory.mktemp("data")
+    path = write_dataset(root, count=8, size=40, seed=3)
+    return path, root / "images"
+
+
+def data_overrides(dataset) -> list[str]:
+    path, images = dataset
+    return ["data.synthetic=0", f"data.image_root={images}", f'data.sources=[{{path="{path}"}}]']
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory):
+    """The tiny recipe as shipped (model from config, DCT patch init, LoRA, merged export) on a few
+    examples seen over and over: 30 steps."""
+    out = tmp_path_factory.mktemp("lora") / "run"
+    recipe = tiny_recipe(out, "data.synthetic=4", "train.learning_rate=1e-2", "train.max_steps=30")
+    return train(recipe, echo=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipes
+
+
+def test_shipped_recipes_parse_and_follow_the_paper():
+    after = load_recipe(RECIPES / "llava15_7b_after.toml")
+    assert (after.tuning.method, after.train.learning_rate, after.train.epochs) == ("full", 2e-5, 1)
+    assert (after.train.global_batch_size, after.data.max_length, after.train.warmup_ratio) == (128, 2048, 0.03)
+    assert after.train.scheduler == "cosine" and after.train.weight_decay == 0 and after.tuning.gradient_checkpointing
+    lora = load_recipe(RECIPES / "llava15_7b_lora.toml")
+    assert (lora.lora.r, lora.lora.alpha, lora.train.learning_rate) == (128, 256, 2e-4)
+    assert "language_model" in lora.lora.target
+    tiny = load_recipe(TINY)
+    assert tiny.model.from_config.patch_init == "dct" and not tiny.model.path
+
+
+def test_overrides_and_errors():
+    raw = apply_overrides({}, ["train.learning_rate=1e-4", "run.output_dir=runs/x", "data.sources=[{path='a.json'}]"])
+    assert raw == {"train": {"learning_rate": 1e-4}, "run": {"output_dir": "runs/x"},
+                   "data": {"sources": [{"path": "a.json"}]}}
+    recipe = recipe_from_dict(raw)
+    assert recipe.data.sources[0].path == "a.json" and recipe.train.learning_rate == 1e-4
+    with pytest.raises(RecipeError, match="unknown key"):
+        recipe_from_dict({"train": {"learnig_rate": 1}})
+    with pytest.raises(RecipeError, match="must be an integer"):
+        recipe_from_dict({"lora": {"r": "eight"}})
+    with pytest.raises(RecipeError, match="kind = 'high'"):
+        recipe_from_dict({"data": {"strategy": "after", "sources": [{"path": "a", "kind": "high"}]}}).validate()
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_base, dataset):
+    processor = load_checkpoint(tiny_base, recipe_from_dict({})).processor
+    return Encoder(processor, dataset[1], max_length=512, pad_square=True)
+
+
+def labelled_spans(labels):
+    """Runs of consecutive labelled positions."""
+    spans, current = [], []
+    for position, label in enumerate(labels.tolist()):
+        if label != IGNORE:
+            current.append(position)
+        elif current:
+            spans.append(current)
+            current = []
+    return spans + ([current] if current else [])
+
+
+def test_only_assistant_tokens_carry_labels(encoder, dataset):
+    tokenizer = encoder.tokenizer
+    record = make_record("mt", [("What is wrong with this image?", "It is blurry and noisy."),
+                                ("Rate it.", "The quality of the image is poor.")], image="img0001.png")
+    example = encoder.encode(record)
+    ids, labels = example.input_ids, example.labels
+    spans = labelled_spans(labels)
+    # Each answer, and only the answers, decoded back exactly (the template ends an answer with EOS).
+    # An answer's first token may carry the space after "ASSISTANT:" (" The" is one BPE token, as in
+    # real vocabularies): that token is the right target, and the space is all it adds.
+    decoded = [tokenizer.decode(ids[s]) for s in spans]
+    assert [d[1:] if d.startswith(" ") else d for d in decoded] == ["It is blurry and noisy.</s>",
+                                                                    "The quality of the image is poor.</s>"]
+    assert torch.equal(labels[labels != IGNORE], ids[labels != IGNORE])
+    image_positions = ids == encoder.image_token_id
+    assert int(image_positions.sum()) == 16  # (32 / 8)^2 image tokens, none labelled
+    assert bool((labels[image_positions] == IGNORE).all())
+    unlabelled = tokenizer.decode(ids[labels == IGNORE])
+    assert "What is wrong with this image?" in unlabelled and "Rate it." in unlabelled
+    assert "blurry" not in unlabelled and "poor" not in unlabelled
+    assert example.extras["pixel_values"].shape == (1, 3, 32, 32)
+
+
+def test_records_without_images_and_batches_mixing_both(encoder):
+    text_only = make_record("t", [("What is sensor noise?", "Random grain.")], image=None)
+    with_image = make_record("i", [("Is it sharp?", "No.")], image="img0000.png")
+    examples = [encoder.encode(text_only), encoder.encode(with_image)]
+    assert "pixel_values" not in examples[0].extras
+    assert encoder.tokenizer.decode(examples[0].input_ids[examples[0].labels != IGNORE]) == "Random grain.</s>"
+    batch = Collator(pad_id=encoder.tokenizer.pad_token_id)(examples)
+    assert batch["pixel_values"].shape[0] == 1  # only the record with an image contributes pixels
+    assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
+    short = int(examples[0].input_ids.numel())
+    assert bool((batch["labels"][0, short:] == IGNORE).all()) and int(batch["attention_mask"][0].sum()) == short
+
+
+def test_truncation_keeps_image_tokens_and_is_reported(encoder, dataset):
+    long_answer = " ".join(["The image is blurry."] * 40)
+    record = make_record("long", [("Describe it.", long_answer)], image="img0002.png")
+    short = Encoder(encoder.processor, dataset[1], max_length=40, pad_square=True)
+    example = short.encode(record)
+    assert example.truncated and example.input_ids.numel() == 40
+    assert int((example.input_ids == short.image_token_id).sum()) == 16
+    tiny = Encoder(encoder.processor, dataset[1], max_length=20, pad_square=True)
+    kept, report = tiny.lengths([record, make_record("t", [("Hi?", "Yes.")], image=None)])
+    assert report.dropped == 1 and report.dropped_ids == ["long"] and len(kept) == 1
+    kept, report = short.lengths([record])
+    assert report.truncated == 1 and report.dropped == 0
+    # The pre-pass estimate (text only, image tokens counted once) is the real length for LLaVA.
+    assert report.longest == encoder.encode(record).input_ids.numel() > 40
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch order
+
+
+def test_batch_plan_covers_each_epoch_and_splits_across_processes():
+    plan = BatchPlan(size=10, per_device=2, accumulation=2, processes=2, seed=5, epochs=2)
+    assert plan.global_batch == 8 and plan.steps_per_epoch == 2 and plan.total_steps == 4
+    first_epoch = plan.step_indices(0) + plan.step_indices(1)
+    assert set(first_epoch) == set(range(10))  # every record, the short last batch wrapped around
+    for step in range(plan.total_steps):
+        shards = [i for rank in range(2) for micro in plan.micro_batches(step, rank) for i in micro]
+        assert sorted(shards) == sorted(plan.step_indices(step))
+    assert plan.step_indices(2) != plan.step_indices(0)  # a new shuffle each epoch
+    assert BatchPlan(10, 2, 2, 2, 5, 2).step_indices(3) == plan.step_indices(3)  # a pure function
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def test_loss_decreases_on_a_few_repeated_examples(lora_run):
+    losses = [lora_run.losses[s] for s in sorted(lora_run.losses)]
+    assert len(losses) == 30 and all(math.isfinite(x) for x in losses)
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.5
+    log = [json.loads(line) for line in (lora_run.output_dir / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == list(range(1, 31))
+    assert {"loss", "lr", "tokens_per_s", "s_per_step", "grad_norm", "label_tokens"} <= set(log[0])
+    assert log[0]["lr"] == 0 and max(e["lr"] for e in log) == pytest.approx(1e-2)  # warmup, then cosine
+
+
+def test_full_fine_tuning_learns_faster_and_exports_a_model_qplug_loads(tmp_path, tiny_base, dataset):
+    recipe = tiny_recipe(tmp_path / "full", f"model.path={tiny_base}", "tuning.method=full",
+                         "train.learning_rate=3e-3", "train.max_steps=12", *data_overrides(dataset))
+    result = train(recipe, echo=False)
+    losses = [result.losses[s] for s in sorted(result.losses)]
+    assert losses[-1] < losses[0] - 0.5
+    model_dir = Path(result.exports["model"])
+    assert (model_dir / "model.safetensors").is_file() and (model_dir / "training_info.json").is_file()
+    scores = qplug.api.score(dataset[1] / "img0000.png", scorers=["qalign"],
+                             model_options={"model": str(model_dir), "device": "cpu"}).scores("qalign")
+    assert len(scores) == 1 and 1 <= scores[0] <= 5
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_base, dataset):
+    # Dropout on, accumulation 2: the RNG streams and accumulation cycles must resume exactly too.
+    common = [f"model.path={tiny_base}", "train.max_steps=6", "lora.dropout=0.1", "train.gradient_accumulation_steps=2",
+              "train.per_device_batch_size=2", "export.merge=false", *data_overrides(dataset)]
+    whole = train(tiny_recipe(tmp_path / "whole", *common), echo=False)
+    cut = train(tiny_recipe(tmp_path / "cut", *common, "train.stop_after=3"), echo=False)
+    assert cut.stopped_early and cut.steps == 3 and not cut.exports
+    assert latest_checkpoint(tmp_path / "cut").name == "step-0000003"
+    resumed = train(tiny_recipe(tmp_path / "cut", *common), resume=True, echo=False)
+    assert sorted(resumed.losses) == [4, 5, 6]
+    for step in (4, 5, 6):
+        assert resumed.losses[step] == pytest.approx(whole.losses[step], abs=1e-6)
+    assert resumed.losses[6] != pytest.approx(whole.losses[1], abs=1e-3)  # it did learn something
+    log = [json.loads(line)["step"] for line in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()]
+    assert log == [1, 2, 3, 4, 5, 6]
+
+
+def test_gradient_checkpointing_gives_the_same_losses(tmp_path, tiny_base, dataset):
+    common = [f"model.path={tiny_base}", "train.max_steps=2", "export.merge=false", *data_overrides(dataset)]
+    plain = train(tiny_recipe(tmp_path / "plain", *common), echo=False)
+    recipe = tiny_recipe(tmp_path / "gc", *common, "tuning.gradient_checkpointing=true")
+    checkpointed = train(recipe, echo=False)
+    assert checkpointed.losses[2] == pytest.approx(plain.losses[2], abs=1e-6)
+    tuned, _ = prepare_tuning(load_checkpoint(tiny_base, recipe).model, recipe)
+    assert tuned.get_base_model().is_activation_checkpointing  # it was really on
+
+
+def test_lora_export_loads_in_qplug_and_merged_scores_the_same(lora_run, dataset):
+    exports = lora_run.exports
+    adapter, base, merged = Path(exports["adapter"]), Path(exports["base"]), Path(exports["merged"])
+    assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert "language_model" in config["target_modules"]  # the regex, not bare module names
+    images = sorted(dataset[1].glob("*.png"))[:3]
+    run = lambda **options: qplug.api.score(images, scorers=["qalign"],  # noqa: E731
+                                            model_options={"device": "cpu", **options}).scores("qalign")
+    with_adapter = run(model=str(base), adapter=str(adapter))
+    merged_scores = run(model=str(merged))
+    untrained = run(model=str(base))
+    assert all(1 <= s <= 5 for s in with_adapter)
+    assert merged_scores == pytest.approx(with_adapter, abs=1e-4)
+    assert max(abs(a - b) for a, b in zip(with_adapter, untrained)) > 1e-4  # the adapter changes scores
+    info = json.loads((lora_run.output_dir / "training_info.json").read_text())
+    assert info["steps"] == 30 and info["data"]["records"] == 7 and math.isfinite(info["final_loss"])
+    assert info["recipe"]["lora"]["r"] == 8 and info["exports"]["adapter"] == str(adapter)
+
+
+def test_offline_merge_command_matches_the_merged_export(lora_run, tmp_path):
+    from safetensors.torch import load_file
+
+    from training.export import main as export_main
+
+    out = tmp_path / "merged"
+    assert export_main(["merge", "--base", lora_run.exports["base"], "--adapter", lora_run.exports["adapter"],
+                        "--out", str(out)]) == 0
+    ours = load_file(out / "model.safetensors")
+    theirs = load_file(Path(lora_run.exports["merged"]) / "model.safetensors")
+    assert ours.keys() == theirs.keys()
+    assert all(torch.allclose(ours[k], theirs[k], atol=1e-6) for k in ours)
+
+
+def test_bf16_base_trains_with_fp32_trainable_weights(tmp_path, tiny_base, dataset):
+    from safetensors import safe_open
+
+    recipe = tiny_recipe(tmp_path / "bf16", f"model.path={tiny_base}", "model.dtype=bfloat16",
+                         "train.mixed_precision=bf16", "train.max_steps=2", "train.save_every=2",
+                         *data_overrides(dataset))
+    result = train(recipe, echo=False)
+    assert all(math.isfinite(loss) for loss in result.losses.values())
+    with safe_open(tmp_path / "bf16" / "checkpoints" / "step-0000002" / "model.safetensors", "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float32}  # LoRA and the projector copy
+    with safe_open(Path(result.exports["merged"]) / "model.safetensors", "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}  # merged back in the base's dtype
+
+
+def test_dct_patch_init_is_an_orthonormal_filter_bank(lora_run):
+    basis = dct_basis(8).reshape(64, 64)
+    assert torch.allclose(basis @ basis.T, torch.eye(64, dtype=basis.dtype), atol=1e-10)
+    assert torch.allclose(basis[0], torch.full((64,), 1 / 8, dtype=basis.dtype))  # DC first
+    built = load_checkpoint(Path(lora_run.exports["base"]), recipe_from_dict({})).model
+    weight = patch_embedding(built).weight.detach().double()  # (32 filters, 3 channels, 8, 8)
+    assert torch.allclose(weight[0, 0], dct_basis(8)[0], atol=1e-6) and float(weight[0, 1:].abs().max()) == 0
+    assert torch.allclose(weight[4, 1], dct_basis(8)[1], atol=1e-6)  # filter 4 = frequency 1, channel 1
+    assert dct_patch_init(built) == 32
+
+
+def test_command_line_prints_and_stops_with_a_clear_error(tmp_path, capsys):
+    assert train_main([str(TINY), "--print-recipe", "-o", "lora.r=4"]) == 0
+    assert json.loads(capsys.readouterr().out)["lora"]["r"] == 4
+    assert train_main([str(TINY), "-o", "tuning.method=qlora"]) == 2
+    assert "tuning.method" in capsys.readouterr().err
+    # A 7B recipe without its downloads stops before writing anything.
+    out = tmp_path / "never"
+    assert train_main([str(RECIPES / "llava15_7b_lora.toml"), "-o", f"run.output_dir={out}"]) == 2
+    assert "never downloads" in capsys.readouterr().err and not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def test_metrics_logistic_fit_and_rank_correlation():
+    assert rankdata([3, 1, 2, 2]).tolist() == [4, 1, 2.5, 2.5]
+    x = np.linspace(0, 10, 60)
+    y = logistic4(x, np.array([4.0, 1.0, 5.0, 1.2]))
+    fit = fit_logistic(x, y)
+    assert fit.converged and np.allclose(fit.params, [4.0, 1.0, 5.0, 1.2], atol=1e-4)
+    report = correlation_report(x, y)
+    assert report["srcc"] == pytest.approx(1.0) and report["plcc"] == pytest.approx(1.0)
+    assert report["plcc_raw"] < report["plcc"] and srcc(-x, y) == pytest.approx(-1.0)
+
+
+def test_evaluation_writes_json_and_markdown(lora_run, tmp_path):
+    files = write_eval_set(tmp_path / "eval", count=6, size=40)
+    questions, skipped = read_questions(files["mcq"])
+    assert len(questions) == 6 and skipped == 0 and {q.type for q in questions} == {"yes-or-no", "how"}
+    out = tmp_path / "out"
+    evaluate(lora_run.exports["base"], lora_run.exports["adapter"], device="cpu", mcq=files["mcq"],
+                       mos=files["mos"], describe=files["describe"], max_new_tokens=8, batch_size=4, out=out,
+                       judge=lambda description, reference: parse_judgement(
+                           'ok: {"completeness": 2, "precision": 1, "relevance": 5}'))
+    saved = json.loads((out / "eval.json").read_text())
+    assert saved["mcq"]["overall"]["n"] == 6 and 0 <= saved["mcq"]["overall"]["accuracy"] <= 1
+    assert set(saved["mcq"]["by_type"]) == {"yes-or-no", "how"}
+    assert set(saved["mcq"]["by_concern"]) == {"distortion", "other"}
+    assert saved["mos"]["n"] == 6 and saved["mos"]["scorer"] == "qalign"
+    assert {"srcc", "plcc", "plcc_raw", "fit"} <= set(saved["mos"])
+    describe = saved["describe"]
+    assert describe["n"] == 6 and describe["mode"] == "judge"
+    assert describe["judge_relevance"] == 2.0 and describe["judge_precision"] == 1.0  # clipped to 0..2
+    assert {"mention_recall", "attribute_agreement", "level_match"} <= set(describe)
+    text = (out / "eval.md").read_text()
+    assert "## A1" in text and "## A3" in text and "## Descriptions" in text and text == markdown(saved)
+    as_json = tmp_path / "mos.json"  # Q-Bench A3 layout
+    as_json.write_text(json.dumps([{"img_path": image, "gt_score": f"{mos:.2f}"}
+                                   for image, mos in read_mos(files["mos"])]))
+    assert read_mos(as_json) == read_mos(files["mos"])
+    rows = [json.loads(line) for line in (out / "eval_items.jsonl").read_text().splitlines()]
+    assert {r["task"] for r in rows} == {"mcq", "mos", "describe"} and len(rows) == 18
+
+
+def test_gpu_benchmark_code_path_runs_shrunk_on_the_cpu(capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_training", RECIPES.parents[1] / "bench" / "bench_training.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.run_gpu(bench.argparse.Namespace(dry_run_cpu=True, batches=[1], steps=2, threads=1))
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "random LLaVA-1.5-7B shapes (shrunk)" in lines[0] and lines[-1].split()[0] == "1"
