@@ -304,3 +304,16 @@ def test_score_pngs_end_to_end(checkpoints, host, pngs):
     assert all(0 <= v <= 1 for v in result.scores("qbench"))
     assert set(result.frames[0].levels["qalign"]) == {"excellent", "good", "fair", "poor", "bad"}
     assert 0 <= result.frames[0].extra["qalign"]["normalised"] <= 1
+
+
+def test_yes_no_questions_read_the_answer_words_unless_letters_are_asked_for(checkpoint, frames):
+    plain = asker.build(model=checkpoint)
+    text, ids = plain.prompt("Is this image blurry?", ["yes", "no"])
+    assert "A. yes" not in text and len(ids) == 2
+    tokenizer = plain.backend.tokenizer
+    assert [tokenizer.decode([i]).strip() for i in ids] == ["Yes", "No"]
+    lettered = asker.build(model=checkpoint, letters=True)
+    text, _ = lettered.prompt("Is this image blurry?", ["yes", "no"])
+    assert "A. yes" in text and "B. no" in text
+    answer = plain.ask(frames[:1], "Is this image blurry?", ["No", "Yes"])[0]
+    assert answer.choice in {"No", "Yes"} and sum(answer.probabilities.values()) == pytest.approx(1.0)

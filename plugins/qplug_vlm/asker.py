@@ -4,6 +4,11 @@ With choices the question becomes a Q-Bench-A1-style prompt (lettered options, t
 option's letter from the given choices directly.") and the answer is read from one prefill: the
 softmax over the logits of the letters A, B, ... at the answer position. This is stricter than the
 reference substring match on generated text, and it always yields one of the choices.
+
+Yes/no questions (choices that are exactly yes and no, in any case) are asked as they are and
+answered from the logits of the words "Yes" and "No" at the start of the answer, the form in which
+Q-Instruct's yes/no pairs train them (its answers begin "Yes, ..." / "No, ..."); ``letters=True``
+asks them as lettered options instead.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ class Asker:
     """
 
     def __init__(self, backend: "Backend", settings: GenerationSettings = GenerationSettings(),
-                 image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None) -> None:
+                 image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
+                 letters: bool = False) -> None:
         self.backend = backend
+        self.letters = letters
         self.settings = settings
         self.image_max_side = image_max_side
         self.pad_fill = backend.pad_fill(pad_square)
@@ -52,10 +59,21 @@ class Asker:
                 options = key[1]
                 if len(set(options)) != len(options) or len(options) < 2:
                     raise UsageError(f"give at least two different choices, not {list(options)}")
-                text = self.backend.render(mcq_prompt(question, options))
-                cached = (text, self.backend.first_tokens(text, LETTERS[:len(options)], "multiple-choice answering"))
+                cached = self._yes_no_prompt(question, options) if not self.letters and _is_yes_no(options) else None
+                if cached is None:
+                    text = self.backend.render(mcq_prompt(question, options))
+                    cached = (text, self.backend.first_tokens(text, LETTERS[:len(options)], "multiple-choice answering"))
             self._prompts[key] = cached
         return cached
+
+    def _yes_no_prompt(self, question: str, options: Sequence[str]) -> tuple[str, list[int]] | None:
+        """The plain question and the ids of "Yes"/"No"; None when the tokenizer cannot tell them apart."""
+        text = self.backend.render(question.strip())
+        words = ["Yes" if option.strip().lower() == "yes" else "No" for option in options]
+        try:
+            return text, self.backend.first_tokens(text, words, "yes/no answering")
+        except UsageError:
+            return None  # fall back to lettered options, which every checkpoint can answer
 
     def ask(self, frames: Sequence["Frame"], question: str, choices: Sequence[str] | None = None) -> list[Answer]:
         if not frames:
@@ -75,12 +93,17 @@ class Asker:
         return answers
 
 
+def _is_yes_no(options: Sequence[str]) -> bool:
+    return len(options) == 2 and {option.strip().lower() for option in options} == {"yes", "no"}
+
+
 def build(*, max_new_tokens: int = 64, do_sample: bool = False, temperature: float = 1.0, top_p: float | None = None,
           seed: int | None = None, image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
-          **load_options: Any) -> Asker:
+          letters: bool = False, **load_options: Any) -> Asker:
     """The ``vlm`` asker on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`."""
     from .backend import load_backend
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
                                   top_p=top_p, seed=seed)
-    return Asker(load_backend(**load_options), settings=settings, image_max_side=image_max_side, pad_square=pad_square)
+    return Asker(load_backend(**load_options), settings=settings, image_max_side=image_max_side, pad_square=pad_square,
+                 letters=letters)

@@ -66,6 +66,7 @@ def corpus() -> list[str]:
     lines.append(" ".join(f"{letter}. yes no blurry sharp noisy" for letter in LETTERS[:6]) + " " + MCQ_SUFFIX)
     # Answers start with a letter after a space ("ASSISTANT: B"), so " B" must be one token as in real vocabularies.
     lines.extend(f"ASSISTANT: {letter} Assistant: {letter}" for letter in LETTERS[:8])
+    lines.extend(f"ASSISTANT: {word}, it is. Assistant: {word}." for word in ("Yes", "No"))
     lines.append("The image is slightly blurry with some noise, exposure is fine, colours are dull; overall poor.")
     return lines * 4
 

@@ -1,0 +1,256 @@
+"""The corpus builder (training.corpus): distortions, pseudo-MOS, splits, text, records, resume.
+
+No network: the "photos" are synthetic, textured numpy images; the fetch script is only tested
+for its refusal of reserved packages, which happens before anything is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from training.corpus import build, photos
+from training.corpus.distortions import DISTORTIONS, KINDS, as_severity, available, severity_level
+from training.corpus.facts import Applied, build_facts
+from training.corpus.feedback import feedback_text, make_feedback
+from training.corpus.photos import Photo, ReservedSourceError, assign_splits, check_not_reserved
+from training.corpus.quality import level_of, measure, ms_ssim, pseudo_mos
+from training.corpus.questions import QuestionWriter, write_all
+from training.data import load_records
+from training.data.attributes import analyse
+from training.data.converters import yes_no_answer
+
+
+def synthetic_photo(h: int = 300, w: int = 400, seed: int = 0) -> np.ndarray:
+    """A textured, colourful stand-in for a photo: gradients, gratings, blobs and fine texture."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.zeros((h, w, 3), np.float32)
+    img[..., 0] = 60 + 120 * xx / w  # smooth gradients show banding and exposure
+    img[..., 1] = 50 + 110 * yy / h
+    img[..., 2] = 140 - 60 * (xx + yy) / (w + h)
+    img += 35 * np.sin(xx / 3.1 + yy / 5.3)[..., None]  # fine grating: blur and compression
+    texture = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 1.2)
+    img += 40 * texture[..., None]
+    for _ in range(12):  # blobs with edges, in saturated colours
+        cy, cx, r = int(rng.integers(0, h)), int(rng.integers(0, w)), int(rng.integers(8, 40))
+        colour = tuple(float(c) for c in rng.integers(20, 235, 3))
+        cv2.circle(img, (cx, cy), r, colour, -1, lineType=cv2.LINE_AA)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def crop() -> np.ndarray:
+    return np.ascontiguousarray(synthetic_photo(seed=1)[30:254, 60:284])
+
+
+# --------------------------------------------------------------------------- distortions & MOS
+
+
+@pytest.mark.parametrize("dtype", list(DISTORTIONS))
+def test_distortion_changes_image_and_is_monotonic(dtype: str, crop: np.ndarray) -> None:
+    if dtype not in available([dtype]):
+        pytest.skip(f"ffmpeg lacks the encoder for {dtype}")
+    scores = []
+    for sev in (0.2, 0.4, 0.6, 0.8, 1.0):
+        out, params = DISTORTIONS[dtype](crop, sev, np.random.default_rng(7))
+        assert out.shape == crop.shape and out.dtype == np.uint8
+        assert not np.array_equal(out, crop), f"{dtype} at {sev} left the image unchanged"
+        assert params
+        scores.append(pseudo_mos(crop, out))
+    # Pseudo-MOS falls as severity rises (a little slack for integer codec parameters).
+    for a, b in zip(scores, scores[1:]):
+        assert b <= a + 0.03, f"{dtype}: {scores}"
+    assert scores[-1] < scores[0] - 0.3, f"{dtype}: {scores}"
+
+
+def test_ms_ssim_identity_and_small_images(crop: np.ndarray) -> None:
+    assert ms_ssim(crop, crop) == pytest.approx(1.0, abs=1e-9)
+    tiny = crop[:40, :40]
+    assert ms_ssim(tiny, tiny) == pytest.approx(1.0, abs=1e-9)
+    noisy = np.clip(tiny.astype(int) + np.random.default_rng(0).normal(0, 20, tiny.shape), 0, 255).astype(np.uint8)
+    assert 0.0 < ms_ssim(tiny, noisy) < 1.0
+
+
+def test_pristine_is_excellent(crop: np.ndarray) -> None:
+    m = measure(crop, crop)
+    assert m.pseudo_mos > 4.2 and level_of(m.pseudo_mos) == "excellent"
+
+
+def test_levels_are_equal_bins() -> None:
+    assert [level_of(x) for x in (5.0, 4.2, 4.19, 3.4, 3.39, 2.6, 2.59, 1.8, 1.79, 1.0)] == [
+        "excellent", "excellent", "good", "good", "fair", "fair", "poor", "poor", "bad", "bad"]
+
+
+def test_severity_levels() -> None:
+    assert as_severity(1) == pytest.approx(0.1) and as_severity(5) == pytest.approx(0.9)
+    assert [severity_level(s) for s in (0.0, 0.19, 0.2, 0.5, 0.99, 1.0)] == [1, 1, 2, 3, 5, 5]
+    with pytest.raises(ValueError):
+        as_severity(1.5)
+
+
+# --------------------------------------------------------------------------- photos
+
+
+def test_split_by_photo_is_disjoint_and_spans_sources() -> None:
+    items = []
+    for source in ("a", "b", "c"):
+        for i in range(10):
+            sha = f"{source}{i:02d}".encode().hex().ljust(64, "0")
+            items.append(Photo(id=f"{source}-{i}", path=f"{source}{i}.jpg", source=source, package=source,
+                               licence="x", sha256=sha, width=800, height=600, bytes=1))
+    # A duplicate file under another name must land in the same split.
+    items.append(Photo(id="a-dup", path="dup.jpg", source="a", package="a", licence="x", sha256=items[0].sha256,
+                       width=800, height=600, bytes=1))
+    assign_splits(items)
+    by_sha: dict[str, set[str]] = {}
+    for p in items:
+        by_sha.setdefault(p.sha256, set()).add(p.split)
+    assert all(len(s) == 1 for s in by_sha.values())
+    val = [p for p in items if p.split == "validation"]
+    assert {p.source for p in val} == {"a", "b", "c"}
+    assert 0.15 <= len(val) / len(items) <= 0.3
+    again = assign_splits([Photo(**p.to_dict()) for p in items])
+    assert [p.split for p in again] == [p.split for p in items]
+
+
+@pytest.mark.parametrize("name", ["lomiri-wallpapers", "lomiri-wallpapers-legacy", "digikam-data",
+                                  "/srv/pkgs/lomiri-wallpapers_1.0_all.deb", "/data/digikam-data/pics"])
+def test_reserved_packages_are_refused(name: str) -> None:
+    with pytest.raises(ReservedSourceError):
+        check_not_reserved(name)
+
+
+def test_fetch_cli_refuses_reserved_before_downloading(tmp_path: Path, capsys) -> None:
+    rc = photos.main(["--out", str(tmp_path / "p"), "--no-default-sources", "--deb", "digikam-data"])
+    assert rc == 2
+    assert "reserved" in capsys.readouterr().err
+    assert not (tmp_path / "p" / "cache").exists()
+    check_not_reserved("plasma-workspace-wallpapers")  # the default sources pass
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _random_facts(rng: random.Random) -> dict:
+    families_seen: set[str] = set()
+    applied = []
+    for t in rng.sample(list(DISTORTIONS), rng.choice((0, 1, 1, 2))):
+        if DISTORTIONS[t].family in families_seen:
+            continue
+        families_seen.add(DISTORTIONS[t].family)
+        applied.append(Applied(t, rng.random(), {"hue": "green"} if t == "colour_cast" else {}, rng.uniform(1, 5)))
+    mos = min([a.alone_mos for a in applied] + [5.0])
+    content = {"brightness": rng.choice(("dark", "bright", "medium")),
+               "colour": rng.choice(("monochrome", "muted", "moderate", "colourful")),
+               "detail": rng.choice(("rich", "smooth", "moderate")), "flat_areas": rng.random() < 0.5}
+    return build_facts(applied, level_of(mos), content)
+
+
+def test_feedback_text_agrees_with_training_data_analysis() -> None:
+    """What training.data's keyword analysis reads in our text matches the facts we pinned."""
+    rng = random.Random(0)
+    for i in range(600):
+        facts = _random_facts(rng)
+        text = feedback_text(facts, str(i))
+        assert text == feedback_text(facts, str(i))  # seeded
+        found = analyse(text)
+        assert found.level == facts["level"], text
+        for attr, state in found.attributes.items():
+            assert facts["attributes"].get(attr) == state, (attr, state, text)
+        for d in facts["distortions"]:
+            if d["impact"] != "imperceptible":
+                assert len(text.split()) > 6
+
+
+def test_questions_balanced_and_cover_every_kind() -> None:
+    rng = random.Random(1)
+    pairs = []
+    for i in range(400):
+        facts = _random_facts(rng)
+        pairs.append((make_feedback(f"img{i}", f"images/{i}.png", facts), facts))
+    writer = QuestionWriter(seed=0)
+    records = write_all(pairs, writer)
+    yes_no = Counter(yes_no_answer(r) for r in records if r.task == "yes_no")
+    assert abs(yes_no["yes"] - yes_no["no"]) <= 1
+    per_kind = writer.stats()["yes_no_by_kind"]
+    for kind in KINDS:
+        yes, no = per_kind[kind]["yes"], per_kind[kind]["no"]
+        assert yes > 0 and abs(yes - no) <= 1, (kind, yes, no)
+    mcq = [r for r in records if r.task == "mcq" and r.id.endswith("/mcq")]
+    assert {r.meta["kind"] for r in mcq} == set(KINDS) | {"none"}
+    letters = Counter(r.meta["answer"] for r in mcq)
+    assert max(letters.values()) - min(letters.values()) <= 1
+    qalign = [r for r in records if r.task == "qalign"]
+    assert len(qalign) == 400
+    assert all(r.turns[0].value.endswith("How would you rate the quality of this image?") for r in qalign)
+    assert all(r.turns[1].value == f"The quality of the image is {r.meta['level']}." for r in qalign)
+
+
+# --------------------------------------------------------------------------- builder
+
+
+def _make_photo_dir(root: Path) -> Path:
+    src = root / "src"
+    (src / "photos").mkdir(parents=True)
+    items = []
+    for i, split in enumerate(("train", "validation")):
+        img = synthetic_photo(260 + 20 * i, 330, seed=10 + i)
+        path = src / "photos" / f"synth{i}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        items.append(Photo(id=f"synth{i}", path=f"photos/synth{i}.png", source="synthetic", package="none",
+                           licence="CC0", sha256=photos.sha256_file(path), width=330, height=260 + 20 * i,
+                           bytes=path.stat().st_size, split=split))
+    photos.write_manifest(src, items)
+    return src
+
+
+def test_builder_end_to_end_and_resume(tmp_path: Path) -> None:
+    src = _make_photo_dir(tmp_path)
+    out = tmp_path / "corpus"
+    args = ["--photos", str(src), "--out", str(out), "--crops-per-photo", "2", "--val-crops-per-photo", "1",
+            "--variants-per-crop", "4", "--workers", "1", "--seed", "3",
+            "--types", "gaussian_blur,gaussian_noise,jpeg,underexposure,colour_cast,banding"]
+    assert build.main(args) == 0
+    metas = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    fbs = [json.loads(line) for line in (out / "feedback.jsonl").read_text().splitlines()]
+    assert len(metas) == len(fbs) == 4 * 2 + 4 * 1
+    assert {m["split"] for m in metas} == {"train", "validation"}
+    assert all(m["photo"] == "synth0" for m in metas if m["split"] == "train")
+    for m in metas:
+        assert (out / m["image"]).is_file() and m["image"].endswith(".png")
+        assert 1.0 <= m["pseudo_mos"] <= 5.0 and m["level"] == level_of(m["pseudo_mos"])
+        assert len(m["crop"]["box"]) == 4
+        for d in m["distortions"]:
+            assert 0.0 <= d["severity"] <= 1.0 and 1 <= d["level"] <= 5 and d["params"]
+    for name in ("train.json", "val.json"):
+        records, report = load_records(out / name, image_root=out)
+        assert records and report.total_skipped == 0, str(report)
+        answers = Counter(yes_no_answer(r) for r in records if r.task == "yes_no")
+        assert abs(answers["yes"] - answers["no"]) <= 1
+        assert {"pathway", "yes_no", "qalign", "mcq"} <= {r.task for r in records}
+        assert all(not Path(r.image).is_absolute() for r in records)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["images"] == 12 and summary["records"]["train"]["skipped"] == 0
+
+    # Resume: nothing new is written, not even the record files.
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert build.main(args) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
+
+    # A lost image is rebuilt, identically.
+    lost = out / metas[1]["image"]
+    before = cv2.imread(str(lost))
+    lost.unlink()
+    assert build.main(args) == 0
+    assert np.array_equal(cv2.imread(str(lost)), before)
+    assert len((out / "metadata.jsonl").read_text().splitlines()) == 12
+
+    # Other settings in the same folder are refused rather than mixed.
+    assert build.main(args[:-2] + ["--types", "jpeg"]) == 2
