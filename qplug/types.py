@@ -49,6 +49,8 @@ class Frame:
     luma_loader: Callable[[], "np.ndarray"] | None = field(default=None, repr=False)
     #: ``preview_loader(max_side)``: RGB of the pixels on a regular grid (see :meth:`rgb_preview`)
     preview_loader: Callable[[int], "np.ndarray"] | None = field(default=None, repr=False)
+    #: ``crop_loader(left, top, width, height)``: RGB of one region (see :meth:`rgb_crop`)
+    crop_loader: Callable[[int, int, int, int], "np.ndarray"] | None = field(default=None, repr=False)
     _rgb: "np.ndarray | None" = field(default=None, repr=False)
     #: scratch space shared by scorers for derived data (histograms, downscales), freed with the frame
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -91,6 +93,18 @@ class Frame:
                 cached = ((rgb[..., 0] * 77 + rgb[..., 1] * 150 + rgb[..., 2] * 29 + 128) >> 8).astype(np.uint8)
             self.cache["luma"] = cached
         return cached
+
+    def rgb_crop(self, left: int, top: int, width: int, height: int) -> "np.ndarray":
+        """RGB of a region, clipped to the frame. Cheap when the source has a ``crop_loader``.
+
+        A model that looks at a native-resolution window of each frame needs only that window: a
+        video source converts 224x224 pixels to RGB instead of the whole 1080p frame.
+        """
+        left, top = max(0, min(left, self.width)), max(0, min(top, self.height))
+        width, height = max(0, min(width, self.width - left)), max(0, min(height, self.height - top))
+        if self._rgb is None and self.crop_loader is not None:
+            return self.crop_loader(left, top, width, height)
+        return self.rgb[top:top + height, left:left + width]
 
     def rgb_preview(self, max_side: int) -> "np.ndarray":
         """RGB of the pixels on a regular grid, at most ``max_side`` on the longer side.

@@ -456,3 +456,12 @@ def test_limited_range_luma_stretch_matches_the_exact_table() -> None:
     expected = np.clip(np.round((np.arange(256) - 16.0) * 255.0 / 219.0), 0, 255).astype(np.uint8).reshape(16, 16)
     assert np.array_equal(full_range_luma(ramp, Colour("bt709", False)), expected)
     assert full_range_luma(ramp, Colour("bt601", True)) is ramp
+
+
+@pytest.mark.parametrize("name", ["red709", "odd"])
+def test_region_conversion_matches_the_full_frame(clips: dict[str, Path], name: str) -> None:
+    _, (frame,) = read(clips[name], max_frames=1)
+    fresh = read(clips[name], max_frames=1)[1][0]
+    region = fresh.rgb_crop(3, 5, 21, 17)  # odd offsets: chroma must still line up
+    assert region.shape == (17, 21, 3)
+    assert np.abs(region.astype(int) - frame.rgb[5:22, 3:24].astype(int)).max() <= 3

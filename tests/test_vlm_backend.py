@@ -178,7 +178,9 @@ def message_of(call):
     return text
 
 
-def test_no_model_configured():
+def test_no_model_configured(monkeypatch, tmp_path):
+    monkeypatch.delenv(backend.ENV_MODEL, raising=False)
+    monkeypatch.setattr(backend, "DEFAULT_MODEL_DIR", tmp_path / "not-installed")
     assert "no model configured" in message_of(lambda: scorers.qalign())
 
 
@@ -317,3 +319,21 @@ def test_yes_no_questions_read_the_answer_words_unless_letters_are_asked_for(che
     assert "A. yes" in text and "B. no" in text
     answer = plain.ask(frames[:1], "Is this image blurry?", ["No", "Yes"])[0]
     assert answer.choice in {"No", "Yes"} and sum(answer.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_a_native_crop_processor_scores_the_centre_window_of_each_frame(checkpoints, tmp_path):
+    # A processor that centre-crops without resizing (qplug's default model) sees only the centre
+    # window; the backend hands it just that window, converted from the frame's pixels.
+    native = tmp_path / "native"
+    shutil.copytree(checkpoints["llava"], native)
+    config_path = native / "processor_config.json"
+    config = __import__("json").loads(config_path.read_text())
+    config["image_processor"]["do_resize"] = False
+    config_path.write_text(__import__("json").dumps(config))
+    scorer = scorers.qalign(model=str(native))
+    assert scorer.backend.native_crop == (32, 32) and scorer.pad_fill is None
+    rng = np.random.default_rng(3)
+    big = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    window = np.ascontiguousarray(big[29:61, 64:96])
+    whole, centre = scorer.score([Frame.from_rgb(big)])[0], scorer.score([Frame.from_rgb(window)])[0]
+    assert whole.value == pytest.approx(centre.value, abs=1e-6)

@@ -273,7 +273,8 @@ class VideoReader:
                           timecode=pts_to_timecode(pts, stream_fps), pix_fmt=stream.pix_fmt, bit_depth=depth,
                           duration=duration, rgb_loader=partial(colour.i420_to_rgb, buf, height, width, tint),
                           luma_loader=partial(colour.full_range_luma, buf[:width * height].reshape(height, width), tint),
-                          preview_loader=partial(colour.i420_preview, buf, height, width, tint))
+                          preview_loader=partial(colour.i420_preview, buf, height, width, tint),
+                          crop_loader=partial(colour.i420_crop, buf, height, width, tint))
             del buf
             count += 1
             prev_pts = pts

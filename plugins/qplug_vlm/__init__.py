@@ -21,24 +21,26 @@ from qplug.hookspecs import hookimpl
 from qplug.registry import AskerInfo, DescriberInfo, ScorerInfo
 
 # backend.py imports torch and transformers inside its functions only, so these imports stay cheap.
-from .backend import Backend, GenerationSettings, LoadOptions, clear_cache, load_backend, load_count, resolve_options
+from .backend import (Backend, GenerationSettings, LoadOptions, clear_cache, has_default_model, load_backend, load_count,
+                      resolve_options)
 from .methods import METHODS, ScoringMethod
 
 __all__ = ["SCORERS", "DESCRIBERS", "ASKERS", "METHODS", "ScoringMethod", "Backend", "GenerationSettings",
-           "LoadOptions", "load_backend", "load_count", "clear_cache", "resolve_options"]
+           "LoadOptions", "load_backend", "load_count", "clear_cache", "resolve_options", "has_default_model"]
 
 
-def _scorer(name: str, factory: str, method: str, description: str) -> ScorerInfo:
+def _scorer(name: str, factory: str, method: str, description: str, default: bool = False) -> ScorerInfo:
     low, high = METHODS[method].range
     return ScorerInfo(name=name, factory=f"qplug_vlm.scorers:{factory}", description=description,
                       range=(low, high), higher_is_better=True, inputs=("rgb",), batch_size=8, needs_model=True,
-                      unit=f"{low:g}-{high:g}", default=False)
+                      unit=f"{low:g}-{high:g}", default=default)
 
 
-#: Every scorer of the plugin; not run by default until qplug ships a model.
+#: Every scorer of the plugin. ``qalign`` runs by default when qplug's own model is installed.
 SCORERS: dict[str, ScorerInfo] = {info.name: info for info in (
     _scorer("qalign", "qalign", "qalign",
-            "Q-Align: model's expected quality level, excellent=5 .. bad=1 (extra.normalised in [0,1])"),
+            "Q-Align: model's expected quality level, excellent=5 .. bad=1 (extra.normalised in [0,1])",
+            default=has_default_model()),
     _scorer("qalign-aesthetics", "qalign_aesthetics", "qalign",
             "Q-Align aesthetics prompt: expected aesthetic level, excellent=5 .. bad=1"),
     _scorer("qbench", "qbench", "qbench",

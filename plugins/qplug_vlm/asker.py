@@ -79,7 +79,7 @@ class Asker:
         if not frames:
             return []
         text, letter_ids = self.prompt(question, choices)
-        images = [to_pil(frame, self.image_max_side, self.pad_fill) for frame in frames]
+        images = [to_pil(frame, self.image_max_side, self.pad_fill, self.backend.native_crop) for frame in frames]
         if choices is None:
             texts = self.backend.generate(images, [text] * len(images), self.settings)
             return [Answer(text=answer) for answer in texts]

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from PIL import Image
 
 ENV_MODEL = "QPLUG_MODEL"
+#: qplug's own model, trained by training/recipes/qplug_default.toml and shipped with the plugin; used
+#: when no model is configured (see plugins/qplug_vlm/default_model/MODEL_CARD.md).
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 ENV_ADAPTER = "QPLUG_ADAPTER"
 ENV_DEVICE = "QPLUG_DEVICE"
 ENV_DTYPE = "QPLUG_DTYPE"
@@ -61,11 +64,16 @@ class LoadOptions:
     attn_implementation: str = "sdpa"
 
 
+def has_default_model() -> bool:
+    """True when the shipped default model is installed (a cheap file check: no torch import)."""
+    return (DEFAULT_MODEL_DIR / "config.json").is_file() and (DEFAULT_MODEL_DIR / "model.safetensors").is_file()
+
+
 def resolve_options(model: str | os.PathLike[str] | None = None, adapter: str | os.PathLike[str] | None = None,
                     merge_adapter: bool = False, device: str | None = None, dtype: str | None = None,
                     trust_remote_code: bool = False, attn_implementation: str = "sdpa") -> LoadOptions:
     """Fill in options from the environment and pick a device and dtype; check what can be checked cheaply."""
-    model = model or os.environ.get(ENV_MODEL) or None
+    model = model or os.environ.get(ENV_MODEL) or (DEFAULT_MODEL_DIR if has_default_model() else None)
     if not model:
         raise UsageError(f"no model configured: pass model=DIR (qplug --model DIR) or set {ENV_MODEL} to a local "
                          "checkpoint directory saved with save_pretrained")
@@ -309,8 +317,21 @@ class Backend:
         LLaVA-1.5 and Q-Align do; processors that keep the aspect ratio get the frame as it is.
         """
         if pad_square is None:
-            pad_square = bool(getattr(self.processor.image_processor, "do_center_crop", False))
+            # A native-resolution crop (no resize) sees the centre of the frame whatever its shape.
+            pad_square = self.native_crop is None and bool(getattr(self.processor.image_processor, "do_center_crop", False))
         return self._pad_fill if pad_square else None
+
+    @property
+    def native_crop(self) -> tuple[int, int] | None:
+        """(height, width) of the centre window when the processor crops without resizing, else None."""
+        processor = getattr(self.processor, "image_processor", None)
+        if processor is None or getattr(processor, "do_resize", True) or not getattr(processor, "do_center_crop", False):
+            return None
+        size = getattr(processor, "crop_size", None)
+        # A plain dict in older transformers, a SizeDict (attributes) in 5.x.
+        height = size.get("height") if isinstance(size, dict) else getattr(size, "height", None)
+        width = size.get("width") if isinstance(size, dict) else getattr(size, "width", None)
+        return (int(height), int(width)) if height and width else None
 
     def prepare(self, images: Sequence["Image.Image"], texts: Sequence[str]) -> Any:
         """The processor's batch for one image per prompt, left-padded, on the model's device and dtype."""

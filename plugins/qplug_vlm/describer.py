@@ -36,7 +36,7 @@ class Describer:
     def describe(self, frames: Sequence["Frame"]) -> list[str]:
         if not frames:
             return []
-        images = [to_pil(frame, self.image_max_side, self.pad_fill) for frame in frames]
+        images = [to_pil(frame, self.image_max_side, self.pad_fill, self.backend.native_crop) for frame in frames]
         return self.backend.generate(images, [self.prompt] * len(images), self.settings)
 
 

@@ -25,17 +25,31 @@ DEFAULT_MAX_SIDE = 2048
 
 
 def to_pil(frame: "Frame", max_side: int | None = DEFAULT_MAX_SIDE,
-           pad_fill: Sequence[int] | None = None) -> "Image.Image":
+           pad_fill: Sequence[int] | None = None, native_crop: tuple[int, int] | None = None) -> "Image.Image":
     """An RGB PIL image of ``frame``, its long side at most ``max_side``, padded to a square with ``pad_fill``.
+
+    With ``native_crop`` (height, width) — a processor that centre-crops without resizing, like
+    qplug's default model — only that centre window is taken, at native resolution: the processor
+    would crop the same pixels, and converting the rest of a 1080p frame would be wasted.
 
     Kept in ``frame.cache`` (freed with the frame), so the scorers, describer and asker of one run
     convert each frame once.
     """
-    key = f"vlm:pil:{max_side}:{tuple(pad_fill) if pad_fill is not None else None}"
+    key = f"vlm:pil:{max_side}:{tuple(pad_fill) if pad_fill is not None else None}:{native_crop}"
     cached = frame.cache.get(key)
     if cached is None:
-        cached = frame.cache[key] = _convert(frame, max_side, pad_fill)
+        if native_crop is not None:
+            cached = frame.cache[key] = _centre(frame, *native_crop)
+        else:
+            cached = frame.cache[key] = _convert(frame, max_side, pad_fill)
     return cached
+
+
+def _centre(frame: "Frame", height: int, width: int) -> "Image.Image":
+    from PIL import Image
+
+    left, top = max(0, (frame.width - width) // 2), max(0, (frame.height - height) // 2)
+    return Image.fromarray(frame.rgb_crop(left, top, width, height))
 
 
 def _convert(frame: "Frame", max_side: int | None, pad_fill: Sequence[int] | None) -> "Image.Image":

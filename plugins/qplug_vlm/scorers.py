@@ -55,7 +55,7 @@ class LevelScorer:
         """One :class:`Score` per frame: value, probabilities of the level words, normalised value."""
         if not frames:
             return []
-        images = [to_pil(frame, self.image_max_side, self.pad_fill) for frame in frames]
+        images = [to_pil(frame, self.image_max_side, self.pad_fill, self.backend.native_crop) for frame in frames]
         logits = self.backend.next_token_logits(images, [self.prompt] * len(images)).double()
         per_set = []
         for level_set, ids in zip(self.sets, self.token_ids):
