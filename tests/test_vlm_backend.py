@@ -337,3 +337,13 @@ def test_a_native_crop_processor_scores_the_centre_window_of_each_frame(checkpoi
     window = np.ascontiguousarray(big[29:61, 64:96])
     whole, centre = scorer.score([Frame.from_rgb(big)])[0], scorer.score([Frame.from_rgb(window)])[0]
     assert whole.value == pytest.approx(centre.value, abs=1e-6)
+
+
+def test_the_shipped_model_is_the_default(monkeypatch):
+    monkeypatch.delenv(backend.ENV_MODEL, raising=False)
+    assert backend.has_default_model(), "plugins/qplug_vlm/default_model/ should hold the shipped model"
+    assert backend.resolve_options().model == str(backend.DEFAULT_MODEL_DIR)
+    # It loads and scores with no configuration at all.
+    frame = Frame.from_rgb(np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    (score,) = scorers.qalign(device="cpu").score([frame])
+    assert 1.0 <= score.value <= 5.0 and sum(score.levels.values()) == pytest.approx(1.0, abs=1e-5)

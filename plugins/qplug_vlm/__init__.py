@@ -36,11 +36,11 @@ def _scorer(name: str, factory: str, method: str, description: str, default: boo
                       unit=f"{low:g}-{high:g}", default=default)
 
 
-#: Every scorer of the plugin. ``qalign`` runs by default when qplug's own model is installed.
+#: Every scorer of the plugin. None is in the default set: the shipped model does not yet meet its
+#: accuracy targets (default_model/MODEL_CARD.md), so ``qplug score`` runs it only when asked.
 SCORERS: dict[str, ScorerInfo] = {info.name: info for info in (
     _scorer("qalign", "qalign", "qalign",
-            "Q-Align: model's expected quality level, excellent=5 .. bad=1 (extra.normalised in [0,1])",
-            default=has_default_model()),
+            "Q-Align: model's expected quality level, excellent=5 .. bad=1 (extra.normalised in [0,1])"),
     _scorer("qalign-aesthetics", "qalign_aesthetics", "qalign",
             "Q-Align aesthetics prompt: expected aesthetic level, excellent=5 .. bad=1"),
     _scorer("qbench", "qbench", "qbench",
