@@ -304,7 +304,7 @@ def _print_source(summary: Any) -> None:
     for name, pooled in summary.pooled.items():
         mean = pooled.get("mean")
         parts.append(f"{name} {mean:.3g}" if mean is not None else f"{name} -")
-    line = f"{summary.source_id}: {summary.frames} frame(s); mean " + ", ".join(parts)
+    line = f"{summary.source_id}: {summary.frames} frame(s)" + ("; mean " + ", ".join(parts) if parts else "")
     if summary.events:
         line += f"; {len(summary.events)} event(s): " + ", ".join(
             f"{e.scorer} {e.start_timecode}-{e.end_timecode}" for e in summary.events[:5])

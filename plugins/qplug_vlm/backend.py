@@ -433,7 +433,10 @@ def _load(options: LoadOptions) -> Backend:
     global _loads
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+    from transformers.utils import logging as hf_logging
 
+    # qplug draws its own progress; transformers' per-file bars would garble it and logs of QC runs.
+    hf_logging.disable_progress_bar()
     path = Path(options.model)
     _check_model_dir(path)
     common: dict[str, Any] = {"local_files_only": True, "trust_remote_code": options.trust_remote_code}
