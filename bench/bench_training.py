@@ -27,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -98,25 +97,14 @@ def run_cpu(args: argparse.Namespace) -> None:
 def run_gpu(args: argparse.Namespace) -> None:
     import torch
 
-    from qplug_vlm.testing import LLAVA_15_7B, llava_model, llava_processor, tiny_tokenizer
+    from qplug_vlm.testing import benchmark_device, llava_model, llava_processor, tiny_tokenizer
 
     from training.modeling import BaseModel
     from training.recipe import load_recipe
 
-    if args.dry_run_cpu:
-        device, dtype, precision = "cpu", torch.float32, "no"
-        # The same layout shrunk: 56 px images in 14 px patches (16 image tokens), 2-layer towers.
-        size = replace(LLAVA_15_7B, image_size=56, vision_hidden=64, vision_intermediate=128, vision_layers=2,
-                       vision_heads=4, text_hidden=64, text_intermediate=128, text_layers=2, text_heads=4)
-        batches = args.batches or [1, 2]
-        torch.set_num_threads(args.threads)
-    else:
-        if not torch.cuda.is_available():
-            sys.exit("--gpu needs a CUDA device (try --dry-run-cpu to check the code path)")
-        device = "cuda"
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        precision = "bf16" if dtype == torch.bfloat16 else "fp16"
-        size, batches = LLAVA_15_7B, args.batches or [4, 8, 16]
+    device, dtype, size = benchmark_device(args.dry_run_cpu, args.threads)
+    precision = "no" if device == "cpu" else "bf16" if dtype == torch.bfloat16 else "fp16"
+    batches = args.batches or ([1, 2] if device == "cpu" else [4, 8, 16])
 
     tokenizer = tiny_tokenizer()
     name = "dry run on CPU" if args.dry_run_cpu else torch.cuda.get_device_name()

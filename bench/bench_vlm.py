@@ -25,7 +25,6 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from typing import Any, Callable
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -106,21 +105,10 @@ def run_gpu(args: argparse.Namespace) -> None:
     from qplug_vlm.backend import Backend
     from qplug_vlm.methods import METHODS
     from qplug_vlm.scorers import LevelScorer
-    from qplug_vlm.testing import LLAVA_15_7B, llava_model, llava_processor, tiny_tokenizer
+    from qplug_vlm.testing import benchmark_device, llava_model, llava_processor, tiny_tokenizer
 
-    if args.dry_run_cpu:
-        device, dtype = "cpu", torch.float32
-        # The same layout shrunk: 56 px images in 14 px patches (16 image tokens), 2-layer towers.
-        size = replace(LLAVA_15_7B, image_size=56, vision_hidden=64, vision_intermediate=128, vision_layers=2,
-                       vision_heads=4, text_hidden=64, text_intermediate=128, text_layers=2, text_heads=4)
-        width, height, batches = 320, 180, [1, 2]
-        torch.set_num_threads(args.threads)
-    else:
-        if not torch.cuda.is_available():
-            sys.exit("--gpu needs a CUDA device (try --dry-run-cpu to check the code path)")
-        device = "cuda"
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        size, width, height, batches = LLAVA_15_7B, 1920, 1080, args.batches
+    device, dtype, size = benchmark_device(args.dry_run_cpu, args.threads)
+    width, height, batches = (320, 180, [1, 2]) if device == "cpu" else (1920, 1080, args.batches)
 
     def sync() -> None:
         if device == "cuda":

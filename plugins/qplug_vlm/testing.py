@@ -17,7 +17,7 @@ image processor classes need torchvision (ANCHORS §6).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -132,6 +132,23 @@ LLAVA_15_7B = LlavaSize(image_size=336, patch_size=14, vision_hidden=1024, visio
                         vision_layers=24, vision_heads=16, text_hidden=4096, text_intermediate=11008,
                         text_layers=32, text_heads=32, vocab_size=32064, initializer_range=0.02,
                         vision_feature_layer=-2)
+#: The same layout shrunk (56 px images in 14 px patches: 16 image tokens; 2-layer towers), for
+#: checking the GPU benchmarks' code path on a CPU.
+LLAVA_15_7B_SHRUNK = replace(LLAVA_15_7B, image_size=56, vision_hidden=64, vision_intermediate=128, vision_layers=2,
+                             vision_heads=4, text_hidden=64, text_intermediate=128, text_layers=2, text_heads=4)
+
+
+def benchmark_device(dry_run_cpu: bool, threads: int) -> tuple[str, Any, LlavaSize]:
+    """(device, dtype, model size) for a GPU benchmark: LLaVA-1.5-7B in bf16 (fp16 where bf16 is
+    unsupported) on CUDA, or its shrunk twin in float32 on the CPU for a dry run."""
+    import torch
+
+    if dry_run_cpu:
+        torch.set_num_threads(threads)
+        return "cpu", torch.float32, LLAVA_15_7B_SHRUNK
+    if not torch.cuda.is_available():
+        raise SystemExit("--gpu needs a CUDA device (try --dry-run-cpu to check the code path)")
+    return "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16, LLAVA_15_7B
 
 
 def llava_processor(tokenizer: "PreTrainedTokenizerFast", size: LlavaSize = TINY_LLAVA) -> Any:
