@@ -32,7 +32,8 @@ def _turns(record: dict[str, Any]) -> list[dict[str, str]]:
     return turns
 
 
-def pack(records: Iterable[dict[str, Any]], views: int, seed: int) -> list[dict[str, Any]]:
+def pack(records: Iterable[dict[str, Any]], views: int, seed: int,
+         plan: tuple[tuple[str, int], ...] = TASK_PLAN) -> list[dict[str, Any]]:
     """One record per (image, view); each view draws its questions from that image's records."""
     by_image: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
@@ -44,7 +45,7 @@ def pack(records: Iterable[dict[str, Any]], views: int, seed: int) -> list[dict[
         tasks = by_image[image]
         for view in range(views):
             turns: list[dict[str, str]] = []
-            for task, count in TASK_PLAN:
+            for task, count in plan:
                 pool = tasks.get(task, [])
                 for record in rng.sample(pool, min(count, len(pool))):
                     turns.extend(_turns(record))
@@ -67,13 +68,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--views", type=int, default=2, help="conversations per image (different questions)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tasks", default=",".join(f"{t}:{n}" for t, n in TASK_PLAN),
+                        help="questions per view as TASK:COUNT,... (default: %(default)s)")
     args = parser.parse_args(argv)
+    try:
+        plan = tuple((task, int(count)) for task, _, count in (item.partition(":") for item in args.tasks.split(",")))
+    except ValueError:
+        print(f"pack: error: --tasks {args.tasks!r} must look like qalign:1,yes_no:2", file=sys.stderr)
+        return 2
     try:
         records = json.loads(Path(args.records).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         print(f"pack: error: {args.records}: {exc}", file=sys.stderr)
         return 2
-    packed = pack(records, args.views, args.seed)
+    packed = pack(records, args.views, args.seed, plan)
     Path(args.out).write_text(json.dumps(packed, ensure_ascii=False), encoding="utf-8")
     turns = sum(len(r["conversations"]) // 2 for r in packed)
     print(f"pack: {len(records)} records -> {len(packed)} conversations ({turns} answers) in {args.out}")
