@@ -135,6 +135,8 @@ def load_checkpoint(path: Path, recipe: Recipe, device_map: Any = None) -> BaseM
     """A local checkpoint (model + processor), never downloaded, never unpickled."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    from qplug_vlm.backend import from_pretrained
+
     if not (path / "config.json").is_file():
         raise RecipeError(f"model.path = {path}: not a checkpoint directory (no config.json)")
     processor = AutoProcessor.from_pretrained(path, local_files_only=True)
@@ -143,45 +145,63 @@ def load_checkpoint(path: Path, recipe: Recipe, device_map: Any = None) -> BaseM
                               "attn_implementation": recipe.model.attn_implementation}
     if device_map is not None:
         kwargs["device_map"] = device_map
-    try:
-        model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
-    except (ValueError, ImportError) as exc:  # no SDPA kernel for this architecture
-        if "sdpa" not in str(exc).lower():
-            raise
-        model = AutoModelForImageTextToText.from_pretrained(path, **dict(kwargs, attn_implementation="eager"))
+    model = from_pretrained(AutoModelForImageTextToText, path, kwargs)
     return BaseModel(model=model, processor=processor, path=path, built=False)
 
 
 def build_from_config(recipe: Recipe, texts: Sequence[str]) -> BaseModel:
-    """A random-init LLaVA (CLIP + Llama) of the recipe's dimensions, with its tokenizer and processor."""
-    import torch
-    from transformers import AutoTokenizer, CLIPImageProcessorPil, LlavaForConditionalGeneration, LlavaProcessor
+    """A model of the recipe's dimensions with its tokenizer and processor: a random-init LLaVA (CLIP +
+    Llama), or FastVLM's layout around the pretrained EfficientNet-Lite0 tower (random-init Llama)."""
+    notes: list[str] = []
+    tokenizer = _tokenizer(recipe, texts, notes)
+    if recipe.model.from_config.architecture == "fast_vlm":
+        model, processor = _fast_vlm(recipe, tokenizer, notes)
+    else:
+        model, processor = _llava(recipe, tokenizer, notes)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return BaseModel(model=model, processor=processor, path=None, built=True, notes=notes)
 
-    from qplug_vlm.testing import LlavaSize, llava_config
 
-    spec: FromConfig = recipe.model.from_config
-    notes = []
+def _tokenizer(recipe: Recipe, texts: Sequence[str], notes: list[str]) -> Any:
+    from transformers import AutoTokenizer
+
     if recipe.tokenizer.path:
         tokenizer = AutoTokenizer.from_pretrained(recipe.resolve_path(recipe.tokenizer.path), local_files_only=True)
         if tokenizer.convert_tokens_to_ids("<image>") in (None, tokenizer.unk_token_id):
             tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
-    else:
-        tokenizer = train_tokenizer(texts, recipe.tokenizer.vocab_size)
-        notes.append(f"trained a byte-level BPE tokenizer: {len(tokenizer)} tokens on {len(texts)} texts")
+        return tokenizer
+    tokenizer = train_tokenizer(texts, recipe.tokenizer.vocab_size)
+    notes.append(f"trained a byte-level BPE tokenizer: {len(tokenizer)} tokens on {len(texts)} texts")
+    return tokenizer
+
+
+def _image_processor(recipe: Recipe, **normalisation: Any) -> Any:
+    from transformers import CLIPImageProcessorPil
+
+    spec: FromConfig = recipe.model.from_config
     crop = recipe.image.crop or spec.image_size
     if crop != spec.image_size:
-        raise RecipeError(f"image.crop = {crop} but model.from_config.image_size = {spec.image_size}: the CLIP tower's "
-                          "position embeddings fix its input size, so they must be equal")
+        raise RecipeError(f"image.crop = {crop} but model.from_config.image_size = {spec.image_size}: the tower's "
+                          "input size fixes the number of image tokens, so they must be equal")
     shortest = recipe.image.size or crop
-    image_processor = CLIPImageProcessorPil(do_resize=recipe.image.resize, size={"shortest_edge": shortest},
-                                            crop_size={"height": crop, "width": crop}, do_center_crop=True)
+    return CLIPImageProcessorPil(do_resize=recipe.image.resize, size={"shortest_edge": shortest},
+                                 crop_size={"height": crop, "width": crop}, do_center_crop=True, **normalisation)
+
+
+def _llava(recipe: Recipe, tokenizer: Any, notes: list[str]) -> tuple[Any, Any]:
+    import torch
+    from transformers import LlavaForConditionalGeneration, LlavaProcessor
+
+    from qplug_vlm.testing import LlavaSize, llava_config
+
+    spec: FromConfig = recipe.model.from_config
     # "default" drops CLS, which num_additional_image_tokens=1 accounts for: the processor then writes
     # (image_size / patch_size)^2 image tokens, as many features as the tower yields.
-    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=spec.patch_size,
-                               vision_feature_select_strategy="default", num_additional_image_tokens=1,
-                               chat_template=llava_template())
+    processor = LlavaProcessor(image_processor=_image_processor(recipe), tokenizer=tokenizer,
+                               patch_size=spec.patch_size, vision_feature_select_strategy="default",
+                               num_additional_image_tokens=1, chat_template=llava_template())
     size = LlavaSize(image_size=spec.image_size, patch_size=spec.patch_size, vision_hidden=spec.vision_hidden,
                      vision_intermediate=spec.vision_intermediate, vision_layers=spec.vision_layers,
                      vision_heads=spec.vision_heads, text_hidden=spec.text_hidden,
@@ -193,11 +213,41 @@ def build_from_config(recipe: Recipe, texts: Sequence[str]) -> BaseModel:
     config.text_config.max_position_embeddings = spec.max_position_embeddings
     torch.manual_seed(recipe.run.seed)
     model = LlavaForConditionalGeneration(config)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
     if spec.patch_init == "dct":
         dct_patch_init(model)
         notes.append("patch embedding initialised with a 2-D DCT filter bank")
-    return BaseModel(model=model, processor=processor, path=None, built=True, notes=notes)
+    return model, processor
+
+
+def _fast_vlm(recipe: Recipe, tokenizer: Any, notes: list[str]) -> tuple[Any, Any]:
+    """FastVLM's layout (tower -> last feature map flattened -> 2-layer projector -> LM) around Lite0: its
+    stride-32 head map gives (image_size / 32)^2 image tokens, 1280 wide."""
+    import torch
+    from transformers import FastVlmConfig, FastVlmForConditionalGeneration, LlavaProcessor
+
+    from qplug_vlm.testing import text_config
+
+    from .pretrained import LITE0_MEAN, LITE0_STD, lite0_config, load_tower_weights
+
+    spec: FromConfig = recipe.model.from_config
+    stride = 32
+    processor = LlavaProcessor(image_processor=_image_processor(recipe, image_mean=list(LITE0_MEAN),
+                                                                image_std=list(LITE0_STD)),
+                               tokenizer=tokenizer, patch_size=stride, vision_feature_select_strategy="full",
+                               num_additional_image_tokens=0, chat_template=llava_template())
+    text = text_config(tokenizer, hidden=spec.text_hidden, intermediate=spec.text_intermediate,
+                       layers=spec.text_layers, heads=spec.text_heads, initializer_range=spec.initializer_range,
+                       max_position_embeddings=spec.max_position_embeddings)
+    config = FastVlmConfig(vision_config=lite0_config(image_size=spec.image_size), text_config=text,
+                           image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+                           image_seq_length=(spec.image_size // stride) ** 2, projector_hidden_act=spec.projector_act,
+                           vision_feature_select_strategy="full", vision_feature_layer=-1)
+    torch.manual_seed(recipe.run.seed)
+    model = FastVlmForConditionalGeneration(config)
+    weights = recipe.resolve_path(spec.vision_weights)
+    load_tower_weights(model.model.vision_tower, weights)
+    notes.append(f"vision tower: ImageNet EfficientNet-Lite0 from {weights}")
+    return model, processor
 
 
 def load_base(recipe: Recipe, texts: Sequence[str], device_map: Any = None) -> BaseModel:
@@ -313,6 +363,12 @@ def prepare_tuning(model: Any, recipe: Recipe) -> tuple[Any, dict[str, int]]:
             parameter.requires_grad_(True)
         if tuning.freeze_vision and vision is not None:
             vision.requires_grad_(False)
+            thawed = [p for name, p in vision.named_parameters()
+                      if any(name == prefix or name.startswith(prefix + ".") for prefix in tuning.vision_trainable)]
+            if tuning.vision_trainable and not thawed:
+                raise RecipeError(f"tuning.vision_trainable {tuning.vision_trainable} names no vision-tower parameter")
+            for parameter in thawed:
+                parameter.requires_grad_(True)
         if not tuning.train_projector and projector_name:
             find_module(model, PROJECTOR_NAMES).requires_grad_(False)
     else:
@@ -331,6 +387,20 @@ def prepare_tuning(model: Any, recipe: Recipe) -> tuple[Any, dict[str, int]]:
                             target_modules=recipe.lora.target, modules_to_save=to_save or None, bias="none")
         model = get_peft_model(model, config)
     return model, parameter_counts(model)
+
+
+def freeze_batch_norm(model: Any) -> int:
+    """Put batch norms whose parameters are all frozen in eval mode, so that ``model.train()`` does not let
+    training batches overwrite a pretrained tower's running statistics. Returns how many."""
+    from torch import nn
+
+    frozen = 0
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            if not any(p.requires_grad for p in module.parameters()):
+                module.eval()
+                frozen += 1
+    return frozen
 
 
 def upcast_trainable(model: Any) -> int:

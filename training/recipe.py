@@ -40,9 +40,13 @@ class RunSection:
 
 @dataclass
 class FromConfig:
-    """A LLaVA-layout model built from dimensions (random init): CLIP vision tower + Llama text model."""
+    """A model built from dimensions, with a Llama text model: ``llava`` (a CLIP vision tower, random init)
+    or ``fast_vlm`` (FastVLM's layout with an ImageNet EfficientNet-Lite0 tower, see training/pretrained.py;
+    the ``vision_*`` dimensions are then fixed by Lite0 and ignored)."""
 
     architecture: str = "llava"
+    #: fast_vlm: the converted Lite0 tower (``python -m training.pretrained``); relative to the recipe.
+    vision_weights: str = ""
     image_size: int = 32
     patch_size: int = 8
     vision_hidden: int = 32
@@ -109,6 +113,9 @@ class TuningSection:
     #: Learning rate of the projector (0 = the main one). LLaVA's LoRA recipe trains it at 2e-5.
     projector_lr: float = 0.0
     gradient_checkpointing: bool = False
+    #: With freeze_vision, vision-tower submodules trained anyway (name prefixes inside the tower, e.g.
+    #: "encoder.top_conv"): adapts a pretrained tower's last layers at a fraction of the cost.
+    vision_trainable: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -236,8 +243,15 @@ class Recipe:
              f"export.dtype must be '', float32, bfloat16 or float16, not {self.export.dtype!r}")
         need(self.model.from_config.patch_init in ("default", "dct"),
              f"model.from_config.patch_init must be 'default' or 'dct', not {self.model.from_config.patch_init!r}")
-        need(self.model.from_config.architecture == "llava",
-             "model.from_config.architecture: only 'llava' (CLIP + Llama) can be built from config")
+        spec = self.model.from_config
+        need(spec.architecture in ("llava", "fast_vlm"),
+             f"model.from_config.architecture must be 'llava' (CLIP + Llama) or 'fast_vlm' (EfficientNet-Lite0 + "
+             f"Llama), not {spec.architecture!r}")
+        if spec.architecture == "fast_vlm" and not self.model.path:
+            need(bool(spec.vision_weights), "model.from_config.vision_weights: fast_vlm needs the converted Lite0 "
+                                            "tower (python -m training.pretrained --out DIR)")
+            need(spec.image_size % 32 == 0, "model.from_config.image_size must be a multiple of 32 for fast_vlm "
+                                            "(the tower's output stride)")
         need(bool(self.data.sources) or self.data.synthetic > 0,
              "the recipe has no data: add [[data.sources]] entries (path = ...) or set data.synthetic")
         for i, source in enumerate(self.data.sources):

@@ -347,7 +347,10 @@ class Trainer:
         self.say(self.summary())
         losses: dict[int, float | None] = {}
         batches = self.loader(start, stop)
+        from .modeling import freeze_batch_norm
+
         self.model.train()
+        freeze_batch_norm(self.model)
         log_path = self.output_dir / LOG_NAME
         for step in range(start, stop):
             began = time.perf_counter()

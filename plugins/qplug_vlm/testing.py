@@ -164,20 +164,29 @@ def llava_processor(tokenizer: "PreTrainedTokenizerFast", size: LlavaSize = TINY
                           chat_template=LLAVA_TEMPLATE)
 
 
+def text_config(tokenizer: "PreTrainedTokenizerFast", *, hidden: int, intermediate: int, layers: int, heads: int,
+                initializer_range: float = 0.02, max_position_embeddings: int = 4096, vocab_size: int = 0) -> Any:
+    """A ``LlamaConfig`` with token ids taken from ``tokenizer`` (the language side of every built model)."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=vocab_size or len(tokenizer), hidden_size=hidden, intermediate_size=intermediate,
+                       num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
+                       max_position_embeddings=max_position_embeddings, initializer_range=initializer_range,
+                       pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                       eos_token_id=tokenizer.eos_token_id)
+
+
 def llava_config(tokenizer: "PreTrainedTokenizerFast", size: LlavaSize = TINY_LLAVA) -> Any:
     """A ``LlavaConfig`` for ``size`` with token ids taken from ``tokenizer``."""
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
+    from transformers import CLIPVisionConfig, LlavaConfig
 
     vision = CLIPVisionConfig(hidden_size=size.vision_hidden, intermediate_size=size.vision_intermediate,
                               num_hidden_layers=size.vision_layers, num_attention_heads=size.vision_heads,
                               image_size=size.image_size, patch_size=size.patch_size,
                               initializer_range=size.initializer_range)
-    text = LlamaConfig(vocab_size=size.vocab_size or len(tokenizer), hidden_size=size.text_hidden,
-                       intermediate_size=size.text_intermediate, num_hidden_layers=size.text_layers,
-                       num_attention_heads=size.text_heads, num_key_value_heads=size.text_heads,
-                       max_position_embeddings=4096, initializer_range=size.initializer_range,
-                       pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                       eos_token_id=tokenizer.eos_token_id)
+    text = text_config(tokenizer, hidden=size.text_hidden, intermediate=size.text_intermediate,
+                       layers=size.text_layers, heads=size.text_heads, initializer_range=size.initializer_range,
+                       vocab_size=size.vocab_size)
     return LlavaConfig(vision_config=vision, text_config=text,
                        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
                        vision_feature_select_strategy="default", vision_feature_layer=size.vision_feature_layer)
