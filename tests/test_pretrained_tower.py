@@ -133,7 +133,7 @@ def test_freeze_batch_norm_keeps_frozen_statistics_only():
 def fast_vlm_run(tmp_path_factory, tower_file):
     root = tmp_path_factory.mktemp("fastvlm")
     data = write_dataset(root / "data", count=8, size=40, seed=3)
-    recipe = load_recipe(TINY, [f"run.output_dir={root / 'run'}", "train.save_every=0", "train.max_steps=8",
+    recipe = load_recipe(TINY, [f"run.output_dir={root / 'run'}", "train.save_every=4", "train.max_steps=8",
                                 "train.learning_rate=3e-3", "model.from_config.architecture=fast_vlm",
                                 f"model.from_config.vision_weights={tower_file}", "model.from_config.image_size=64",
                                 "image.crop=64", "tuning.method=full", "tuning.freeze_vision=true",
@@ -170,3 +170,11 @@ def test_fast_vlm_export_serves_qplug_scoring(fast_vlm_run, monkeypatch):
     scores = qplug.api.score(images / "img0000.png", scorers=["qalign"],
                              model_options={"model": str(model_dir), "device": "cpu"}).scores("qalign")
     assert len(scores) == 1 and 1 <= scores[0] <= 5
+
+
+def test_checkpoints_keep_the_trained_batch_norm_statistics(fast_vlm_run):
+    result, _ = fast_vlm_run
+    saved = load_file(str(result.output_dir / "checkpoints" / "step-0000008" / "model.safetensors"))
+    assert "model.vision_tower.encoder.top_bn.running_mean" in saved  # trained: its statistics move with it
+    assert "model.vision_tower.encoder.top_conv.weight" in saved
+    assert not any(".blocks." in k for k in saved)  # frozen: rebuilt from the base, not copied

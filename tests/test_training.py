@@ -32,10 +32,11 @@ from training.data import make_record
 from training.dataset import IGNORE, BatchPlan, Collator, Encoder
 from training.evaluate import evaluate, markdown, parse_judgement, read_mos, read_questions
 from training.metrics import correlation_report, fit_logistic, logistic4, rankdata, srcc
-from training.modeling import dct_basis, dct_patch_init, load_checkpoint, patch_embedding, prepare_tuning
+from training.modeling import (dct_basis, dct_patch_init, load_checkpoint, patch_embedding, prepare_tuning,
+                               train_tokenizer)
 from training.recipe import RecipeError, apply_overrides, load_recipe, recipe_from_dict
 from training.synthetic import write_dataset, write_eval_set
-from training.train import latest_checkpoint, main as train_main, train
+from training.train import latest_checkpoint, main as train_main, train, training_texts
 
 RECIPES = Path(__file__).resolve().parents[1] / "training" / "recipes"
 TINY = RECIPES / "tiny_cpu.toml"
@@ -185,6 +186,21 @@ def test_truncation_keeps_image_tokens_and_is_reported(encoder, dataset):
 
 # ---------------------------------------------------------------------------------------------
 # Batch order
+
+
+def test_trained_tokenizer_gives_each_answer_word_its_own_first_token():
+    # Answers follow "ASSISTANT: ": a first token that is a bare space would lie outside the generation
+    # span, never be trained, and make "Yes" (or option C) unanswerable from its first-token logit.
+    answers = ["Yes, it is blurry.", "No, it is clean.", "Yes.", "No.", "A", "B", "C", "D",
+               "The quality of the image is good."]
+    records = [make_record(f"r{i}", [("Is this image blurry?", answer)], image="img.png")
+               for i, answer in enumerate(answers * 40)]
+    tokenizer = train_tokenizer(training_texts(records), 400)
+    prefix = tokenizer("ASSISTANT:", add_special_tokens=False)["input_ids"]
+    for word in ("Yes", "No", "A", "B", "C", "D"):
+        ids = tokenizer(f"ASSISTANT: {word}", add_special_tokens=False)["input_ids"]
+        assert ids[:len(prefix)] == prefix
+        assert tokenizer.convert_ids_to_tokens(ids[len(prefix):]) == ["\u0120" + word]  # byte-level BPE space
 
 
 def test_batch_plan_covers_each_epoch_and_splits_across_processes():

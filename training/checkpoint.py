@@ -44,13 +44,23 @@ def trainable_names(model: Any) -> set[str]:
     return {name for name, parameter in model.named_parameters() if parameter.requires_grad}
 
 
+def trained_state_names(model: Any) -> set[str]:
+    """Trainable parameters plus the buffers of the modules that own them: a trained batch norm's running
+    statistics change with its weights, and a resumed run must get them back too."""
+    names = trainable_names(model)
+    for prefix, module in model.named_modules():
+        if any(p.requires_grad for p in module.parameters(recurse=False)):
+            names.update(f"{prefix}.{b}" if prefix else b for b, _ in module.named_buffers(recurse=False))
+    return names
+
+
 class TrainableOnly:
     """Save-/load-state hooks for ``Accelerator.register_save_state_pre_hook`` / ``..._load_state_pre_hook``."""
 
     def save(self, models: list[Any], weights: list[dict[str, Any]], output_dir: str) -> None:
         # Under DeepSpeed/FSDP ``weights`` is empty: the engines write their own shards.
         for i, model in enumerate(models[:len(weights)]):
-            names = trainable_names(model)
+            names = trained_state_names(model)
             weights[i] = {k: v.detach().contiguous() for k, v in weights[i].items() if k in names}
 
     def load(self, models: list[Any], input_dir: str) -> None:

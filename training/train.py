@@ -95,10 +95,14 @@ def check_inputs(recipe: Recipe, model: bool = True) -> None:
 
 
 def training_texts(records: Sequence[Any]) -> list[str]:
-    """Every turn's text without the image marker (a from-config tokenizer is trained on these)."""
+    """Every turn's text without the image marker, as the chat template places it: after "USER: " or
+    "ASSISTANT: ", so with a leading space. A from-config tokenizer is trained on these; trained on bare
+    answers it would learn "Yes" but not " Yes", and an answer starting "Yes" would then begin with a
+    bare-space token that lies outside the template's generation span, so its first token would never
+    be trained (the first default model answered every yes/no question "No" for that reason)."""
     from training.data import IMAGE_MARKER
 
-    return [turn.value.replace(IMAGE_MARKER, "").strip() for record in records for turn in record.turns]
+    return [" " + turn.value.replace(IMAGE_MARKER, "").strip() for record in records for turn in record.turns]
 
 
 # ---------------------------------------------------------------------------------------------
