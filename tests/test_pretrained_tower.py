@@ -170,6 +170,8 @@ def test_fast_vlm_export_serves_qplug_scoring(fast_vlm_run, monkeypatch):
     scores = qplug.api.score(images / "img0000.png", scorers=["qalign"],
                              model_options={"model": str(model_dir), "device": "cpu"}).scores("qalign")
     assert len(scores) == 1 and 1 <= scores[0] <= 5
+    served = vlm_backend.load_backend(model=str(model_dir), device="cpu").model
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in served.modules())  # folded at load
 
 
 def test_checkpoints_keep_the_trained_batch_norm_statistics(fast_vlm_run):
@@ -178,3 +180,22 @@ def test_checkpoints_keep_the_trained_batch_norm_statistics(fast_vlm_run):
     assert "model.vision_tower.encoder.top_bn.running_mean" in saved  # trained: its statistics move with it
     assert "model.vision_tower.encoder.top_conv.weight" in saved
     assert not any(".blocks." in k for k in saved)  # frozen: rebuilt from the base, not copied
+
+
+def test_inference_simplification_is_exact_and_leaves_real_gates_alone(tower_file):
+    from qplug_vlm.fusion import simplify_for_inference
+
+    tower = random_tower()
+    pretrained.load_tower_weights(tower, tower_file)
+    simplified = random_tower()
+    pretrained.load_tower_weights(simplified, tower_file)
+    assert simplify_for_inference(simplified.eval()) == {"batch_norms_folded": 49, "identity_gates_dropped": 16}
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in simplified.modules())
+    pixels = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(simplified(pixels).last_hidden_state, tower(pixels).last_hidden_state,
+                                   rtol=1e-4, atol=1e-4)
+    gated = random_tower()  # B0-style: real squeeze-excite gates stay
+    assert simplify_for_inference(gated.eval())["identity_gates_dropped"] == 0
+    training = random_tower().train()  # a batch norm still learning is never folded
+    assert simplify_for_inference(training)["batch_norms_folded"] == 0

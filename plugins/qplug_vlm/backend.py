@@ -432,6 +432,8 @@ def clear_cache() -> None:
 def _load(options: LoadOptions) -> Backend:
     global _loads
     import torch
+
+    from .fusion import simplify_for_inference
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
     from transformers.utils import logging as hf_logging
 
@@ -471,6 +473,8 @@ def _load(options: LoadOptions) -> Backend:
         model = model.to(options.device)
     if options.adapter:
         model = _apply_adapter(model, Path(options.adapter), options.merge_adapter)
+    # Loaded here for inference only, so exact simplifications may change the modules in place.
+    simplify_for_inference(model.eval())
     _prefer_channels_last(model)
     _loads += 1
     return Backend(model, processor, name=str(path))
