@@ -203,6 +203,21 @@ def test_trained_tokenizer_gives_each_answer_word_its_own_first_token():
         assert tokenizer.convert_ids_to_tokens(ids[len(prefix):]) == ["\u0120" + word]  # byte-level BPE space
 
 
+def test_an_answer_start_token_outside_the_generation_span_is_detected():
+    from transformers import CLIPImageProcessorPil, LlavaProcessor
+
+    from training.modeling import llava_template, untrained_answer_start
+
+    texts = ["Yes, it is sharp.", "No, it is blurry.", "Is it sharp?"] * 50
+    found = []
+    for lead in ("", " "):  # trained on bare answers (the first default model's mistake), then as placed
+        processor = LlavaProcessor(image_processor=CLIPImageProcessorPil(), tokenizer=train_tokenizer(
+            [lead + t for t in texts], 400), patch_size=8, chat_template=llava_template(),
+            vision_feature_select_strategy="default", num_additional_image_tokens=1)
+        found.append(untrained_answer_start(processor))
+    assert found == [" ", None]
+
+
 def test_batch_plan_covers_each_epoch_and_splits_across_processes():
     plan = BatchPlan(size=10, per_device=2, accumulation=2, processes=2, seed=5, epochs=2)
     assert plan.global_batch == 8 and plan.steps_per_epoch == 2 and plan.total_steps == 4

@@ -81,6 +81,21 @@ def check_generation_markers(processor: Any, where: str) -> None:
                           "template file that wraps each assistant answer in {% generation %}...{% endgeneration %}")
 
 
+def untrained_answer_start(processor: Any, answer: str = "Yes") -> str | None:
+    """The text of a whitespace-only token that the template puts right before an answer and outside its
+    generation span, or None. Such a token is never a label, so the model never learns to emit it, and an
+    answer scored by its first token ("Yes", an option letter, a level word) reads an untrained logit."""
+    messages = [{"role": "user", "content": [{"type": "text", "text": "Is it sharp?"}]},
+                {"role": "assistant", "content": [{"type": "text", "text": answer}]}]
+    out = processor.apply_chat_template([messages], tokenize=True, return_dict=True,
+                                        return_assistant_tokens_mask=True)
+    ids, mask = list(out["input_ids"][0]), list(out["assistant_masks"][0])
+    if 1 not in mask or mask.index(1) == 0:
+        return None
+    before = processor.tokenizer.decode([ids[mask.index(1) - 1]])
+    return before if before and not before.strip() else None
+
+
 # ---------------------------------------------------------------------------------------------
 # Tokenizer
 
@@ -261,6 +276,12 @@ def load_base(recipe: Recipe, texts: Sequence[str], device_map: Any = None) -> B
         base.processor.chat_template = template
         base.notes.append("chat template replaced by the recipe's")
     check_generation_markers(base.processor, str(base.path or "model.from_config"))
+    space = untrained_answer_start(base.processor)
+    if space is not None:
+        base.notes.append(f"warning: answers start after the token {space!r}, which lies outside the template's "
+                          "generation span and is never trained; first-token scoring (yes/no, options, levels) "
+                          "will read an untrained logit. Use a tokenizer that merges the space into the answer's "
+                          "first word, or move the space inside {% generation %}")
     if base.processor.tokenizer.pad_token_id is None:
         base.processor.tokenizer.pad_token = base.processor.tokenizer.eos_token
     return base
