@@ -43,7 +43,10 @@ _SEVERE = re.compile(r"\[(panic|fatal|error)\]")
 # Errors of the demuxer ("[in#0/mov,mp4... @ 0x...]") mean the file itself is cut or damaged.
 # Decoder errors alone are often concealed glitches (a transport stream starting mid-GOP) and
 # become a warning instead.
-_DATA_LOSS = re.compile(r"^\[in#|partial file|Error while decoding stream")
+# "Invalid NAL unit size" means a packet holds fewer bytes than its NAL units declare: bytes are
+# missing, not a concealable glitch. A truncated MP4 sometimes ends with only that (the demuxer's
+# "partial file" is not always printed, depending on thread timing: about 1 run in 60 under load).
+_DATA_LOSS = re.compile(r"^\[in#|partial file|Error while decoding stream|Invalid NAL unit size")
 _TRUNCATED = re.compile(r"partial file|ended prematurely|unexpected end", re.IGNORECASE)
 
 #: Limited-range luma (16..235) to full range (0..255), the Frame.luma contract.
@@ -298,7 +301,8 @@ class VideoReader:
         log.join(timeout=10)
         errors = list(log.errors)
         data_loss = [e for e in errors if _DATA_LOSS.search(e)]
-        last_error = ffmpeg_message((data_loss or errors)[-1]) if errors else None
+        truncated = [e for e in data_loss if _TRUNCATED.search(e)]  # the clearest cause, when ffmpeg gave it
+        last_error = ffmpeg_message((truncated or data_loss or errors)[-1]) if errors else None
         if rc != 0 or data_loss:
             cause = last_error or f"ffmpeg exited with status {rc}"
             if _TRUNCATED.search(cause):
