@@ -121,12 +121,17 @@ def test_default_recipe_builds_fast_vlm_and_needs_the_tower(tmp_path):
         load_recipe(DEFAULT, ["model.from_config.architecture=vit"])
 
 
-def test_freeze_batch_norm_keeps_frozen_statistics_only():
-    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4), nn.BatchNorm2d(4))
+def test_freeze_batch_norm_keeps_statistics_but_trains_scale_and_shift():
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4, momentum=0.99), nn.BatchNorm2d(4))
     model[1].requires_grad_(False)
     model.train()
-    assert freeze_batch_norm(model) == 1
-    assert not model[1].training and model[2].training
+    assert freeze_batch_norm(model) == 2
+    assert not model[1].training and not model[2].training
+    before = model[2].running_mean.clone()
+    out = model(torch.randn(8, 3, 5, 5) * 3 + 2)
+    out.sum().backward()
+    assert torch.equal(model[2].running_mean, before)
+    assert model[2].weight.grad is not None and model[0].weight.grad is not None
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +148,15 @@ def fast_vlm_run(tmp_path_factory, tower_file):
     return train(recipe, echo=False), root / "data" / "images"
 
 
+def test_stage_two_continues_stage_one_with_the_whole_tower():
+    stage1 = load_recipe(DEFAULT)
+    stage2 = load_recipe(DEFAULT.with_name("qplug_default_stage2.toml"))
+    assert Path(stage2.model.path) == Path(stage1.run.output_dir) / "export" / "model"
+    assert stage2.tuning.freeze_vision and set(stage2.tuning.vision_trainable) == {"embeddings", "encoder"}
+    assert stage2.image == stage1.image and stage2.data == stage1.data
+    assert stage2.export.dtype == "float16" and stage2.train.learning_rate < stage1.train.learning_rate
+
+
 def test_fast_vlm_trains_the_head_only_and_keeps_imagenet_statistics(fast_vlm_run, tower_file):
     result, _ = fast_vlm_run
     losses = [result.losses[s] for s in sorted(result.losses)]
@@ -154,8 +168,11 @@ def test_fast_vlm_trains_the_head_only_and_keeps_imagenet_statistics(fast_vlm_ru
     start = load_file(str(tower_file))
     tower = {k.split("vision_tower.", 1)[1]: v for k, v in exported.items() if "vision_tower." in k}
     assert set(tower) == set(start)
-    frozen = "encoder.blocks.3.depthwise_conv.depthwise_norm.running_mean"
-    torch.testing.assert_close(tower[frozen].float(), start[frozen].float(), rtol=1e-3, atol=1e-3)
+    for statistic in ("encoder.blocks.3.depthwise_conv.depthwise_norm.running_mean",  # frozen block
+                      "encoder.top_bn.running_mean", "encoder.top_bn.running_var"):  # trained head
+        torch.testing.assert_close(tower[statistic].float(), start[statistic].float(), rtol=1e-3, atol=1e-3)
+    assert not torch.allclose(tower["encoder.top_bn.weight"].float(), start["encoder.top_bn.weight"].float(),
+                              atol=1e-4)
     assert not torch.allclose(tower["encoder.top_conv.weight"].float(), start["encoder.top_conv.weight"].float(),
                               atol=1e-4)
     processor = json.loads((model_dir / "processor_config.json").read_text())

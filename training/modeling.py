@@ -12,6 +12,8 @@ Everything here runs on the CPU in the tests with tiny dimensions; the same code
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import re
 from dataclasses import dataclass, field
@@ -217,12 +219,9 @@ def _llava(recipe: Recipe, tokenizer: Any, notes: list[str]) -> tuple[Any, Any]:
     processor = LlavaProcessor(image_processor=_image_processor(recipe), tokenizer=tokenizer,
                                patch_size=spec.patch_size, vision_feature_select_strategy="default",
                                num_additional_image_tokens=1, chat_template=llava_template())
-    size = LlavaSize(image_size=spec.image_size, patch_size=spec.patch_size, vision_hidden=spec.vision_hidden,
-                     vision_intermediate=spec.vision_intermediate, vision_layers=spec.vision_layers,
-                     vision_heads=spec.vision_heads, text_hidden=spec.text_hidden,
-                     text_intermediate=spec.text_intermediate, text_layers=spec.text_layers,
-                     text_heads=spec.text_heads, initializer_range=spec.initializer_range,
-                     vision_feature_layer=spec.vision_feature_layer)
+    # The recipe's section carries every LlavaSize dimension under the same name (plus its own keys).
+    shared = {f.name for f in dataclasses.fields(LlavaSize)} & {f.name for f in dataclasses.fields(spec)}
+    size = LlavaSize(**{name: getattr(spec, name) for name in shared})
     config = llava_config(tokenizer, size)
     config.projector_hidden_act = spec.projector_act
     config.text_config.max_position_embeddings = spec.max_position_embeddings
@@ -411,16 +410,18 @@ def prepare_tuning(model: Any, recipe: Recipe) -> tuple[Any, dict[str, int]]:
 
 
 def freeze_batch_norm(model: Any) -> int:
-    """Put batch norms whose parameters are all frozen in eval mode, so that ``model.train()`` does not let
-    training batches overwrite a pretrained tower's running statistics. Returns how many."""
+    """Put every batch norm in eval mode, so that ``model.train()`` keeps their running statistics while
+    their scale and shift may still train. Batches of 16 crops from one corpus would overwrite a
+    pretrained tower's ImageNet statistics, and transformers' EfficientNet passes TensorFlow's momentum
+    (0.99) to PyTorch, where it means "keep 1%": the statistics would become the last batch's.
+    Returns how many."""
     from torch import nn
 
     frozen = 0
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            if not any(p.requires_grad for p in module.parameters()):
-                module.eval()
-                frozen += 1
+            module.eval()
+            frozen += 1
     return frozen
 
 
