@@ -46,6 +46,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _component_option(text: str) -> tuple[str, str, Any]:
+    """``NAME.KEY=VALUE``: an option for one scorer's, describer's or asker's factory. VALUE is read as
+    JSON when it parses (3, 0.5, true, "x", [1, 2]) and kept as text otherwise."""
+    target, equals, raw = text.partition("=")
+    name, dot, key = target.rpartition(".")
+    if not equals or not dot or not name or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME.KEY=VALUE (for example qalign.windows=3)")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return name, key, value
+
+
 def _common_options() -> argparse.ArgumentParser:
     """Options shared by score, describe and ask: inputs, sampling, model, reports."""
     common = argparse.ArgumentParser(add_help=False)
@@ -68,6 +82,9 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument("--out", "-o", action="append", default=[], metavar="FILE",
                         help="write a report to FILE, format from its extension (repeatable)")
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary on stderr")
+    common.add_argument("--option", action="append", default=[], type=_component_option, metavar="NAME.KEY=VALUE",
+                        help="an option for one component, e.g. qalign.windows=3 (repeatable; 'qplug scorers' "
+                        "and the plugins' docs list them)")
     return common
 
 
@@ -191,7 +208,11 @@ def _run_options(args: argparse.Namespace, **fields: Any) -> Any:
         raise UsageError(str(exc)) from None
     model_options = {key: value for key, value in (("model", args.model), ("adapter", args.adapter),
                                                    ("device", args.device)) if value}
-    return RunOptions(sampling=sampling, batch_size=args.batch_size, model_options=model_options, **fields)
+    component_options: dict[str, dict[str, Any]] = {}
+    for name, key, value in args.option:
+        component_options.setdefault(name, {})[key] = value
+    return RunOptions(sampling=sampling, batch_size=args.batch_size, model_options=model_options,
+                      scorer_options=component_options, **fields)
 
 
 def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_frame: Any = None) -> int:
@@ -207,6 +228,11 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
     for problem in catalog.problems:
         print(f"qplug: warning: {problem}", file=sys.stderr)
     run = Run(args.paths, options, host)
+    running = {f"{kind}:{info.name}" for kind, infos in (("scorer", run.scorer_infos), ("describer", run.describer_infos),
+                                                          ("asker", run.asker_infos)) for info in infos}
+    for name in options.scorer_options:
+        if name not in running and not any(r.endswith(f":{name}") for r in running):
+            raise UsageError(f"--option {name}.KEY=VALUE: no scorer, describer or asker called {name!r} runs here")
     progress = Progress(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
     if progress is not None:
         options.progress = progress.update

@@ -391,13 +391,21 @@ class Run:
         return [msg for gate in self.options.gates if (msg := gate.check(pooled)) is not None]
 
 
+_SECRET_WORDS = ("key", "secret", "token", "password")
+
+
+def _printable(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options as an error message may show them: values of secret-looking keys (api_key...) hidden."""
+    return {k: "***" if any(w in k.lower() for w in _SECRET_WORDS) else v for k, v in options.items()}
+
+
 def _construct(name: str, factory: Any, options: Mapping[str, Any]) -> Any:
     try:
         return resolve(factory)(**options)
     except QplugError:
         raise
     except TypeError as exc:
-        raise UsageError(f"{name}: bad options {dict(options)}: {exc}") from exc
+        raise UsageError(f"{name}: bad options {_printable(options)}: {exc}") from exc
     except Exception as exc:
         raise UsageError(f"{name} could not be set up: {type(exc).__name__}: {exc}") from exc
 

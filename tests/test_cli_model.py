@@ -75,3 +75,23 @@ def test_a_model_directory_that_is_not_a_model_is_one_clear_error(images, tmp_pa
     result = qplug("score", images, "--scorer", "qalign", "--model", tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert str(tmp_path) in result.stderr
+
+
+def test_component_options_from_the_command_line(tmp_path):
+    # The shipped model looks at native 224x224 windows: qalign.windows=2 scores a 2x2 grid of them.
+    image = tmp_path / "wide.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (300, 448, 3), dtype=np.uint8)).save(image)
+    out = tmp_path / "w.jsonl"
+    result = qplug("score", image, "--scorer", "qalign", "--option", "qalign.windows=2",
+                   "--option", "qalign.window_pool=min", "--out", out)
+    assert result.returncode == 0, result.stderr
+    frame = json.loads(out.read_text().splitlines()[0])
+    windows = frame["extra"]["qalign"]["windows"]
+    assert len(windows) == 4 and frame["scores"]["qalign"] == pytest.approx(min(windows))
+    assert frame["extra"]["qalign"]["worst_window"]["left"] in (0, 224)
+    for bad, message in ((["--option", "qalgn.windows=2"], "no scorer, describer or asker called 'qalgn'"),
+                         (["--option", "qalign.windows=0"], "windows must be a whole number"),
+                         (["--option", "qalign.windows"], "is not NAME.KEY=VALUE"),
+                         (["--option", "qalign.colour=1"], "unknown option(s) colour")):
+        result = qplug("score", image, "--scorer", "qalign", *bad)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, bad

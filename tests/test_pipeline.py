@@ -287,3 +287,15 @@ def test_two_sided_scorers_flag_both_sides_of_their_ideal(tmp_path):
     assert info.direction == "closer to 0.5 is better" and info.badness(0.9) > info.badness(0.6)
     with pytest.raises(Exception, match="either higher_is_better or an ideal"):
         ScorerInfo(name="x", factory="m:a", description="", range=(0, 1), higher_is_better=True, ideal=0.5)
+
+
+def test_a_bad_option_error_never_shows_a_secret():
+    from qplug.pipeline import _construct
+
+    def factory(threshold: int = 1) -> object:
+        return object()
+
+    with pytest.raises(UsageError) as caught:
+        _construct("example.remote", factory, {"api_key": "sk-very-secret", "thresh": 3})
+    message = str(caught.value)
+    assert "sk-very-secret" not in message and "'api_key': '***'" in message and "'thresh': 3" in message

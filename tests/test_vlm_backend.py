@@ -321,22 +321,65 @@ def test_yes_no_questions_read_the_answer_words_unless_letters_are_asked_for(che
     assert answer.choice in {"No", "Yes"} and sum(answer.probabilities.values()) == pytest.approx(1.0)
 
 
-def test_a_native_crop_processor_scores_the_centre_window_of_each_frame(checkpoints, tmp_path):
-    # A processor that centre-crops without resizing (qplug's default model) sees only the centre
-    # window; the backend hands it just that window, converted from the frame's pixels.
+@pytest.fixture
+def native_checkpoint(checkpoints, tmp_path):
+    """The tiny LLaVA with a processor that centre-crops 32x32 without resizing (like qplug's default model)."""
     native = tmp_path / "native"
     shutil.copytree(checkpoints["llava"], native)
     config_path = native / "processor_config.json"
     config = __import__("json").loads(config_path.read_text())
     config["image_processor"]["do_resize"] = False
     config_path.write_text(__import__("json").dumps(config))
-    scorer = scorers.qalign(model=str(native))
+    return native
+
+
+def test_a_native_crop_processor_scores_the_centre_window_of_each_frame(native_checkpoint):
+    # A processor that centre-crops without resizing (qplug's default model) sees only the centre
+    # window; the backend hands it just that window, converted from the frame's pixels.
+    scorer = scorers.qalign(model=str(native_checkpoint))
     assert scorer.backend.native_crop == (32, 32) and scorer.pad_fill is None
     rng = np.random.default_rng(3)
     big = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
     window = np.ascontiguousarray(big[29:61, 64:96])
     whole, centre = scorer.score([Frame.from_rgb(big)])[0], scorer.score([Frame.from_rgb(window)])[0]
     assert whole.value == pytest.approx(centre.value, abs=1e-6)
+
+
+def test_window_grids_touch_the_edges_and_collapse_on_small_frames():
+    from qplug_vlm.images import window_origins
+
+    assert window_origins(160, 90, 32, 32, 1) == [(64, 29)]
+    assert window_origins(160, 90, 32, 32, 3) == [(x, y) for y in (0, 29, 58) for x in (0, 64, 128)]
+    assert window_origins(32, 90, 32, 32, 2) == [(0, 0), (0, 58)]  # no room across: one column
+    assert window_origins(20, 20, 32, 32, 4) == [(0, 0)]
+
+
+@pytest.mark.parametrize("pool", ["mean", "min"])
+def test_window_grid_scores_each_window_and_pools_them(native_checkpoint, pool):
+    single = scorers.qalign(model=str(native_checkpoint))
+    grid = scorers.qalign(model=str(native_checkpoint), windows=3, window_pool=pool)
+    rng = np.random.default_rng(5)
+    pixels = [rng.integers(0, 256, (90, 160, 3), dtype=np.uint8), rng.integers(0, 256, (40, 200, 3), dtype=np.uint8)]
+    pooled = grid.score([Frame.from_rgb(p) for p in pixels])
+    for rgb, score in zip(pixels, pooled):
+        origins = [(x, y) for y in sorted({0, (rgb.shape[0] - 32) // 2, rgb.shape[0] - 32})
+                   for x in (0, (rgb.shape[1] - 32) // 2, rgb.shape[1] - 32)]
+        alone = [single.score([Frame.from_rgb(np.ascontiguousarray(rgb[y:y + 32, x:x + 32]))])[0].value
+                 for x, y in origins]
+        assert score.extra["windows"] == pytest.approx(alone, abs=BATCH_TOLERANCE)
+        expected = min(alone) if pool == "min" else sum(alone) / len(alone)
+        assert score.value == pytest.approx(expected, abs=BATCH_TOLERANCE)
+        worst = int(np.argmin(alone))
+        assert (score.extra["worst_window"]["left"], score.extra["worst_window"]["top"]) == origins[worst]
+        assert_valid(score, 1, 5)
+
+
+def test_window_options_are_checked(native_checkpoint, checkpoints):
+    for bad in ({"windows": 0}, {"windows": 2.5}, {"windows": True}, {"window_pool": "median"}):
+        with pytest.raises(UsageError, match="windows|window_pool"):
+            scorers.qalign(model=str(native_checkpoint), **bad)
+    with pytest.raises(UsageError, match="resizes the whole frame"):
+        scorers.qalign(model=str(checkpoints["llava"]), windows=2)
 
 
 def test_the_shipped_model_is_the_default(monkeypatch):

@@ -52,6 +52,36 @@ def _centre(frame: "Frame", height: int, width: int) -> "Image.Image":
     return Image.fromarray(frame.rgb_crop(left, top, width, height))
 
 
+def window_origins(frame_width: int, frame_height: int, width: int, height: int,
+                   per_side: int) -> list[tuple[int, int]]:
+    """Top-left corners of a ``per_side`` x ``per_side`` grid of windows spread evenly over the frame,
+    row by row; the first and last windows of a row (column) touch the frame's edges. One per side
+    is the centre window. A frame smaller than the window gives one window, clipped to it."""
+    def spread(frame: int, window: int) -> list[int]:
+        room = max(0, frame - window)
+        if per_side == 1 or room == 0:
+            return [room // 2]
+        return sorted({round(room * i / (per_side - 1)) for i in range(per_side)})
+
+    return [(left, top) for top in spread(frame_height, height) for left in spread(frame_width, width)]
+
+
+def native_windows(frame: "Frame", native_crop: tuple[int, int], per_side: int) -> list["Image.Image"]:
+    """The native-resolution windows of :func:`window_origins`, as PIL images (cached in ``frame.cache``)."""
+    if per_side == 1:
+        return [to_pil(frame, native_crop=native_crop)]
+    from PIL import Image
+
+    height, width = native_crop
+    key = f"vlm:windows:{per_side}:{native_crop}"
+    cached = frame.cache.get(key)
+    if cached is None:
+        cached = frame.cache[key] = [Image.fromarray(frame.rgb_crop(left, top, width, height))
+                                     for left, top in window_origins(frame.width, frame.height, width, height,
+                                                                     per_side)]
+    return cached
+
+
 def _convert(frame: "Frame", max_side: int | None, pad_fill: Sequence[int] | None) -> "Image.Image":
     from PIL import Image
 

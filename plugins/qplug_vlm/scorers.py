@@ -8,15 +8,22 @@ For a method with level words w_i and weights s_i (:mod:`qplug_vlm.methods`), th
 Q-Align: five words weighted 5..1 → [1, 5]; Q-Bench: P(good) against poor → [0, 1]; with
 ``synonyms=True`` (Q-Boost) the scores of several synonym triads are averaged. A whole batch is one
 prefill: no generation.
+
+A model that looks at a native-resolution window of each frame (qplug's default model: 224x224 at
+the centre) sees 2.4% of a 1080p frame. ``windows=N`` scores an N x N grid of windows spread over
+the frame instead (N^2 times the model work) and pools them: ``window_pool="mean"`` for an overall
+figure, ``"min"`` for QC that must catch a local defect. Each window's value and the worst window's
+position are kept in ``extra``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
+from qplug.errors import UsageError
 from qplug.types import Score
 
-from .images import DEFAULT_MAX_SIDE, to_pil
+from .images import DEFAULT_MAX_SIDE, native_windows, to_pil, window_origins
 from .methods import ScoringMethod, method as lookup_method
 
 if TYPE_CHECKING:
@@ -35,11 +42,22 @@ class LevelScorer:
     :param synonyms: average over the method's synonym triads (Q-Boost) instead of its own levels.
     :param image_max_side: shrink frames whose long side is larger, before the processor (None: never).
     :param pad_square: pad frames to a square first; None pads when the processor would centre-crop.
+    :param windows: windows per side of the grid scored in each frame (models with a native-resolution
+        window only); 1 is the centre window.
+    :param window_pool: ``"mean"`` or ``"min"`` of the windows' scores.
     """
 
     def __init__(self, backend: "Backend", method: ScoringMethod, aspect: str = "quality", medium: str = "image",
                  synonyms: bool = False, image_max_side: int | None = DEFAULT_MAX_SIDE,
-                 pad_square: bool | None = None) -> None:
+                 pad_square: bool | None = None, windows: int = 1, window_pool: str = "mean") -> None:
+        if isinstance(windows, bool) or not isinstance(windows, int) or not 1 <= windows <= 8:
+            raise UsageError(f"windows must be a whole number from 1 to 8 (windows per side), not {windows!r}")
+        if window_pool not in ("mean", "min"):
+            raise UsageError(f"window_pool must be 'mean' or 'min', not {window_pool!r}")
+        if windows > 1 and backend.native_crop is None:
+            raise UsageError(f"windows={windows} needs a model that looks at a native-resolution window of each "
+                             f"frame; {backend.name} resizes the whole frame, so there is nothing to move")
+        self.windows, self.window_pool = windows, window_pool
         self.backend = backend
         self.method = method
         question, prefix = method.prompt(aspect, medium)
@@ -55,37 +73,68 @@ class LevelScorer:
         """One :class:`Score` per frame: value, probabilities of the level words, normalised value."""
         if not frames:
             return []
-        images = [to_pil(frame, self.image_max_side, self.pad_fill, self.backend.native_crop) for frame in frames]
+        if self.windows == 1:
+            images = [to_pil(frame, self.image_max_side, self.pad_fill, self.backend.native_crop) for frame in frames]
+            return [self._score(*scored) for scored in self._score_images(images)]
+        crop = self.backend.native_crop
+        assert crop is not None  # checked in __init__
+        per_frame = [native_windows(frame, crop, self.windows) for frame in frames]
+        scored = self._score_images([image for images in per_frame for image in images])
+        out, start = [], 0
+        for frame, images in zip(frames, per_frame):
+            origins = window_origins(frame.width, frame.height, crop[1], crop[0], self.windows)
+            out.append(self._pool(scored[start:start + len(images)], origins))
+            start += len(images)
+        return out
+
+    def _score_images(self, images: Sequence[Any]) -> list[tuple[float, dict[str, float], list[float]]]:
+        """(value, level probabilities, value per synonym set) of each image: one prefill."""
         logits = self.backend.next_token_logits(images, [self.prompt] * len(images)).double()
         per_set = []
         for level_set, ids in zip(self.sets, self.token_ids):
             probabilities = logits[:, ids].softmax(dim=-1)
             weights = logits.new_tensor(level_set.weights)
             per_set.append((probabilities, probabilities @ weights))
-        return [self._score(row, per_set) for row in range(len(frames))]
-
-    def _score(self, row: int, per_set: list[Any]) -> Score:
-        values = [float(value[row]) for _, value in per_set]
-        value = sum(values) / len(values)
-        normalised = (value - self.low) / (self.high - self.low)
         # With synonyms the levels are the triads' position-wise mean, named after the first triad.
         words = self.sets[0].words
-        levels = {word: sum(float(p[row, i]) for p, _ in per_set) / len(per_set) for i, word in enumerate(words)}
-        extra: dict[str, Any] = {"normalised": normalised}
+        out = []
+        for row in range(len(images)):
+            values = [float(value[row]) for _, value in per_set]
+            levels = {word: sum(float(p[row, i]) for p, _ in per_set) / len(per_set) for i, word in enumerate(words)}
+            out.append((sum(values) / len(values), levels, values))
+        return out
+
+    def _score(self, value: float, levels: dict[str, float], values: list[float]) -> Score:
+        extra: dict[str, Any] = {"normalised": (value - self.low) / (self.high - self.low)}
         if len(self.sets) > 1:
             extra["synonyms"] = {"/".join(s.words): v for s, v in zip(self.sets, values)}
         return Score(value=value, levels=levels, extra=extra)
 
+    def _pool(self, scored: Sequence[tuple[float, dict[str, float], list[float]]],
+              origins: Sequence[tuple[int, int]]) -> Score:
+        values = [value for value, _, _ in scored]
+        worst = min(range(len(values)), key=values.__getitem__)
+        pooled = min(values) if self.window_pool == "min" else sum(values) / len(values)
+        chosen = [scored[worst]] if self.window_pool == "min" else scored
+        levels = {word: sum(s[1][word] for s in chosen) / len(chosen) for word in scored[0][1]}
+        score = self._score(pooled, levels, [sum(s[2][i] for s in chosen) / len(chosen)
+                                             for i in range(len(self.sets))])
+        left, top = origins[worst]
+        extra = dict(score.extra or {}, windows=values,
+                     worst_window={"left": left, "top": top, "value": values[worst]})
+        return Score(value=score.value, levels=score.levels, extra=extra)
+
 
 def build(method: str = "qalign", *, aspect: str = "quality", medium: str = "image", synonyms: bool = False,
-          image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
-          **load_options: Any) -> LevelScorer:
+          image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None, windows: int = 1,
+          window_pool: str = "mean", **load_options: Any) -> LevelScorer:
     """A :class:`LevelScorer` on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`."""
     from .backend import load_backend
 
     chosen = lookup_method(method)
     return LevelScorer(load_backend(**load_options), chosen, aspect=aspect, medium=medium, synonyms=synonyms,
-                       image_max_side=image_max_side, pad_square=pad_square)
+                       image_max_side=image_max_side, pad_square=pad_square, windows=windows,
+                       window_pool=window_pool)
 
 
 def qalign(**options: Any) -> LevelScorer:
