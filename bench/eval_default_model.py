@@ -654,7 +654,7 @@ def vmaf(distorted: Path, reference: Path, threads: int, subsample: int) -> floa
 
 
 def score_rung(path: Path, model: str, qc: Sequence[str], fps: float, frame_dir: Path | None,
-               ) -> tuple[dict[str, list[float | None]], list[Path]]:
+               windows: int = 1) -> tuple[dict[str, list[float | None]], list[Path]]:
     """Per-frame higher-is-better scores of one rung, frames sampled by qplug itself (in ffmpeg).
 
     qc scorers run inside the same qplug run; Laplacian is computed here on the very frames qplug
@@ -668,7 +668,8 @@ def score_rung(path: Path, model: str, qc: Sequence[str], fps: float, frame_dir:
     per_frame: dict[str, list[float | None]] = defaultdict(list)
     written: list[Path] = []
     for item in iter_results(str(path), scorers=["qalign", *qc], fps=fps,
-                             model_options={"model": model, "device": "cpu"}):
+                             model_options={"model": model, "device": "cpu"},
+                             scorer_options={"qalign": {"windows": windows}}):
         if not isinstance(item, FrameResult):
             continue
         per_frame["model"].append(item.scores.get("qalign"))
@@ -715,7 +716,7 @@ def video_figures(args: argparse.Namespace, images: Sequence[EvalImage], brisque
         for r, crf in enumerate(CRF_LADDER):
             rung = encode_rung(reference, crf, work / f"{tag}_{args.x264_preset}_crf{crf}.mp4", args.x264_preset)
             score = vmaf(rung, reference, args.threads, args.vmaf_subsample)
-            per_frame, written = score_rung(rung, args.model, qc, args.video_fps, frame_dir)
+            per_frame, written = score_rung(rung, args.model, qc, args.video_fps, frame_dir, args.video_windows)
             brisque_frames += [(source.name, r, p) for p in written]
             pooled = {key: pooled_mean(v) for key, v in per_frame.items()}
             rungs.append({"crf": crf, "vmaf": score, "frames": len(per_frame.get("model", [])), "pooled": pooled,
@@ -745,7 +746,7 @@ def video_figures(args: argparse.Namespace, images: Sequence[EvalImage], brisque
     minimum = {key: min((c["srcc"][key] for c in clips.values() if c["srcc"].get(key) is not None), default=None)
                for key in keys}
     return {"size": f"{width}x{height}", "seconds": args.video_seconds, "fps_sampled": args.video_fps,
-            "crf": list(CRF_LADDER), "preset": args.x264_preset, "clips": clips, "min_srcc": minimum, "notes": notes}
+            "model_windows": args.video_windows, "crf": list(CRF_LADDER), "preset": args.x264_preset, "clips": clips, "min_srcc": minimum, "notes": notes}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1005,6 +1006,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--video-size", default="960x540", help="clip size WxH (default 960x540; issue: 1280x720)")
     p.add_argument("--video-seconds", type=float, default=4.0)
     p.add_argument("--video-fps", type=float, default=2.0, help="frames per second qplug samples per rung")
+    p.add_argument("--video-windows", type=int, default=1,
+                   help="the model scores an N x N grid of windows per frame, mean-pooled (default 1: centre)")
     p.add_argument("--x264-preset", default="veryfast")
     p.add_argument("--vmaf-subsample", type=int, default=1, help="libvmaf n_subsample (every Nth frame)")
     p.add_argument("--speed-clip", type=Path, default=BENCH / "out" / "clip_10s_1080p.mp4")

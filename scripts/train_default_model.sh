@@ -1,21 +1,38 @@
 #!/usr/bin/env bash
 # Retrain qplug's default model from the corpus (scripts/build_corpus.sh) and install it where the
-# vlm plugin looks for it. ~75 min on 2 CPU cores; resumable (run it again after an interruption).
+# vlm plugin looks for it: stage 1 (training/recipes/qplug_default.toml, frozen ImageNet tower,
+# ~60 min on 2 CPU cores) then stage 2 (qplug_default_stage2.toml, whole tower, ~55 min).
+# Resumable: run it again after an interruption; a stage whose export exists is not rerun.
 # The corpus (/work/corpus) and the ImageNet EfficientNet-Lite0 tower (/work/pretrained, fetched by
-# pip and converted once) are located by training/recipes/qplug_default.toml.
-#   scripts/train_default_model.sh [RUN_DIR]
+# pip and converted once) are located by the recipes.
+#   scripts/train_default_model.sh [RUNS_DIR]
 set -euo pipefail
-run=${1:-/work/runs/qplug-default}
+runs=${1:-/work/runs}
+stage1="$runs/qplug-default"
+stage2="$runs/qplug-default-stage2"
 [ -f /work/pretrained/efficientnet-lite0.safetensors ] || python -m training.pretrained --out /work/pretrained
-resume=()
-[ -d "$run/checkpoints" ] && resume=(--resume)
-OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} python -m training.train training/recipes/qplug_default.toml \
-  -o run.output_dir="$run" "${resume[@]}"
+
+train_stage() {  # recipe run_dir [override...]
+  local recipe=$1 run=$2
+  shift 2
+  if [ -f "$run/export/model/model.safetensors" ]; then
+    echo "$run: already exported, skipped"
+    return
+  fi
+  local resume=()
+  [ -d "$run/checkpoints" ] && resume=(--resume)
+  OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} python -m training.train "$recipe" \
+    -o run.output_dir="$run" "$@" "${resume[@]}"
+}
+
+train_stage training/recipes/qplug_default.toml "$stage1"
+train_stage training/recipes/qplug_default_stage2.toml "$stage2" -o model.path="$stage1/export/model"
+
 target=plugins/qplug_vlm/default_model
 mkdir -p "$target"
-for f in "$run"/export/model/*; do
+for f in "$stage2"/export/model/*; do
   case "$(basename "$f")" in training_info.json) ;; *) cp "$f" "$target/" ;; esac
 done
 python -c "import json,sys; d=json.load(open(sys.argv[1])); d.pop('recipe', None); json.dump(d, open(sys.argv[2], 'w'), indent=2)" \
-  "$run/export/model/training_info.json" "$target/training_info.json"
+  "$stage2/export/model/training_info.json" "$target/training_info.json"
 echo "installed $(du -sh "$target" | cut -f1) in $target"
