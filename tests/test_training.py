@@ -264,14 +264,34 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_base, dataset):
     whole = train(tiny_recipe(tmp_path / "whole", *common), echo=False)
     cut = train(tiny_recipe(tmp_path / "cut", *common, "train.stop_after=3"), echo=False)
     assert cut.stopped_early and cut.steps == 3 and not cut.exports
-    assert latest_checkpoint(tmp_path / "cut").name == "step-0000003"
-    resumed = train(tiny_recipe(tmp_path / "cut", *common), resume=True, echo=False)
+    checkpoint = latest_checkpoint(tmp_path / "cut")
+    assert checkpoint.name == "step-0000003"
+    # Nothing pickled is written, and resuming unpickles nothing.
+    assert sorted(p.name for p in checkpoint.iterdir()) == ["model.safetensors", "optimizer.safetensors",
+                                                            "rng_0.json", "rng_0.safetensors", "trainer_state.json"]
+    import pickle
+
+    import torch
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("resume unpickled something")
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module, name in ((pickle, "load"), (pickle, "loads"), (torch, "load")):
+            patch.setattr(module, name, refuse)
+        resumed = train(tiny_recipe(tmp_path / "cut", *common), resume=True, echo=False)
     assert sorted(resumed.losses) == [4, 5, 6]
     for step in (4, 5, 6):
         assert resumed.losses[step] == pytest.approx(whole.losses[step], abs=1e-6)
     assert resumed.losses[6] != pytest.approx(whole.losses[1], abs=1e-3)  # it did learn something
     log = [json.loads(line)["step"] for line in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()]
     assert log == [1, 2, 3, 4, 5, 6]
+    # A checkpoint in accelerate's pickle format (older qplug) is refused, not unpickled.
+    old = tmp_path / "old"
+    (old / "checkpoints" / "step-0000003").mkdir(parents=True)
+    (old / "checkpoints" / "step-0000003" / "optimizer.bin").write_bytes(b"pickled")
+    with pytest.raises(RecipeError, match="pickle format"):
+        train(tiny_recipe(old, *common), resume=True, echo=False)
 
 
 def test_gradient_checkpointing_gives_the_same_losses(tmp_path, tiny_base, dataset):

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .checkpoint import CHECKPOINTS, Progress, TrainableOnly, checkpoint_dir, latest_checkpoint, prune_checkpoints, \
-    truncate_log
+from .checkpoint import CHECKPOINTS, Progress, TrainableOnly, checkpoint_dir, is_safe_checkpoint, latest_checkpoint, \
+    load_trainer_state, prune_checkpoints, save_trainer_state, truncate_log
 from .export import export_run, write_info
 from .recipe import Recipe, RecipeError, load_recipe, recipe_json
 
@@ -272,7 +272,14 @@ class Trainer:
             if checkpoint is None:
                 self.say(f"--resume: no checkpoint in {self.output_dir / CHECKPOINTS}; starting from step 0")
             else:
-                accelerator.load_state(str(checkpoint))
+                if self._accelerate_states:
+                    accelerator.load_state(str(checkpoint))
+                elif is_safe_checkpoint(checkpoint):
+                    load_trainer_state(checkpoint, accelerator.unwrap_model(self.model), self.optimizer,
+                                       self.scheduler, self.progress, accelerator.process_index)
+                else:
+                    raise RecipeError(f"{checkpoint} is in accelerate's pickle format (written by an older qplug); "
+                                      "qplug does not unpickle checkpoints: start the run again without --resume")
                 self.say(f"resumed from {checkpoint} at step {self.progress.step}")
                 if accelerator.is_main_process:
                     truncate_log(self.output_dir / LOG_NAME, self.progress.step)
@@ -311,9 +318,21 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------------
 
+    @property
+    def _accelerate_states(self) -> bool:
+        """DeepSpeed and FSDP shard model and optimizer states their own way: accelerate saves those."""
+        from accelerate.utils import DistributedType
+
+        return self.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
+
     def save_checkpoint(self) -> Path:
         directory = checkpoint_dir(self.output_dir, self.progress.step)
-        self.accelerator.save_state(str(directory))
+        if self._accelerate_states:
+            self.accelerator.save_state(str(directory))
+        else:
+            accelerator = self.accelerator
+            save_trainer_state(directory, accelerator.unwrap_model(self.model), self.optimizer, self.scheduler,
+                               self.progress, accelerator.process_index, accelerator.is_main_process)
         if self.accelerator.is_main_process:
             prune_checkpoints(self.output_dir, self.recipe.train.keep_checkpoints)
         self.accelerator.wait_for_everyone()
