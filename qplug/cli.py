@@ -83,8 +83,8 @@ def _common_options() -> argparse.ArgumentParser:
                         help="write a report to FILE, format from its extension (repeatable)")
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary on stderr")
     common.add_argument("--option", action="append", default=[], type=_component_option, metavar="NAME.KEY=VALUE",
-                        help="an option for one component, e.g. qalign.windows=3 (repeatable; 'qplug scorers' "
-                        "and the plugins' docs list them)")
+                        help="an option for one component's factory, e.g. qalign.windows=3 (repeatable; each "
+                        "plugin's docs list its options)")
     return common
 
 
