@@ -33,6 +33,14 @@ mkdir -p "$target"
 for f in "$stage2"/export/model/*; do
   case "$(basename "$f")" in training_info.json) ;; *) cp "$f" "$target/" ;; esac
 done
-python -c "import json,sys; d=json.load(open(sys.argv[1])); d.pop('recipe', None); json.dump(d, open(sys.argv[2], 'w'), indent=2)" \
-  "$stage2/export/model/training_info.json" "$target/training_info.json"
+# The shipped info: stage 2's, without the full recipes (machine paths) but with each stage's summary.
+python - "$stage1/training_info.json" "$stage2/export/model/training_info.json" "$target/training_info.json" <<'PY'
+import json, sys
+first, second = (json.load(open(path)) for path in sys.argv[1:3])
+second["stages"] = [{"recipe": f"training/recipes/{name}", "steps": info["steps"], "final_loss": info["final_loss"],
+                     "train_seconds": info["train_seconds"]}
+                    for name, info in (("qplug_default.toml", first), ("qplug_default_stage2.toml", second))]
+second.pop("recipe", None)
+json.dump(second, open(sys.argv[3], "w"), indent=2)
+PY
 echo "installed $(du -sh "$target" | cut -f1) in $target"
