@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Retrain qplug's default model from the corpus (scripts/build_corpus.sh) and install it where the
 # vlm plugin looks for it: stage 1 (training/recipes/qplug_default.toml, frozen ImageNet tower,
-# ~60 min on 2 CPU cores) then stage 2 (qplug_default_stage2.toml, whole tower, ~55 min).
+# ~60 min on 2 CPU cores) then stage 2 (qplug_default_stage2.toml, whole tower, ~51 min).
 # Resumable: run it again after an interruption; a stage whose export exists is not rerun.
 # The corpus (/work/corpus) and the ImageNet EfficientNet-Lite0 tower (/work/pretrained, fetched by
 # pip and converted once) are located by the recipes.
