@@ -29,7 +29,7 @@ from qplug_vlm import backend as vlm_backend
 from qplug_vlm.testing import build_tiny_llava
 
 from training.data import make_record
-from training.dataset import IGNORE, BatchPlan, Collator, Encoder
+from training.dataset import IGNORE, BatchPlan, Collator, Encoder, PlanSampler, RecordDataset
 from training.evaluate import evaluate, markdown, parse_judgement, read_mos, read_questions
 from training.metrics import correlation_report, fit_logistic, logistic4, rankdata, srcc
 from training.modeling import (dct_basis, dct_patch_init, load_checkpoint, patch_embedding, prepare_tuning,
@@ -108,6 +108,8 @@ def test_overrides_and_errors():
         recipe_from_dict({"lora": {"r": "eight"}})
     with pytest.raises(RecipeError, match="kind = 'high'"):
         recipe_from_dict({"data": {"strategy": "after", "sources": [{"path": "a", "kind": "high"}]}}).validate()
+    with pytest.raises(RecipeError, match="image.hflip is a probability"):
+        recipe_from_dict({"image": {"hflip": 1.5}, "data": {"sources": [{"path": "a"}]}}).validate()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,6 +232,34 @@ def test_batch_plan_covers_each_epoch_and_splits_across_processes():
     assert BatchPlan(10, 2, 2, 2, 5, 2).step_indices(3) == plan.step_indices(3)  # a pure function
 
 
+def test_mirror_augmentation_flips_pixels_only_and_is_a_pure_function_of_seed_step_index(encoder):
+    record = make_record("m", [("Is it sharp?", "No.")], image="img0003.png")
+    plain, mirrored = encoder.encode(record), encoder.encode(record, mirror=True)
+    assert torch.equal(plain.input_ids, mirrored.input_ids) and torch.equal(plain.labels, mirrored.labels)
+    pixels, flipped = plain.extras["pixel_values"], mirrored.extras["pixel_values"]
+    assert not torch.equal(pixels, flipped)
+    assert torch.allclose(torch.flip(pixels, dims=[-1]), flipped, atol=1e-6)
+
+    records = [record] * 50
+    never = RecordDataset(records, encoder, hflip=0.0, seed=1)
+    half = RecordDataset(records, encoder, hflip=0.5, seed=1)
+    keys = [(i, step) for i in range(50) for step in range(20)]
+    assert not any(never.mirrored(i, step) for i, step in keys)
+    share = sum(half.mirrored(i, step) for i, step in keys) / len(keys)
+    assert 0.45 < share < 0.55
+    # The same visit decides the same way in another process or a resumed run; another seed differs.
+    again, other = RecordDataset(records, encoder, hflip=0.5, seed=1), RecordDataset(records, encoder, hflip=0.5, seed=2)
+    assert [again.mirrored(*k) for k in keys] == [half.mirrored(*k) for k in keys]
+    assert [other.mirrored(*k) for k in keys] != [half.mirrored(*k) for k in keys]
+    key = next(k for k in keys if half.mirrored(*k))
+    assert torch.equal(half[key].extras["pixel_values"], flipped) and torch.equal(half[key[0]].extras["pixel_values"], pixels)
+
+    plan = BatchPlan(size=10, per_device=2, accumulation=1, processes=1, seed=5, epochs=1)
+    tagged = list(PlanSampler(plan, rank=0, start_step=1, stop_step=3, with_step=True))
+    assert tagged == [[(i, step) for i in plan.step_indices(step)] for step in (1, 2)]
+    assert list(PlanSampler(plan, rank=0, start_step=1, stop_step=3)) == [plan.step_indices(1), plan.step_indices(2)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Training
 
@@ -259,8 +289,9 @@ def test_full_fine_tuning_learns_faster_and_exports_a_model_qplug_loads(tmp_path
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_base, dataset):
     # Dropout on, accumulation 2: the RNG streams and accumulation cycles must resume exactly too.
+    # Mirror augmentation on: which visits are mirrored must not depend on where the run started.
     common = [f"model.path={tiny_base}", "train.max_steps=6", "lora.dropout=0.1", "train.gradient_accumulation_steps=2",
-              "train.per_device_batch_size=2", "export.merge=false", *data_overrides(dataset)]
+              "train.per_device_batch_size=2", "export.merge=false", "image.hflip=0.5", *data_overrides(dataset)]
     whole = train(tiny_recipe(tmp_path / "whole", *common), echo=False)
     cut = train(tiny_recipe(tmp_path / "cut", *common, "train.stop_after=3"), echo=False)
     assert cut.stopped_early and cut.steps == 3 and not cut.exports

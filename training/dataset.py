@@ -96,8 +96,8 @@ class Encoder:
 
     # -- images ------------------------------------------------------------------------------------
 
-    def load_image(self, path: str) -> "Image.Image":
-        from PIL import Image
+    def load_image(self, path: str, mirror: bool = False) -> "Image.Image":
+        from PIL import Image, ImageOps
 
         full = Path(path)
         if not full.is_absolute() and self.image_root is not None:
@@ -108,6 +108,8 @@ class Encoder:
         except Exception as exc:  # Pillow raises many kinds for missing or corrupt files
             raise RuntimeError(f"cannot read image {full}: {type(exc).__name__}: {exc} (check the data first with "
                                "python -m training.data validate --verify-images)") from exc
+        if mirror:
+            image = ImageOps.mirror(image)
         if self.pad_square and image.width != image.height:
             side = max(image.size)
             square = Image.new("RGB", (side, side), self.fill)
@@ -117,12 +119,15 @@ class Encoder:
 
     # -- encoding ----------------------------------------------------------------------------------
 
-    def encode(self, record: Record) -> Example:
-        """Token ids, labels and processor tensors of one record (batch dimension removed from ids)."""
+    def encode(self, record: Record, mirror: bool = False) -> Example:
+        """Token ids, labels and processor tensors of one record (batch dimension removed from ids).
+
+        ``mirror`` flips the record's image left-right (training augmentation).
+        """
         messages = to_messages(record)
         processor_kwargs: dict[str, Any] = {}
         if record.image is not None:
-            processor_kwargs["images"] = [[self.load_image(record.image)]]
+            processor_kwargs["images"] = [[self.load_image(record.image, mirror)]]
         out = self.processor.apply_chat_template(
             [messages], tokenize=True, return_dict=True, return_assistant_tokens_mask=True, return_tensors="pt",
             processor_kwargs=processor_kwargs)
@@ -229,17 +234,31 @@ def _image_token_id(processor: Any) -> int | None:
 
 
 class RecordDataset:
-    """A map-style dataset over records (works with ``torch.utils.data.DataLoader`` and workers)."""
+    """A map-style dataset over records (works with ``torch.utils.data.DataLoader`` and workers).
 
-    def __init__(self, records: Sequence[Record], encoder: Encoder) -> None:
+    Items are looked up by record index, or by ``(index, step)`` as :class:`PlanSampler` yields them
+    when ``hflip > 0``: whether that visit of the record is mirrored is then a pure function of the
+    seed, the step and the index, so a resumed run mirrors exactly what an uninterrupted one would.
+    """
+
+    def __init__(self, records: Sequence[Record], encoder: Encoder, hflip: float = 0.0, seed: int = 0) -> None:
         self.records = list(records)
         self.encoder = encoder
+        self.hflip = hflip
+        self.seed = seed
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index: int) -> Example:
-        return self.encoder.encode(self.records[index])
+    def mirrored(self, index: int, step: int) -> bool:
+        """Whether record ``index`` is mirrored when optimizer step ``step`` uses it."""
+        return self.hflip > 0 and random.Random(f"{self.seed}:hflip:{step}:{index}").random() < self.hflip
+
+    def __getitem__(self, key: int | tuple[int, int]) -> Example:
+        if isinstance(key, tuple):
+            index, step = key
+            return self.encoder.encode(self.records[index], mirror=self.mirrored(index, step))
+        return self.encoder.encode(self.records[key])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,17 +370,24 @@ class BatchPlan:
 
 
 class PlanSampler:
-    """A batch sampler yielding this process's micro-batches from ``start_step`` to the end of the plan."""
+    """A batch sampler yielding this process's micro-batches from ``start_step`` to the end of the plan.
 
-    def __init__(self, plan: BatchPlan, rank: int, start_step: int, stop_step: int | None = None) -> None:
+    With ``with_step``, each item is ``(record index, step)`` (what :class:`RecordDataset` needs to
+    decide augmentations reproducibly) instead of the bare index.
+    """
+
+    def __init__(self, plan: BatchPlan, rank: int, start_step: int, stop_step: int | None = None,
+                 with_step: bool = False) -> None:
         self.plan = plan
         self.rank = rank
         self.start_step = start_step
         self.stop_step = plan.total_steps if stop_step is None else stop_step
+        self.with_step = with_step
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[Any]]:
         for step in range(self.start_step, self.stop_step):
-            yield from self.plan.micro_batches(step, self.rank)
+            for micro in self.plan.micro_batches(step, self.rank):
+                yield [(index, step) for index in micro] if self.with_step else micro
 
     def __len__(self) -> int:
         return max(0, self.stop_step - self.start_step) * self.plan.accumulation

@@ -101,6 +101,10 @@ class ImageSection:
     #: Pad to a square with the processor's mean colour before the processor, as LLaVA-1.5 training
     #: ("image_aspect_ratio pad") and qplug's scorers do, so training and scoring see the same frame.
     pad_square: bool = True
+    #: Chance that a training image is mirrored left-right (0 = never). Every corpus distortion is
+    #: unchanged by a mirror (a 224-px crop keeps the 8x8 coding grid aligned), so a mirrored image keeps
+    #: its labels while its content is new to the model. Training only; scoring never mirrors.
+    hflip: float = 0.0
 
 
 @dataclass
@@ -239,6 +243,7 @@ class Recipe:
         need(0 <= self.train.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)")
         need(self.train.epochs > 0 or self.train.max_steps > 0, "give train.epochs > 0 or train.max_steps > 0")
         need(self.data.max_length >= 16, "data.max_length must be >= 16")
+        need(0.0 <= self.image.hflip <= 1.0, f"image.hflip is a probability in [0, 1], not {self.image.hflip!r}")
         need(self.export.dtype in ("", "float32", "bfloat16", "float16"),
              f"export.dtype must be '', float32, bfloat16 or float16, not {self.export.dtype!r}")
         need(self.model.from_config.patch_init in ("default", "dct"),

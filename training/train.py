@@ -346,11 +346,13 @@ class Trainer:
 
         from .dataset import Collator, PlanSampler, RecordDataset
 
-        sampler = PlanSampler(self.plan, self.accelerator.process_index, start, stop)
+        hflip = self.recipe.image.hflip
+        sampler = PlanSampler(self.plan, self.accelerator.process_index, start, stop, with_step=hflip > 0)
         workers = self.recipe.data.num_workers
         # An explicit generator keeps the DataLoader from drawing on the global RNG (dropout's), which
         # would make a resumed run's random stream differ from an uninterrupted one.
-        loader = DataLoader(RecordDataset(self.records, self.encoder), batch_sampler=sampler,
+        dataset = RecordDataset(self.records, self.encoder, hflip=hflip, seed=self.recipe.run.seed)
+        loader = DataLoader(dataset, batch_sampler=sampler,
                             collate_fn=Collator(pad_id=self.processor.tokenizer.pad_token_id), num_workers=workers,
                             generator=torch.Generator().manual_seed(self.recipe.run.seed),
                             pin_memory=self.accelerator.device.type == "cuda", persistent_workers=False,
