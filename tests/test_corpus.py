@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from training.corpus import build, photos
+from training.corpus.crops import ScaledPhoto, choose_crop
 from training.corpus.distortions import DISTORTIONS, KINDS, as_severity, available, severity_level
 from training.corpus.facts import Applied, build_facts
 from training.corpus.feedback import feedback_text, make_feedback
@@ -254,3 +255,83 @@ def test_builder_end_to_end_and_resume(tmp_path: Path) -> None:
 
     # Other settings in the same folder are refused rather than mixed.
     assert build.main(args[:-2] + ["--types", "jpeg"]) == 2
+
+
+# --------------------------------------------------------------------------- photos inside Qt archives
+
+
+def _write_rcc(path: Path, files: dict[str, tuple[bytes, bool]]) -> None:
+    """A version-2 Qt resource archive with one folder ``img`` holding ``files`` (name -> bytes, zlib?)."""
+    import struct
+    import zlib
+
+    names = b""
+    name_offsets: dict[str, int] = {}
+    for name in ["img", *files]:
+        name_offsets[name] = len(names)
+        encoded = name.encode("utf-16-be")
+        names += struct.pack(">HI", len(name), 0) + encoded
+    data = b""
+    data_offsets: dict[str, int] = {}
+    for name, (blob, compressed) in files.items():
+        stored = struct.pack(">I", len(blob)) + zlib.compress(blob) if compressed else blob
+        data_offsets[name] = len(data)
+        data += struct.pack(">I", len(stored)) + stored
+    mtime = b"\0" * 8
+    tree = struct.pack(">iHii", 0, 2, 1, 1) + mtime + struct.pack(">iHii", name_offsets["img"], 2, len(files), 2) + mtime
+    for name, (_, compressed) in files.items():
+        tree += struct.pack(">iHhhi", name_offsets[name], 1 if compressed else 0, 0, 0, data_offsets[name]) + mtime
+    header = 20
+    path.write_bytes(b"qres" + struct.pack(">4i", 2, header, header + len(tree), header + len(tree) + len(data))
+                     + tree + data + names)
+
+
+def test_qt_resource_archives_are_read_with_compressed_members_and_clear_errors(tmp_path: Path) -> None:
+    from training.corpus.qtrcc import ResourceError, read_resources
+
+    archive = tmp_path / "a.rcc"
+    _write_rcc(archive, {"plain.png": (b"P" * 50, False), "packed.webp": (bytes(range(256)) * 4, True)})
+    assert dict(read_resources(archive)) == {"/img/plain.png": b"P" * 50, "/img/packed.webp": bytes(range(256)) * 4}
+    truncated = tmp_path / "t.rcc"
+    truncated.write_bytes(archive.read_bytes()[:60])
+    with pytest.raises(ResourceError, match="t.rcc"):
+        list(read_resources(truncated))
+    (tmp_path / "n.rcc").write_bytes(b"not an archive at all")
+    with pytest.raises(ResourceError, match="n.rcc.*qres"):
+        list(read_resources(tmp_path / "n.rcc"))
+
+
+def _webp(image: np.ndarray, quality: int) -> bytes:
+    ok, buf = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, quality])
+    assert ok
+    return buf.tobytes()
+
+
+def test_lossy_photos_from_archives_are_filtered_and_kept_downscaled(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    detailed = rng.integers(0, 256, (600, 800, 3), dtype=np.uint8)
+    flat = np.full((600, 800, 3), 120, np.uint8)
+    tree = tmp_path / "cache" / "deb" / "edu-data"  # an unpacked package, as fetch_deb leaves it
+    (tree / "rcc").mkdir(parents=True)
+    _write_rcc(tree / "rcc" / "zoo.rcc", {"horse.webp": (_webp(detailed, 90), False),
+                                          "fog.webp": (_webp(flat, 30), False),  # ~0 bits per pixel: left out
+                                          "Gogh_starry.webp": (_webp(detailed, 90), False),
+                                          "notes.txt": (b"not a photo", True)})
+    _write_rcc(tree / "rcc" / "farm.rcc", {"horse.webp": (_webp(detailed[::-1], 90), True)})
+    source = photos.Source("edu", "deb", "edu-data", ("*/img/*.webp",), "CC0", archives=("rcc/*.rcc",),
+                           exclude=("*Gogh*",), min_bits_per_pixel=0.5, max_scale=0.5)
+    found = photos.fetch_sources(tmp_path / "out", [source], cache=tmp_path / "cache")
+    # Two horses (same name, different pictures) both kept under distinct ids; fog and the painting left out.
+    assert sorted(p.id for p in found)[0] == "edu-horse" and len(found) == 2 and len({p.id for p in found}) == 2
+    assert all(p.max_scale == 0.5 and p.width == 800 and p.small for p in found)  # 600 px at 0.5x < 512
+    assert all((tmp_path / "out" / p.path).suffix == ".webp" for p in found)
+
+    # Crops of such a photo come from half size or smaller, never from its own (lossy) pixels.
+    scaled = ScaledPhoto(photos.load_rgb(tmp_path / "out" / found[0].path))
+    for seed in range(6):
+        crop, pixels = choose_crop(scaled, 224, np.random.default_rng(seed), max_factor=found[0].max_scale)
+        assert crop.factor <= 0.5 and pixels.shape == (224, 224, 3)
+    with pytest.raises(ValueError, match="no scale at or below 0.25x"):
+        choose_crop(scaled, 224, np.random.default_rng(0), max_factor=0.25)
+    full_size = Photo(**{**found[0].to_dict(), "max_scale": 1.0})
+    assert build.crops_for(found[0], 32, 224) < build.crops_for(full_size, 32, 224)

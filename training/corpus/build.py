@@ -133,7 +133,7 @@ def crops_for(photo: Photo, wanted: int, size: int) -> int:
     """Crops to take from a photo: ``wanted``, but no more than twice the crops that fit side by side
     (a 300-px sample image holds one 224-px crop; 32 near-identical crops of it would only repeat it).
     """
-    fit = photo.width * photo.height / float(size * size)
+    fit = photo.width * photo.height * photo.max_scale ** 2 / float(size * size)
     return max(1, min(wanted, max(4, round(2 * fit))))
 
 
@@ -354,9 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         val_crops_per_photo=args.val_crops_per_photo, variants_per_crop=args.variants_per_crop,
                         pristine_share=args.pristine_share, pair_share=args.pair_share, seed=args.seed,
                         types=tuple(types), eval_crops_per_photo=args.eval_crops_per_photo)
-    small = [p for p in photos if min(p.width, p.height) < settings.size]
+    small = [p for p in photos if min(p.width, p.height) * p.max_scale < settings.size]
     for p in small:
-        log(f"skip {p.id}: {p.width}x{p.height} is smaller than a {settings.size}px crop")
+        log(f"skip {p.id}: {p.width}x{p.height} at {p.max_scale:g}x is smaller than a {settings.size}px crop")
     photos = [p for p in photos if p not in small]
     if args.photo_limit:
         photos = ([p for p in photos if p.split == "train"][:args.photo_limit]

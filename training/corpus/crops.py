@@ -62,12 +62,12 @@ def scale_factor(scale: str, height: int, width: int) -> float:
     raise ValueError(f"unknown scale {scale!r}")
 
 
-def usable_scales(height: int, width: int, size: int) -> list[str]:
-    """Scales that do not upscale and leave room for a ``size`` crop."""
+def usable_scales(height: int, width: int, size: int, max_factor: float = 1.0) -> list[str]:
+    """Scales that do not enlarge beyond ``max_factor`` (1 = never upscale) and leave room for a ``size`` crop."""
     out = []
     for name, _ in SCALES:
         f = scale_factor(name, height, width)
-        if f <= 1.0 and min(height, width) * f >= size:
+        if f <= max_factor and min(height, width) * f >= size:
             out.append(name)
     return out
 
@@ -112,15 +112,17 @@ def _coarser(scales: list[str], first: str, photo_shape: tuple[int, int]) -> lis
 
 
 def choose_crop(photo: ScaledPhoto, size: int, rng: np.random.Generator, min_detail: float = MIN_DETAIL,
-                candidates: int = CANDIDATES, scale: str | None = None) -> tuple[Crop, np.ndarray]:
+                candidates: int = CANDIDATES, scale: str | None = None,
+                max_factor: float = 1.0) -> tuple[Crop, np.ndarray]:
     """Pick a scale (or use ``scale``), then the most detailed of ``candidates`` random boxes.
 
-    Raises ``ValueError`` when the photo is smaller than ``size`` on its short side.
+    ``max_factor`` below 1 keeps to scales that shrink the photo at least that much (lossy sources).
+    Raises ``ValueError`` when no usable scale holds a ``size`` crop.
     """
     h, w = photo.shape
-    scales = usable_scales(h, w, size)
+    scales = usable_scales(h, w, size, max_factor)
     if not scales:
-        raise ValueError(f"photo {w}x{h} is smaller than a {size}px crop")
+        raise ValueError(f"photo {w}x{h} has no scale at or below {max_factor:g}x that holds a {size}px crop")
     if scale is None:
         weights = np.array([p for n, p in SCALES if n in scales], dtype=np.float64)
         first = str(rng.choice(scales, p=weights / weights.sum()))

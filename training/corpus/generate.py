@@ -203,7 +203,8 @@ def run_task(settings: Settings, out: str, task: Task) -> list[tuple[dict, dict]
     for c, entries in wanted:
         # Eval crops draw from their own stream so they do not repeat the training crops.
         crop_rng = np.random.default_rng([settings.seed, key, c, 9 if task.eval else 0])
-        crop, pristine = choose_crop(scaled, settings.size, crop_rng, settings.min_detail)
+        crop, pristine = choose_crop(scaled, settings.size, crop_rng, settings.min_detail,
+                                     max_factor=float(photo.get("max_scale", 1.0)))
         content = content_stats(pristine)
         for variant, iid, steps in entries:
             if task.eval:

