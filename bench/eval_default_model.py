@@ -815,6 +815,38 @@ def model_speed(model: str, images: Sequence[EvalImage], batches: Sequence[int],
     return out
 
 
+def generalisation_figures(model: str, corpus: Path, n: int, batch_size: int) -> dict[str, Any]:
+    """The model on ``n`` corpus images of *training* photos and ``n`` of validation photos.
+
+    Same distribution, same labels, only the photos differ: the gap between the two SRCCs (score vs
+    pseudo-MOS) and between the two mean scores of pristine crops is what the model learnt of its
+    training photos' content rather than of quality. Uses ``corpus/metadata.jsonl`` (the training
+    corpus' own images), so it needs the corpus the model was trained from, or one sharing its photos.
+    """
+    from qplug.types import Frame
+
+    rows = [json.loads(line) for line in (corpus / "metadata.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    assess = model_assessor(model, batch_size)
+    out: dict[str, Any] = {"n_per_split": n}
+    for split in ("train", "validation"):
+        chosen = deterministic_sample([r for r in rows if r["split"] == split], n, f"generalisation:{split}")
+        values: list[float | None] = []
+        for start in range(0, len(chosen), 32):
+            frames = [Frame.from_rgb(load_rgb(corpus / r["image"]), source_id=r["id"], index=i)
+                      for i, r in enumerate(chosen[start:start + 32])]
+            values += assess(frames)
+        mos = [float(r["pseudo_mos"]) for r in chosen]
+        pristine = [v for v, r in zip(values, chosen) if not r["distortions"] and v is not None]
+        out[split] = {"n": len(chosen), "photos": len({r["photo"] for r in chosen}),
+                      "srcc": _srcc_or_zero([v if v is not None else 0.0 for v in values], mos),
+                      "pristine_mean": float(np.mean(pristine)) if pristine else None, "n_pristine": len(pristine)}
+    out["srcc_gap"] = out["train"]["srcc"] - out["validation"]["srcc"]
+    log(f"generalisation: SRCC vs pseudo-MOS train {out['train']['srcc']:.3f}, validation "
+        f"{out['validation']['srcc']:.3f}")
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Report
 
@@ -919,6 +951,13 @@ def summary_rows(results: dict[str, Any], keys: Sequence[str]) -> list[list[str]
         for name, clip in video["clips"].items():
             add(f"4. video SRCC vs VMAF: {name}", None, "r", lambda k, c=clip: c["srcc"].get(k))
         add("4. video SRCC vs VMAF, min over clips", "video_srcc_min", "r", lambda k: video["min_srcc"].get(k))
+    general = results.get("generalisation")
+    if general:
+        for split, name in (("train", "training"), ("validation", "unseen")):
+            add(f"0. SRCC vs pseudo-MOS, corpus images of {name} photos (n = {general[split]['n']})", None, "r",
+                lambda k, s=split: general[s]["srcc"], True)
+            add(f"0. mean score of pristine crops of {name} photos", None, "r",
+                lambda k, s=split: general[s]["pristine_mean"], True)
     speed = results.get("speed")
     if speed:
         # Real time is about long videos: the target is read on the long clip, where qplug's start-up
@@ -1017,6 +1056,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-description", action="store_true")
     p.add_argument("--skip-video", action="store_true")
     p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--generalisation", type=int, default=744, metavar="N",
+                   help="corpus images per split (training photos, validation photos) for the seen/unseen "
+                        "comparison; 0 skips it")
+    p.add_argument("--generalisation-corpus", type=Path,
+                   help="corpus whose metadata.jsonl holds those images (default: --corpus)")
     p.add_argument("--skip-brisque", action="store_true")
     p.add_argument("--video-photos", type=int, default=3, help="validation photos to pan/zoom over (default 3)")
     p.add_argument("--no-real-videos", dest="real_videos", action="store_false",
@@ -1072,6 +1116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                                "machine": f"{os.cpu_count()} CPU cores, torch threads {args.threads}"}
 
+    if args.generalisation > 0:
+        began = time.perf_counter()
+        results["generalisation"] = generalisation_figures(args.model, args.generalisation_corpus or args.corpus,
+                                                           args.generalisation, args.batch_size)
+        seconds["generalisation"] = time.perf_counter() - began
     if not args.skip_assessment:
         began = time.perf_counter()
         process = start_brisque(brisque, [im.path for im in images]) if brisque else None
