@@ -3,8 +3,9 @@
 # vlm plugin looks for it: stage 1 (training/recipes/qplug_default.toml, frozen ImageNet tower,
 # ~60 min on 2 CPU cores) then stage 2 (qplug_default_stage2.toml, whole tower, ~51 min).
 # Resumable: run it again after an interruption; a stage whose export exists is not rerun.
-# The corpus (/work/corpus) and the ImageNet EfficientNet-Lite0 tower (/work/pretrained, fetched by
-# pip and converted once) are located by the recipes.
+# The corpora (/work/corpus for stage 1, /work/corpus-wide for stage 2: scripts/build_corpus.sh) and the
+# ImageNet EfficientNet-Lite0 tower (/work/pretrained, fetched by pip and converted once) are located by
+# the recipes.
 #   scripts/train_default_model.sh [RUNS_DIR]
 set -euo pipefail
 runs=${1:-/work/runs}
