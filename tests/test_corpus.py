@@ -134,6 +134,10 @@ def test_fetch_cli_refuses_reserved_before_downloading(tmp_path: Path, capsys) -
     assert "reserved" in capsys.readouterr().err
     assert not (tmp_path / "p" / "cache").exists()
     check_not_reserved("plasma-workspace-wallpapers")  # the default sources pass
+    assert photos.main(["--out", str(tmp_path / "q"), "--source", "base", "--source", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown source(s) nope" in err and "gcompris" in err and not (tmp_path / "q" / "cache").exists()
+    assert set(photos.BASE_SOURCES) < {s.name for s in photos.SOURCES}
 
 
 # --------------------------------------------------------------------------- text
