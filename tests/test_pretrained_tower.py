@@ -153,7 +153,13 @@ def test_stage_two_continues_stage_one_with_the_whole_tower():
     stage2 = load_recipe(DEFAULT.with_name("qplug_default_stage2.toml"))
     assert Path(stage2.model.path) == Path(stage1.run.output_dir) / "export" / "model"
     assert stage2.tuning.freeze_vision and set(stage2.tuning.vision_trainable) == {"embeddings", "encoder"}
-    assert stage2.image == stage1.image and stage2.data == stage1.data
+    # The same view of each frame as stage 1 (and the scorers), with mirrored training images, on the
+    # wide corpus (stage 1's photos and more, built beside it by scripts/build_corpus.sh).
+    view = [(r.image.resize, r.image.size, r.image.crop, r.image.pad_square) for r in (stage1, stage2)]
+    assert view[0] == view[1] and stage1.image.hflip == 0 and stage2.image.hflip == 0.5
+    assert (stage2.data.strategy, stage2.data.max_length) == (stage1.data.strategy, stage1.data.max_length)
+    assert Path(stage1.data.image_root).name == "corpus" and Path(stage2.data.image_root).name == "corpus-wide"
+    assert [Path(s.path).parent for s in stage2.data.sources] == [Path(stage2.data.image_root)]
     assert stage2.export.dtype == "float16" and stage2.train.learning_rate < stage1.train.learning_rate
 
 
