@@ -5,18 +5,18 @@ results. Everything that reads pixels is a plugin (see ``docs/writing-a-plugin.m
 """
 
 from .api import ScoreResult, iter_results, run, score
-from .errors import InputError, PluginError, QplugError, UsageError
+from .errors import InputError, PluginError, QplugError, Terminated, UsageError
 from .events import EventRule
 from .gates import Gate
 from .hookspecs import hookimpl
-from .registry import DescriberInfo, ScorerInfo, SourceInfo, WriterInfo
+from .registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterInfo
 from .types import SCHEMA_VERSION, ErrorRecord, Event, Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score, SourceSummary
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DescriberInfo", "ErrorRecord", "Event", "EventRule", "Frame", "FrameResult", "Gate", "InputError", "MediaInfo",
+    "AskerInfo", "DescriberInfo", "ErrorRecord", "Event", "EventRule", "Frame", "FrameResult", "Gate", "InputError", "MediaInfo",
     "PluginError", "QplugError", "RunSummary", "SCHEMA_VERSION", "Sampling", "Score", "ScoreResult", "ScorerInfo",
-    "SourceInfo", "SourceSummary", "UsageError", "WriterInfo", "__version__", "hookimpl", "iter_results", "run",
+    "SourceInfo", "SourceSummary", "Terminated", "UsageError", "WriterInfo", "__version__", "hookimpl", "iter_results", "run",
     "score",
 ]

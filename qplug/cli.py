@@ -6,13 +6,16 @@ User errors print one line and no traceback; ``QPLUG_DEBUG=1`` shows the traceba
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
-from typing import Any, Sequence
+import threading
+from typing import Any, Iterator, Sequence
 
 from . import __version__
-from .errors import QplugError, UsageError
+from .errors import QplugError, Terminated, UsageError
 
 EXIT_OK, EXIT_GATE, EXIT_ERROR = 0, 1, 2
 
@@ -138,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn_problems(catalog: Any) -> None:
+    """Every plugin that failed to load or register, one line each on stderr, on every command."""
+    for problem in catalog.problems:
+        if problem.startswith("error: "):
+            print(f"qplug: {problem}", file=sys.stderr)
+        else:
+            print(f"qplug: warning: {problem}", file=sys.stderr)
+
+
 def _cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import get_host
 
@@ -145,8 +157,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     catalog = host.catalog()
     payload = [record.to_dict() for record in host.plugins()]
     print(json.dumps(payload, indent=2))
-    for problem in catalog.problems:
-        print(f"qplug: warning: {problem}", file=sys.stderr)
+    _warn_problems(catalog)
     return EXIT_OK
 
 
@@ -161,23 +172,20 @@ def _cmd_listing(args: argparse.Namespace) -> int:
     rows = [dict(info.to_dict(), plugin=catalog.owners.get((owner_kind, name))) for name, info in sorted(table.items())]
     if args.json:
         print(json.dumps(rows, indent=2))
+        _warn_problems(catalog)
         return EXIT_OK
+    width = max([len(row["name"]) for row in rows] + [12]) + 2  # long names must not break the columns
     for row in rows:
         detail = ""
         if args.kind == "scorers":
             low, high = row["range"]
-            direction = (f"closer to {row['ideal']:g}" if row.get("ideal") is not None
-                         else "higher" if row["higher_is_better"] else "lower")
-            detail = f"[{low:g}, {high:g}] {direction} is better"
+            detail = f"[{low:g}, {high:g}] {catalog.scorers[row['name']].direction}"
             if row["default"]:
                 detail += ", default"
-        elif args.kind == "sources":
+        elif args.kind in ("sources", "formats"):
             detail = " ".join(row["extensions"])
-        elif args.kind == "formats":
-            detail = " ".join(row["extensions"])
-        print(f"{row['name']:<16} {row['description']}" + (f"  ({detail})" if detail else "") + f"  [{row['plugin']}]")
-    for problem in catalog.problems:
-        print(f"qplug: warning: {problem}", file=sys.stderr)
+        print(f"{row['name']:<{width}}{row['description']}" + (f"  ({detail})" if detail else "") + f"  [{row['plugin']}]")
+    _warn_problems(catalog)
     return EXIT_OK
 
 
@@ -215,29 +223,38 @@ def _run_options(args: argparse.Namespace, **fields: Any) -> Any:
                       scorer_options=component_options, **fields)
 
 
+_STATUS = {"passed": "PASS", "gate_failed": "FAIL (quality gate)", "errors": "ERRORS (some inputs could not be read)",
+           "failed": "FAILED (see the errors above)", "interrupted": "INTERRUPTED", "terminated": "TERMINATED"}
+
+
 def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_frame: Any = None) -> int:
-    """Run, feed every report, print the human lines; return the exit code."""
+    """Run, feed every report, print the human lines; return the exit code.
+
+    However the run ends (finished, a gate failed, Ctrl-C, SIGTERM, a setup error, a report that
+    cannot be written), the reports are closed with ``RunSummary`` saying so, and the exit code
+    matches what they say.
+    """
     from .pipeline import Run
     from .plugins import get_host
     from .progress import Progress
     from .reporting import Reporter
+    from .resume import prepare_resume
     from .types import FrameResult
 
     host = get_host()
     catalog = host.catalog()
-    for problem in catalog.problems:
-        print(f"qplug: warning: {problem}", file=sys.stderr)
+    _warn_problems(catalog)
     run = Run(args.paths, options, host)
-    running = {f"{kind}:{info.name}" for kind, infos in (("scorer", run.scorer_infos), ("describer", run.describer_infos),
-                                                          ("asker", run.asker_infos)) for info in infos}
-    for name in options.scorer_options:
-        if name not in running and not any(r.endswith(f":{name}") for r in running):
-            raise UsageError(f"--option {name}.KEY=VALUE: no scorer, describer or asker called {name!r} runs here")
+    resume = bool(getattr(args, "resume", False))
+    if resume:
+        options.resume = prepare_resume(outputs, catalog, [s.name for s in run.scorer_infos])
     progress = Progress(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
     if progress is not None:
         options.progress = progress.update
     writer_options = {"scorers": {s.name: s.to_dict() for s in run.scorer_infos}, "title": "qplug report"}
-    reporter = Reporter(outputs, catalog, writer_options, resume=bool(getattr(args, "resume", False)))
+    reporter = Reporter(outputs, catalog, writer_options, resume=resume,
+                        inputs=[item.path for item in run.inputs()])
+    summary = run.summary
     try:
         for item in run:
             if isinstance(item, FrameResult):
@@ -250,40 +267,46 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
                 reporter.source(item)
                 if progress is not None:
                     progress.clear()
-                if not args.quiet:
-                    _print_source(item)
+                _print_source(item, args.quiet)
+            if reporter.all_failed:
+                summary.stopped = "failed"  # nothing can be recorded any more: stop scoring
+                break
+    except KeyboardInterrupt:
+        summary.stopped = "interrupted"
+    except Terminated:
+        summary.stopped = "terminated"
+    except QplugError as exc:
+        summary.failures.append(str(exc))
     finally:
         if progress is not None:
             progress.clear()
-        reporter.close(run.summary)
-    summary = run.summary
+        with _signals_deferred():  # a second Ctrl-C must not leave the reports half closed
+            reporter.close(summary)
+    for failure in summary.failures:
+        print(f"qplug: error: {failure}", file=sys.stderr)
+    if summary.stopped in ("interrupted", "terminated"):
+        print(f"qplug: {summary.stopped}; the reports cover what was scored before", file=sys.stderr)
     if not args.quiet:
-        status = {EXIT_OK: "PASS", EXIT_GATE: "FAIL (quality gate)", EXIT_ERROR: "ERRORS (some inputs could not be read)"}
         print(f"qplug: {len(summary.sources)} input(s), {summary.frames} frame(s) in "
-              f"{summary.wall_seconds:.1f} s: {status[summary.exit_code]}", file=sys.stderr)
+              f"{summary.wall_seconds:.1f} s: {_STATUS[summary.outcome]}", file=sys.stderr)
     return summary.exit_code
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
     from .gates import Gate
-    from .plugins import get_host
-    from .reporting import Output, choose_writer
-    from .resume import load_resume_state, truncate_partial_line
 
-    catalog = get_host().catalog()
     gates = [Gate.parse(t, under=True) for t in args.fail_under] + [Gate.parse(t, under=False) for t in args.fail_over]
-    outputs = [Output(path, args.format) for path in args.out] or [Output(None, args.format)]
-    resume_state = None
-    if args.resume:
-        streaming = [o for o in outputs if o.path and choose_writer(o, catalog).streaming]
-        if not streaming:
-            raise UsageError("--resume needs a JSON Lines report given with --out FILE.jsonl")
-        truncate_partial_line(streaming[0].path or "")
-        resume_state = load_resume_state(streaming[0].path or "")
     events = {} if args.no_events else _parse_events(args.event)
     options = _run_options(args, scorers=args.scorers, describers=args.describers, gates=gates, events=events,
-                           resume=resume_state, detect_events=not args.no_events)
-    return _execute(args, options, outputs)
+                           detect_events=not args.no_events)
+    return _execute(args, options, _outputs(args, default_to_stdout=True))
+
+
+def _outputs(args: argparse.Namespace, default_to_stdout: bool = False) -> list[Any]:
+    from .reporting import Output
+
+    outputs = [Output(path, args.format) for path in args.out]
+    return outputs or ([Output(None, args.format)] if default_to_stdout else [])
 
 
 def _frame_label(result: Any) -> str:
@@ -292,20 +315,16 @@ def _frame_label(result: Any) -> str:
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
-    from .reporting import Output
-
     options = _run_options(args, scorers=[], describers=args.describers or ["vlm"])
 
     def show(result: Any) -> None:
         for name, text in result.descriptions.items():
             print(f"{_frame_label(result)}: {text}", flush=True)
 
-    return _execute(args, options, [Output(p, args.format) for p in args.out], on_frame=show)
+    return _execute(args, options, _outputs(args), on_frame=show)
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    from .reporting import Output
-
     options = _run_options(args, scorers=[], askers=args.askers or ["vlm"], question=args.question,
                            choices=args.choices)
 
@@ -315,16 +334,19 @@ def _cmd_ask(args: argparse.Namespace) -> int:
             suffix = f" (p={probability:.2f})" if probability is not None else ""
             print(f"{_frame_label(result)}: {answer['text']}{suffix}", flush=True)
 
-    return _execute(args, options, [Output(p, args.format) for p in args.out], on_frame=show)
+    return _execute(args, options, _outputs(args), on_frame=show)
 
 
-def _print_source(summary: Any) -> None:
-    """One human line per source on stderr (the report itself may be on stdout)."""
+def _print_source(summary: Any, quiet: bool = False) -> None:
+    """One human line per source on stderr (the report itself may be on stdout).
+
+    Error lines are printed even when quiet: ``--quiet`` drops progress and summaries, never errors.
+    """
     err = sys.stderr
     for error in summary.errors:
         where = f" frame {error.index}" if error.index is not None else ""
         print(f"qplug: error: {error.source_id}{where}: {error.reason}", file=err)
-    if not summary.frames:
+    if quiet or not summary.frames:
         return
     parts = []
     for name, pooled in summary.pooled.items():
@@ -348,6 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_OK
     debug = os.environ.get("QPLUG_DEBUG", "") not in ("", "0")
+    previous = _terminate_on_sigterm()
     try:
         return int(args.handler(args))
     except QplugError as exc:
@@ -358,6 +381,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qplug: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("qplug: terminated", file=sys.stderr)
+        return 143
     except BrokenPipeError:
         # `qplug score ... | head`: the reader left; nothing more to say.
         try:
@@ -365,6 +391,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError:
             pass
         return EXIT_OK
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def _terminate_on_sigterm() -> Any:
+    """SIGTERM (a farm stopping a job) ends the run like Ctrl-C: reports closed and saying so."""
+    if threading.current_thread() is not threading.main_thread():
+        return None  # signal handlers can only be set from the main thread (main() called from a worker)
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while reports are closed; the exit code already says how the run ended."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,3 +26,8 @@ class UsageError(QplugError):
 
 class PluginError(QplugError):
     """A plugin failed to load or registered something invalid."""
+
+
+class Terminated(BaseException):
+    """SIGTERM asked qplug to stop. A ``BaseException``, like ``KeyboardInterrupt``, so that code
+    catching ``Exception`` (a plugin's error handling) cannot swallow it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .registry import ScorerInfo
 from .timecode import pts_to_timecode, seconds_to_clock
 from .types import Event
 
@@ -21,13 +22,15 @@ class EventRule:
 
 
 class EventDetector:
-    """Streams (pts, value) pairs of one scorer on one source and emits closed segments."""
+    """Streams (pts, value) pairs of one scorer on one source and emits closed segments.
 
-    def __init__(self, scorer: str, higher_is_better: bool | None, rule: EventRule, fps: float | None = None,
-                 ideal: float | None = None) -> None:
-        self.scorer = scorer
-        self.higher_is_better = higher_is_better
-        self.ideal = ideal
+    Which side of the threshold is bad comes from the scorer's own record (:meth:`ScorerInfo.is_bad`),
+    the one place qplug keeps score directions.
+    """
+
+    def __init__(self, scorer: ScorerInfo, rule: EventRule, fps: float | None = None) -> None:
+        self.info = scorer
+        self.scorer = scorer.name
         self.rule = rule
         self.fps = fps
         self.events: list[Event] = []
@@ -38,18 +41,11 @@ class EventDetector:
         self._frames = 0
         self._last_end: float | None = None
 
-    def _badness(self, value: float) -> float:
-        if self.ideal is not None:  # two-sided: the threshold is a distance from the ideal
-            return abs(value - self.ideal)
-        return -value if self.higher_is_better else value
-
     def _is_bad(self, value: float) -> bool:
-        if self.ideal is not None:
-            return self._badness(value) > self.rule.threshold
-        return self._badness(value) > self._badness(self.rule.threshold)
+        return self.info.is_bad(value, self.rule.threshold)
 
     def _worse(self, value: float, than: float) -> bool:
-        return self._badness(value) > self._badness(than)
+        return self.info.badness(value) > self.info.badness(than)
 
     def add(self, pts: float | None, value: float | None, duration: float | None = None,
             timecode: str | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -14,7 +15,7 @@ _GLOB_CHARS = set("*?[")
 
 @dataclass(frozen=True)
 class InputItem:
-    """One file to open, with the source chosen for it, or the reason it cannot be opened."""
+    """One file to open, with the source chosen for it, or the reason it cannot be opened (``error``)."""
 
     path: str
     source: SourceInfo | None
@@ -38,7 +39,7 @@ def expand_inputs(paths: Iterable[str], catalog: Catalog) -> Iterator[InputItem]
                 seen.add(path)
                 yield _claim(path, catalog) if os.path.lexists(path) else InputItem(path, None, "no such file or directory")
         else:
-            files = [m for m in sorted(glob.glob(path, recursive=True)) if os.path.isfile(m)]
+            files = [m for m in sorted(glob.glob(path, recursive=True)) if not os.path.isdir(m)]
             yield from _claimed(path, files, catalog, seen, "pattern matched no file of a supported type")
 
 
@@ -61,9 +62,31 @@ def _walk(directory: str) -> Iterator[str]:
                 yield os.path.join(root, name)
 
 
+_SPECIAL_FILES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                  (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def not_a_regular_file(path: str) -> str | None:
+    """Why ``path`` (after links) cannot be read as a media file, or None when it is a regular file.
+
+    Opening a FIFO or a device for reading can block for ever, so this is decided from ``stat``
+    before any source opens the file.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _SPECIAL_FILES if test(mode)), "not a plain file")
+    return f"not a regular file ({kind})"
+
+
 def _claim(path: str, catalog: Catalog) -> InputItem:
     source = catalog.source_for(path)
     if source is None:
         known = " ".join(sorted(catalog.extensions())) or "none (no source plugin loaded)"
         return InputItem(path, None, f"unsupported file type (supported: {known})")
-    return InputItem(path, source)
+    # Claimed but unreadable as a file (a FIFO called x.mp4): kept with its source, so a folder
+    # that holds one reports it instead of skipping it as a sidecar.
+    return InputItem(path, source, not_a_regular_file(path))

@@ -51,7 +51,10 @@ class RunOptions:
         (or by ``"scorer:NAME"``, ``"describer:NAME"``, ``"asker:NAME"`` when names are shared).
     :param model_options: keyword options for every component that ``needs_model`` (``model``,
         ``adapter``, ``device``...); per-name ``scorer_options`` win on conflicts.
-    :param prefetch: how many decoded frames may wait for scoring (bounds memory).
+    :param prefetch: how many decoded frames may wait for scoring.
+    :param prefetch_bytes: how many bytes of decoded frames (counted as RGB, 3 bytes a pixel) may be
+        read ahead or wait in a batch; bounds memory whatever the frame size. One frame is always
+        allowed, however large.
     :param progress: called after each batch with (source, frames scored in it, media info).
     """
 
@@ -70,6 +73,7 @@ class RunOptions:
     scorer_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     model_options: Mapping[str, Any] = field(default_factory=dict)
     prefetch: int = 16
+    prefetch_bytes: int = 256 * 1024 * 1024
     progress: Callable[[str, int, MediaInfo | None], None] | None = None
 
 
@@ -91,6 +95,49 @@ class _Resumed:
     record: dict[str, Any]
 
 
+@dataclass
+class _Context:
+    """The frame just before the first frame a resumed run scores: temporal scorers see it, unscored."""
+
+    frame: Frame
+
+
+def _frame_bytes(frame: Frame) -> int:
+    return frame.width * frame.height * 3
+
+
+class _ByteBudget:
+    """Bytes of decoded frames held between the decoding thread and scoring (queued or batched).
+
+    Counting frames is not enough: one 9450x9450 still is 268 MB as RGB, so 16 of them read ahead
+    would take 4 GB. The producer waits while the budget is spent (unless nothing is held, so a
+    single huge frame still gets through), and the scoring loop flushes a partial batch when the
+    producer is waiting, so the two never wait on each other.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.held = 0
+        self.waiting = False
+        self._cond = threading.Condition()
+
+    def acquire(self, size: int, stop: threading.Event) -> bool:
+        with self._cond:
+            while self.held > 0 and self.held + size > self.limit:
+                if stop.is_set():
+                    return False
+                self.waiting = True
+                self._cond.wait(0.05)
+            self.waiting = False
+            self.held += size
+            return True
+
+    def release(self, size: int) -> None:
+        with self._cond:
+            self.held = max(0, self.held - size)
+            self._cond.notify_all()
+
+
 _DONE = object()
 
 
@@ -105,7 +152,7 @@ class _SourceState:
         self.errors: list[ErrorRecord] = []
         self.poolers = {s.name: Pooler() for s in run.scorer_infos}
         fps = media.fps if media else None
-        self.detectors = {s.name: EventDetector(s.name, s.higher_is_better, rule, fps, s.ideal)
+        self.detectors = {s.name: EventDetector(s, rule, fps)
                           for s in run.scorer_infos if (rule := run.event_rules.get(s.name)) is not None}
 
     def add(self, pts: float | None, duration: float | None, timecode: str | None,
@@ -165,10 +212,28 @@ class Run:
         self.summary = RunSummary(scorers=[s.name for s in self.scorer_infos],
                                   describers=[d.name for d in self.describer_infos],
                                   askers=[a.name for a in self.asker_infos])
+        self._check_component_options()
+        self._inputs: list[InputItem] | None = None
+        self._budget = _ByteBudget(self.options.prefetch_bytes)
         self._scorers: dict[str, Any] = {}
         self._describers: dict[str, Any] = {}
         self._askers: dict[str, Any] = {}
         self._sources: dict[str, Any] = {}
+
+    def _check_component_options(self) -> None:
+        """An option for a component that does not run is a mistake (a typo, a forgotten ``-s``)."""
+        running = {f"{kind}:{info.name}" for kind, infos in (
+            ("scorer", self.scorer_infos), ("describer", self.describer_infos), ("asker", self.asker_infos))
+            for info in infos}
+        for name in self.options.scorer_options:
+            if name not in running and not any(r.endswith(f":{name}") for r in running):
+                raise UsageError(f"--option {name}.KEY=VALUE: no scorer, describer or asker called {name!r} runs here")
+
+    def inputs(self) -> list[InputItem]:
+        """The files this run reads (directories and globs expanded), each with its source or error."""
+        if self._inputs is None:
+            self._inputs = list(expand_inputs(self.paths, self.host.catalog()))
+        return self._inputs
 
     # -- building components -------------------------------------------------------------------
 
@@ -194,17 +259,24 @@ class Run:
     def __iter__(self) -> Iterator[Result]:
         started = time.perf_counter()
         self._build()
-        catalog = self.host.catalog()
-        items = list(expand_inputs(self.paths, catalog))
+        items = self.inputs()
         channel: queue.Queue[Any] = queue.Queue(maxsize=max(self.options.prefetch, self.batch_size))
         stop = threading.Event()
+        self._budget = _ByteBudget(self.options.prefetch_bytes)
         producer = threading.Thread(target=self._produce, args=(items, channel, stop), name="qplug-decode", daemon=True)
         producer.start()
         state: _SourceState | None = None
         batch: list[Frame] = []
         try:
             while True:
-                message = channel.get()
+                try:
+                    message = channel.get(timeout=0.05)
+                except queue.Empty:
+                    if batch and self._budget.waiting:
+                        assert state is not None
+                        yield from self._flush(state, batch)  # the decoder waits for memory: score what we have
+                        batch = []
+                    continue
                 if message is _DONE:
                     break
                 if isinstance(message, Frame):
@@ -213,6 +285,11 @@ class Run:
                     if len(batch) >= self.batch_size:
                         yield from self._flush(state, batch)
                         batch = []
+                elif isinstance(message, _Context):
+                    assert state is not None
+                    yield from self._flush(state, batch)
+                    batch = []
+                    self._prime_temporal(message.frame)
                 elif isinstance(message, _Start):
                     state = self._begin_source(message)
                 elif isinstance(message, _End):
@@ -263,15 +340,22 @@ class Run:
                     continue
                 reader = None
                 error: ErrorRecord | None = None
+                skipped: Frame | None = None  # the last frame an earlier run scored, kept for temporal scorers
                 try:
                     reader = self._source(item.source).open(item.path, self.options.sampling)
                     if not put(_Start(item, reader.info)):
                         return
                     for frame in reader:
                         if resume is not None and resume.is_done(item.path, frame.index):
-                            frame.release()
+                            if skipped is not None:
+                                skipped.release()
+                            skipped = frame
                             continue
-                        if not put(frame):
+                        if skipped is not None:
+                            if not self._budget.acquire(_frame_bytes(skipped), stop) or not put(_Context(skipped)):
+                                return
+                            skipped = None
+                        if not self._budget.acquire(_frame_bytes(frame), stop) or not put(frame):
                             return
                 except InputError as exc:
                     error = ErrorRecord(item.path, exc.reason, None, "read")
@@ -280,6 +364,8 @@ class Run:
                 except Exception as exc:  # a source plugin's bug: report it against this input only
                     error = ErrorRecord(item.path, f"{item.source.name} source failed: {type(exc).__name__}: {exc}", None, "read")
                 finally:
+                    if skipped is not None:
+                        skipped.release()
                     if reader is not None:
                         _close_quietly(reader)
                 if reader is None and not put(_Start(item, None)):
@@ -325,9 +411,27 @@ class Run:
             self.summary.frames += 1
             yield result
             frame.release()
+            self._budget.release(_frame_bytes(frame))
             result.frame = None
         if self.options.progress is not None:
             self.options.progress(state.item.path, state.frames, state.media)
+
+    def _prime_temporal(self, frame: Frame) -> None:
+        """Show temporal scorers the frame before a resumed run's first frame; their answer is dropped.
+
+        A resumed run then scores that first frame against the same previous frame an uninterrupted
+        run would have used, so the two reports match frame for frame.
+        """
+        try:
+            for info in self.scorer_infos:
+                if info.temporal:
+                    try:
+                        self.host.hook.score_batch(scorer_name=info.name, scorer=self._scorers[info.name], frames=[frame])
+                    except Exception:
+                        pass  # the real frame will report the scorer's problem, if it has one
+        finally:
+            frame.release()
+            self._budget.release(_frame_bytes(frame))
 
     def _score_batch(self, info: ScorerInfo, batch: list[Frame], results: list[FrameResult]) -> None:
         scorer = self._scorers[info.name]

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import PluginError, Terminated
 from .registry import Catalog, Info
 
 ENTRY_POINT_GROUP = "qplug"
@@ -41,10 +41,12 @@ class PluginRecord:
     hooks: list[str] = field(default_factory=list)
     registers: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
+    #: shipped with qplug itself: loaded first, and its names cannot be taken by another plugin
+    builtin: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "module": self.module, "version": self.version, "hooks": self.hooks,
-                "registers": self.registers, "error": self.error}
+                "registers": self.registers, "error": self.error, "builtin": self.builtin}
 
 
 class _CoreScoring:
@@ -70,9 +72,10 @@ def _truthy(name: str) -> bool:
 class PluginHost:
     """A plugin manager with qplug's hooks, the loaded plugins and what they registered."""
 
-    def __init__(self, pm: pluggy.PluginManager, trace: bool = False) -> None:
+    def __init__(self, pm: pluggy.PluginManager, trace: bool = False, strict: bool = False) -> None:
         self.pm = pm
         self.trace = trace
+        self.strict = strict
         self.records: dict[str, PluginRecord] = {}
         self._catalog: Catalog | None = None
 
@@ -80,11 +83,12 @@ class PluginHost:
     def hook(self) -> Any:
         return self.pm.hook
 
-    def add_plugin(self, plugin: object, name: str, version: str | None = None, module: str | None = None) -> None:
+    def add_plugin(self, plugin: object, name: str, version: str | None = None, module: str | None = None,
+                   builtin: bool = False) -> None:
         """Register a plugin object or module by hand (tests, notebooks, embedding applications)."""
         self.pm.register(plugin, name=name)
         self.records[name] = PluginRecord(name=name, module=module or getattr(plugin, "__name__", type(plugin).__name__),
-                                          version=version, hooks=self._hooks_of(plugin))
+                                          version=version, hooks=self._hooks_of(plugin), builtin=builtin)
         self._catalog = None
 
     def _hooks_of(self, plugin: object) -> list[str]:
@@ -99,18 +103,41 @@ class PluginHost:
         if self._catalog is not None:
             return self._catalog
         catalog = Catalog()
+        for record in sorted(self.records.values(), key=lambda r: r.name):
+            if record.error is not None:
+                catalog.problems.append(f"plugin {record.name} ({record.module}) failed to load: {record.error}")
+        builtins = {name for name, record in self.records.items() if record.builtin}
         for kind, hook_name in _REGISTRATION_HOOKS.items():
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            # Built-ins first: their names are taken before any third-party plugin registers.
+            impls = sorted(getattr(self.pm.hook, hook_name).get_hookimpls(),
+                           key=lambda impl: (impl.plugin_name not in builtins, impl.plugin_name))
+            for impl in impls:
                 owner = impl.plugin_name
                 collected: list[Info] = []
                 try:
                     impl.function(collected.append)
-                except Exception as exc:  # a plugin's bug must not take the host down
+                except (KeyboardInterrupt, Terminated):
+                    raise
+                except BaseException as exc:  # a plugin's bug (even sys.exit()) must not take the host down
                     message = f"{hook_name} failed: {type(exc).__name__}: {exc}"
                     catalog.problems.append(f"{owner}: {message}")
                     record = self.records.get(owner)
                     if record is not None:
                         record.error = message
+                    continue
+                hijacked = [i.name for i in collected
+                            if owner not in builtins and catalog.owners.get((kind, i.name)) in builtins]
+                if hijacked:
+                    # Taking a built-in's name would swap what users and gates rely on: refuse the plugin's
+                    # whole registration for this kind, loudly.
+                    message = (f"registers {kind[:-1]} name(s) {', '.join(hijacked)} that belong to qplug's "
+                               f"built-in plugins; rename them (nothing of this plugin's {kind} was loaded)")
+                    catalog.problems.append(f"error: {owner}: {message}")
+                    record = self.records.get(owner)
+                    if record is not None:
+                        record.error = message
+                    if self.strict:
+                        raise PluginError(f"plugin {owner!r} {message}")
                     continue
                 if self.trace:
                     # Registration hooks are called per plugin (not through pm.hook), so trace them here.
@@ -154,7 +181,9 @@ def load_host(strict: bool | None = None, allow: Iterable[str] | None = None, tr
     strict = _truthy("QPLUG_STRICT_PLUGINS") if strict is None else strict
     allowed = set(allow) if allow is not None else allowed_plugin_names()
     host = new_host(trace=trace)
-    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+    host.strict = strict
+    # qplug's own plugins first, then the others by name: order decides who owns a name.
+    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (not _is_builtin(e), e.name)):
         if allowed is not None and ep.name not in allowed:
             continue
         if host.pm.has_plugin(ep.name):
@@ -162,14 +191,22 @@ def load_host(strict: bool | None = None, allow: Iterable[str] | None = None, tr
         version = ep.dist.version if ep.dist is not None else None
         try:
             plugin = ep.load()
-            host.add_plugin(plugin, name=ep.name, version=version, module=ep.value)
-        except Exception as exc:  # ImportError, a bad hookimpl signature, a misspelled hook...
+            host.add_plugin(plugin, name=ep.name, version=version, module=ep.value, builtin=_is_builtin(ep))
+        except (KeyboardInterrupt, Terminated):
+            raise
+        except BaseException as exc:  # ImportError, a bad hookimpl, even sys.exit() at import time
             if strict:
-                raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+                raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}") from exc
             host.records[ep.name] = PluginRecord(name=ep.name, module=ep.value, version=version,
-                                                 error=f"{type(exc).__name__}: {exc}")
+                                                 error=f"{type(exc).__name__}: {exc}", builtin=_is_builtin(ep))
     _drop_plugins_with_unknown_hooks(host, strict)
     return host
+
+
+def _is_builtin(ep: metadata.EntryPoint) -> bool:
+    """True for the entry points qplug's own distribution declares."""
+    dist = ep.dist
+    return dist is not None and (dist.metadata["Name"] or "").lower() == "qplug"
 
 
 def _drop_plugins_with_unknown_hooks(host: PluginHost, strict: bool) -> None:
@@ -199,9 +236,3 @@ def get_host() -> PluginHost:
     if _default is None:
         _default = load_host()
     return _default
-
-
-def reset_host() -> None:
-    """Forget the process-wide host (tests; after installing a plugin in a running notebook)."""
-    global _default
-    _default = None

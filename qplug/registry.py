@@ -263,7 +263,11 @@ class WriterInfo:
 
     :param extensions: file extensions that select this writer when ``--format`` is not given.
     :param binary: True when the writer wants a binary stream.
-    :param streaming: True when the writer flushes each frame as it arrives (resumable output).
+    :param streaming: True when the writer flushes each record as it arrives, so its file is
+        useful while it grows; it is then written in place. Other formats are written to a
+        temporary file and renamed into place when complete.
+    :param resumable: True when its file holds qplug's JSON records one per line (the ``jsonl``
+        layout), so ``--resume`` can read what is done and append the rest. Implies ``streaming``.
     """
 
     name: str
@@ -272,13 +276,16 @@ class WriterInfo:
     extensions: tuple[str, ...] = ()
     binary: bool = False
     streaming: bool = False
+    resumable: bool = False
 
     def __post_init__(self) -> None:
         _check_name("writer", self.name)
+        if self.resumable and not self.streaming:
+            raise PluginError(f"writer {self.name!r}: a resumable writer must be streaming")
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "extensions": list(self.extensions),
-                "binary": self.binary, "streaming": self.streaming}
+                "binary": self.binary, "streaming": self.streaming, "resumable": self.resumable}
 
 
 Info = Union[ScorerInfo, DescriberInfo, AskerInfo, SourceInfo, WriterInfo]

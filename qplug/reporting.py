@@ -1,11 +1,24 @@
-"""Feeding results to report writers: choosing formats, opening outputs, resuming JSON Lines."""
+"""Feeding results to report writers: choosing formats, opening outputs safely, closing them honestly.
+
+What this module guarantees, because a QC tool's report is what people act on:
+
+- an output that is (or links to) one of the inputs is refused before anything is opened for writing;
+- each output file is locked for the run, so two processes never interleave records in one file;
+- non-streaming reports (JSON, CSV, HTML) are written to a temporary file beside the target and
+  renamed into place only when complete, so an interrupted or failed run never leaves a truncated
+  report nor destroys the previous one;
+- a write or close that fails (disk full, unwritable path) becomes a run failure (exit 2) named in
+  every report that could still be written, never a traceback and never a pass.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
+import tempfile
 from dataclasses import dataclass
-from typing import IO, Any, Iterable, Iterator, Mapping
+from typing import IO, Any, Iterable, Mapping
 
 from .errors import QplugError, UsageError
 from .registry import Catalog, WriterInfo, resolve
@@ -21,6 +34,10 @@ class Output:
 
 
 def choose_writer(output: Output, catalog: Catalog, default: str = "jsonl") -> WriterInfo:
+    """The writer for ``output``: its ``format``, else its extension, else ``default`` for standard output.
+
+    A file whose extension no writer claims is refused rather than silently written as JSON Lines.
+    """
     if output.format:
         return catalog.writer(output.format)
     if output.path:
@@ -28,98 +45,269 @@ def choose_writer(output: Output, catalog: Catalog, default: str = "jsonl") -> W
         for info in catalog.writers.values():
             if any(lower.endswith(ext) for ext in info.extensions):
                 return info
+        known = " ".join(sorted(ext for info in catalog.writers.values() for ext in info.extensions))
+        raise UsageError(f"{output.path}: no report format has this extension (known: {known}); "
+                         f"rename it or give --format")
     return catalog.writer(default)
 
 
+def refuse_inputs_as_outputs(outputs: Iterable[Output], inputs: Iterable[str]) -> None:
+    """Raise :class:`UsageError` when an output is one of the inputs, through links or hard links.
+
+    Checked before any output is opened: opening for writing would already have destroyed the input.
+    """
+    targets: dict[tuple[int, int], str] = {}
+    for output in outputs:
+        if output.path is None:
+            continue
+        try:
+            info = os.stat(output.path)
+        except OSError:
+            continue  # does not exist yet, so it cannot be an input
+        targets[(info.st_dev, info.st_ino)] = output.path
+    if not targets:
+        return
+    for path in inputs:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        clash = targets.get((info.st_dev, info.st_ino))
+        if clash is not None:
+            raise UsageError(f"--out {clash} is the input {path}: refusing to overwrite an input")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _lock_holder(fd: int) -> int | None:
+    """The pid holding a lock on the file behind ``fd``, from Linux's /proc/locks (None elsewhere)."""
+    try:
+        inode = os.fstat(fd).st_ino
+        with open("/proc/locks", encoding="ascii", errors="replace") as stream:
+            for line in stream:
+                fields = line.split()
+                # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" ("->" marks a blocked waiter)
+                if "->" in fields or len(fields) < 6:
+                    continue
+                if fields[5].rsplit(":", 1)[-1] == str(inode):
+                    return int(fields[4])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _lock(fd: int, path: str) -> None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks here, the rename still protects
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _lock_holder(fd)
+        who = f" (pid {holder})" if holder is not None else ""
+        raise UsageError(f"{path}: another qplug process{who} is writing this report; "
+                         f"wait for it or choose another --out") from None
+    except OSError:
+        pass  # a file system without locks (some network mounts): go on unlocked
+
+
 class _OpenOutput:
-    def __init__(self, output: Output, info: WriterInfo, stream: IO[Any], owned: bool, writer: Any) -> None:
-        self.output, self.info, self.stream, self.owned, self.writer = output, info, stream, owned, writer
+    """One output while the run lasts: its writer, the stream it writes, and how to finish the file."""
+
+    def __init__(self, output: Output, info: WriterInfo) -> None:
+        self.output, self.info = output, info
+        self.stream: IO[Any] | None = None
+        self.writer: Any = None
+        self.owned = False
+        self.lock_fd: int | None = None
+        self.created = False  # the lock created the target, which must not stay behind empty
+        self.temporary: str | None = None  # written here, renamed onto the target when complete
+        self.failed: str | None = None
+
+    @property
+    def where(self) -> str:
+        return self.output.path or "standard output"
+
+    def open(self, append: bool) -> None:
+        path = self.output.path
+        if path is None:
+            self.stream = sys.stdout.buffer if self.info.binary else sys.stdout
+            return
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise UsageError(f"{path}: the folder {directory} does not exist")
+        try:
+            existing = os.stat(path)
+        except FileNotFoundError:
+            existing = None
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot write the report: {exc.strerror or exc}") from exc
+        if existing is not None and stat.S_ISDIR(existing.st_mode):
+            raise UsageError(f"{path}: is a folder, not a report file")
+        if existing is not None and not stat.S_ISREG(existing.st_mode):
+            # /dev/stdout, a FIFO, /dev/full: written straight through, nothing to lock or rename.
+            self.stream, self.owned = self._open_path(path, "a" if append else "w"), True
+            return
+        try:
+            self.lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot write the report: {exc.strerror or exc}") from exc
+        self.created = existing is None
+        _lock(self.lock_fd, path)
+        if self.info.streaming:
+            # Streaming reports are read while they grow (tail -f, --resume): written in place.
+            if not append:
+                os.ftruncate(self.lock_fd, 0)
+            self.stream, self.owned = self._open_path(path, "a"), True
+            return
+        fd, self.temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=directory)
+        os.fchmod(fd, (existing.st_mode & 0o777) if existing is not None else 0o666 & ~_umask())
+        self.stream = os.fdopen(fd, "wb" if self.info.binary else "w",
+                                **({} if self.info.binary else {"encoding": "utf-8", "newline": ""}))
+        self.owned = True
+
+    def _open_path(self, path: str, mode: str) -> IO[Any]:
+        try:
+            if self.info.binary:
+                return open(path, mode + "b")
+            return open(path, mode, encoding="utf-8", newline="")
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot write the report: {exc.strerror or exc}") from exc
+
+    def finish(self, complete: bool) -> str | None:
+        """Close the stream; rename a temporary file into place when ``complete``. Returns a failure or None."""
+        failure = None
+        if self.stream is not None:
+            try:
+                if self.owned:
+                    self.stream.close()
+                else:
+                    self.stream.flush()
+            except BrokenPipeError:
+                raise
+            except OSError as exc:
+                failure = f"{self.where}: closing the {self.info.name} report failed: {exc.strerror or exc}"
+            self.stream = None
+        if self.temporary is not None:
+            keep = complete and failure is None and self.failed is None
+            try:
+                if keep:
+                    os.replace(self.temporary, self.output.path or "")
+                else:
+                    os.unlink(self.temporary)
+            except OSError as exc:
+                failure = failure or f"{self.where}: could not put the {self.info.name} report in place: {exc.strerror or exc}"
+            self.temporary = None
+            if keep:
+                self.created = False
+        if self.lock_fd is not None:
+            if self.created and self.output.path and os.fstat(self.lock_fd).st_size == 0:
+                try:  # the lock made this empty file; no report was completed, so leave no trace
+                    if os.path.samestat(os.fstat(self.lock_fd), os.stat(self.output.path)):
+                        os.unlink(self.output.path)
+                except OSError:
+                    pass
+            os.close(self.lock_fd)
+            self.lock_fd = None
+        return failure
 
 
 class Reporter:
-    """Opens every output, hands each result to each writer, and closes them in order."""
+    """Opens every output, hands each result to each writer, and closes them in order.
+
+    :param outputs: the reports to write.
+    :param catalog: where writers are looked up.
+    :param options: options handed to every writer's factory.
+    :param resume: append to resumable outputs instead of starting them afresh.
+    :param inputs: the input files of the run; an output that is one of them is refused.
+    """
 
     def __init__(self, outputs: Iterable[Output], catalog: Catalog, options: Mapping[str, Any] | None = None,
-                 resume: bool = False, default_format: str = "jsonl") -> None:
-        self._open: list[_OpenOutput] = []
+                 resume: bool = False, default_format: str = "jsonl", inputs: Iterable[str] = ()) -> None:
         options = dict(options or {})
+        outputs = list(outputs)
         chosen = [(o, choose_writer(o, catalog, default_format)) for o in outputs]
         if sum(1 for o, _ in chosen if o.path is None) > 1:
             raise UsageError("only one report can go to standard output")
+        paths = [os.path.abspath(o.path) for o in outputs if o.path is not None]
+        if len(set(paths)) != len(paths):
+            raise UsageError("the same --out file is given twice")
+        refuse_inputs_as_outputs(outputs, inputs)
+        self.failures: list[str] = []
+        self._open: list[_OpenOutput] = []
         try:
             for output, info in chosen:
-                append = resume and info.streaming and output.path is not None
-                stream, owned = _open_stream(output, info, append)
+                out = _OpenOutput(output, info)
+                self._open.append(out)
+                out.open(append=resume and info.resumable and output.path is not None)
                 try:
-                    writer = resolve(info.factory)(stream, options)
-                except Exception:
-                    if owned:
-                        stream.close()
+                    out.writer = resolve(info.factory)(out.stream, options)
+                except QplugError:
                     raise
-                self._open.append(_OpenOutput(output, info, stream, owned, writer))
-        except Exception:
-            self._close_streams()
+                except Exception as exc:
+                    raise QplugError(f"{out.where}: the {info.name} writer could not start: "
+                                     f"{type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            for out in self._open:
+                out.finish(complete=False)
+            self._open = []
             raise
 
     def frame(self, result: FrameResult) -> None:
         for out in self._open:
-            _guard(out, out.writer.write_frame, result)
+            self._guard(out, out.writer.write_frame, result)
 
     def source(self, summary: SourceSummary) -> None:
         for out in self._open:
-            if summary.resumed and out.info.streaming:
+            if summary.resumed and out.info.resumable:
                 continue  # its record is already in the resumed file
-            _guard(out, out.writer.write_source, summary)
+            self._guard(out, out.writer.write_source, summary)
+
+    @property
+    def all_failed(self) -> bool:
+        return bool(self._open) and all(out.failed for out in self._open)
 
     def close(self, run: RunSummary) -> None:
+        """Finish every report. Failures are added to ``run.failures`` (exit code 2), never raised.
+
+        Reports renamed into place go first, streaming ones last, so the last record a JSON Lines
+        reader sees already counts any report that could not be completed.
+        """
         try:
-            for out in self._open:
-                _guard(out, out.writer.close, run)
+            for out in self._open:  # flush first: a full disk shows up before any run record is written
+                if out.failed is None and out.stream is not None:
+                    self._guard(out, out.stream.flush)
+            run.failures.extend(f for f in self.failures if f not in run.failures)
+            for out in sorted(self._open, key=lambda o: o.info.streaming):
+                if out.failed is None:
+                    self._guard(out, out.writer.close, run)
+                failure = out.finish(complete=out.failed is None)
+                for message in (out.failed, failure):
+                    if message and message not in run.failures:
+                        run.failures.append(message)
         finally:
-            self._close_streams()
+            for out in self._open:
+                if out.stream is not None or out.lock_fd is not None or out.temporary is not None:
+                    out.finish(complete=False)
+            self._open = []
 
-    def _close_streams(self) -> None:
-        for out in self._open:
-            if out.owned:
-                out.stream.close()
-            else:
-                out.stream.flush()
-        self._open = []
-
-
-def _open_stream(output: Output, info: WriterInfo, append: bool) -> tuple[IO[Any], bool]:
-    if output.path is None:
-        if info.binary:
-            return sys.stdout.buffer, False
-        return sys.stdout, False
-    directory = os.path.dirname(os.path.abspath(output.path))
-    if not os.path.isdir(directory):
-        raise UsageError(f"{output.path}: the folder {directory} does not exist")
-    mode = ("a" if append else "w") + ("b" if info.binary else "")
-    try:
-        if info.binary:
-            return open(output.path, mode), True
-        return open(output.path, mode, encoding="utf-8", newline=""), True
-    except OSError as exc:
-        raise UsageError(f"{output.path}: cannot write the report: {exc.strerror or exc}") from exc
-
-
-def _guard(out: _OpenOutput, call: Any, arg: Any) -> None:
-    try:
-        call(arg)
-    except BrokenPipeError:
-        raise
-    except OSError as exc:  # disk full, closed pipe: the report is unreliable, stop loudly
-        where = out.output.path or "standard output"
-        raise QplugError(f"{where}: writing the {out.info.name} report failed: {exc.strerror or exc}") from exc
-
-
-def feed(results: Iterator[Any], reporter: Reporter) -> None:
-    """Drain a run's results into a reporter (frames and source summaries)."""
-    for item in results:
-        if isinstance(item, FrameResult):
-            reporter.frame(item)
-        else:
-            reporter.source(item)
-
-
+    def _guard(self, out: _OpenOutput, call: Any, *args: Any) -> None:
+        """Run one writer call; a failure disables that output and is remembered, the run goes on."""
+        if out.failed is not None:
+            return
+        try:
+            call(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            out.failed = f"{out.where}: writing the {out.info.name} report failed: {exc.strerror or exc}"
+            self.failures.append(out.failed)
+        except Exception as exc:  # a writer plugin's bug costs that report only
+            detail = str(exc) if isinstance(exc, QplugError) else f"{type(exc).__name__}: {exc}"
+            out.failed = f"{out.where}: the {out.info.name} report failed: {detail}"
+            self.failures.append(out.failed)

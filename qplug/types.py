@@ -353,9 +353,20 @@ class SourceSummary:
                    wall_seconds=record.get("wall_seconds"), resumed=True)
 
 
+#: How a run can end, and the exit code each ending gives. The order of the first four is precedence:
+#: a run that was interrupted is reported as interrupted even if an input also failed.
+OUTCOME_EXIT_CODES = {"interrupted": 130, "terminated": 143, "failed": 2, "errors": 2, "gate_failed": 1, "passed": 0}
+
+
 @dataclass
 class RunSummary:
-    """The whole run: what was scored, what failed, whether the gates passed."""
+    """The whole run: what was scored, what failed, whether the gates passed, and how it ended.
+
+    :param stopped: set by whoever drives the run when it ended early: ``"interrupted"`` (SIGINT),
+        ``"terminated"`` (SIGTERM) or ``"failed"`` (the setup or a report could not be completed).
+    :param failures: run-level problems that belong to no input (a report that could not be
+        written, a model that could not be loaded), one sentence each.
+    """
 
     sources: list[SourceSummary] = field(default_factory=list)
     scorers: Sequence[str] = ()
@@ -363,6 +374,8 @@ class RunSummary:
     askers: Sequence[str] = ()
     frames: int = 0
     wall_seconds: float = 0.0
+    stopped: str | None = None
+    failures: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[ErrorRecord]:
@@ -373,15 +386,27 @@ class RunSummary:
         return any(s.gate_failures for s in self.sources)
 
     @property
-    def exit_code(self) -> int:
-        """0 all good, 1 a quality gate failed, 2 some input could not be read (takes precedence)."""
+    def outcome(self) -> str:
+        """``interrupted``, ``terminated``, ``failed``, ``errors``, ``gate_failed`` or ``passed``."""
+        if self.stopped is not None:
+            return self.stopped
+        if self.failures:
+            return "failed"
         if any(e.index is None or e.stage == "read" for e in self.errors):
-            return 2
-        return 1 if self.gate_failed else 0
+            return "errors"
+        return "gate_failed" if self.gate_failed else "passed"
+
+    @property
+    def exit_code(self) -> int:
+        """0 passed, 1 a quality gate failed, 2 an input or the run failed, 130/143 interrupted/terminated."""
+        return OUTCOME_EXIT_CODES[self.outcome]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "run", "schema": SCHEMA_VERSION, "scorers": list(self.scorers),
-                "describers": list(self.describers), "askers": list(self.askers), "frames": self.frames,
-                "sources": len(self.sources), "errors": len(self.errors),
-                "gate_failed": self.gate_failed, "exit_code": self.exit_code,
-                "wall_seconds": round(self.wall_seconds, 3)}
+        record = {"type": "run", "schema": SCHEMA_VERSION, "scorers": list(self.scorers),
+                  "describers": list(self.describers), "askers": list(self.askers), "frames": self.frames,
+                  "sources": len(self.sources), "errors": len(self.errors),
+                  "gate_failed": self.gate_failed, "outcome": self.outcome, "exit_code": self.exit_code,
+                  "wall_seconds": round(self.wall_seconds, 3)}
+        if self.failures:
+            record["failures"] = list(self.failures)
+        return record

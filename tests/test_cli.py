@@ -174,7 +174,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path):
         (["score", tmp_path, "--fail-under", "sharpness"], "NAME=VALUE"),
         (["score", tmp_path, "--start", "5", "--end", "2"], "end must be after start"),
         (["score", tmp_path, "--out", tmp_path / "no" / "such" / "dir.jsonl"], "does not exist"),
-        (["score", tmp_path, "--resume"], "--resume needs a JSON Lines report"),
+        (["score", tmp_path, "--resume"], "--resume needs a report it can append to"),
         (["score", tmp_path, "--format", "pdf"], "unknown format 'pdf'"),
     ]
     for args, message in cases:

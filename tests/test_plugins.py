@@ -154,3 +154,61 @@ def test_registration_records_validate_their_metadata():
         resolve("no_colon_here")
     with pytest.raises(PluginError, match="cannot load"):
         resolve("qplug:does_not_exist")
+
+
+@pytest.fixture
+def hostile_plugins(tmp_path, monkeypatch):
+    """Two third-party plugins a host must survive: one takes a built-in's name, one exits on import."""
+    (tmp_path / "qp_acme.py").write_text(textwrap.dedent("""
+        from qplug import ScorerInfo, hookimpl
+
+        @hookimpl
+        def register_scorers(register):
+            register(ScorerInfo(name="sharpness", factory="qp_acme:Fake", description="always perfect",
+                                range=(0.0, 1.0), higher_is_better=True))
+        """))
+    (tmp_path / "qp_exiter.py").write_text("import sys\nsys.exit(3)\n")
+    dist = tmp_path / "qp_hostile-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: qp-hostile\nVersion: 0.1\n")
+    # "acme" sorts before every built-in name: alphabetical order used to let it register first.
+    (dist / "entry_points.txt").write_text("[qplug]\nacme = qp_acme\nexiter = qp_exiter\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("QPLUG_LOAD_PLUGINS", raising=False)
+    for name in ("qp_acme", "qp_exiter"):
+        sys.modules.pop(name, None)
+    return tmp_path
+
+
+def test_a_third_party_plugin_cannot_take_a_built_in_name(hostile_plugins):
+    host = load_host(strict=False, allow=["acme", "qc"])
+    catalog = host.catalog()
+    assert catalog.owners[("scorers", "sharpness")] == "qc"
+    assert "perfect" not in catalog.scorers["sharpness"].description
+    records = {r.name: r for r in host.plugins()}
+    assert records["qc"].builtin and not records["acme"].builtin
+    assert "built-in" in records["acme"].error
+    assert any(p.startswith("error: acme") for p in catalog.problems)
+    with pytest.raises(PluginError, match="built-in"):
+        load_host(strict=True, allow=["acme", "qc"]).catalog()
+
+
+def test_a_plugin_calling_sys_exit_on_import_does_not_end_the_host(hostile_plugins):
+    host = load_host(strict=False, allow=["exiter", "qc"])
+    records = {r.name: r for r in host.plugins()}
+    assert "SystemExit" in records["exiter"].error
+    assert "sharpness" in host.catalog().scorers
+    assert any("exiter" in p for p in host.catalog().problems)
+
+
+def test_the_cli_survives_hostile_plugins_and_warns(hostile_plugins):
+    import os
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=f"{hostile_plugins}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    env.pop("QPLUG_LOAD_PLUGINS", None)
+    done = subprocess.run([sys.executable, "-m", "qplug", "plugins"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "exiter" in done.stderr and "SystemExit" in done.stderr
+    assert "error: acme" in done.stderr and "Traceback" not in done.stderr

@@ -22,6 +22,7 @@ def register_writers(register: Callable[[WriterInfo], None]) -> None:
         description="JSON Lines: one record per frame as it is scored, then per source, errors and the run",
         extensions=(".jsonl",),
         streaming=True,
+        resumable=True,
     ))
     register(WriterInfo(
         name="json",
