@@ -299,3 +299,58 @@ def test_a_bad_option_error_never_shows_a_secret():
         _construct("example.remote", factory, {"api_key": "sk-very-secret", "thresh": 3})
     message = str(caught.value)
     assert "sk-very-secret" not in message and "'api_key': '***'" in message and "'thresh': 3" in message
+
+
+def test_read_ahead_is_bounded_in_bytes_not_frames(tmp_path):
+    """Big frames: 16 frames of read-ahead plus a batch of 8 would hold 24 of them; the budget holds 2."""
+    import numpy as np
+
+    from qplug.registry import ScorerInfo, SourceInfo
+    from qplug.types import Frame, MediaInfo
+
+    side = 1000  # 3 MB of RGB per frame
+    seen: list[int] = []
+
+    class BigReader:
+        def __init__(self, path):
+            self.info = MediaInfo(source_id=path, kind="image", width=side, height=side)
+            self.path = path
+
+        def __iter__(self):
+            for index in range(20):
+                yield Frame(source_id=self.path, index=index, width=side, height=side,
+                            rgb_loader=lambda: np.zeros((side, side, 3), np.uint8))
+
+        def close(self):
+            pass
+
+    class BigSource:
+        def open(self, path, sampling):
+            return BigReader(path)
+
+    class Probe:
+        def score(self, frames):
+            seen.append(run._budget.held)
+            return [1.0 for _ in frames]
+
+    class Plugin:
+        @hookimpl
+        def register_sources(self, register):
+            register(SourceInfo(name="big", factory=BigSource, description="", extensions=(".big",)))
+
+        @hookimpl
+        def register_scorers(self, register):
+            register(ScorerInfo(name="probe", factory=Probe, description="", range=(0, 1), higher_is_better=True,
+                                batch_size=8))
+
+    host = new_host()
+    host.add_plugin(Plugin(), name="big")
+    path = tmp_path / "huge.big"
+    path.write_bytes(b"x")
+    paths = [str(path)]
+    budget = 7 * 1024 * 1024
+    run = Run(paths, RunOptions(scorers=["probe"], prefetch_bytes=budget), host)
+    frames, sources = collect(run)
+    assert len(frames) == 20 and all(f.scores["probe"] == 1.0 for f in frames)
+    assert max(seen) <= budget  # 2 frames of 3 MB fit in 7 MB; counted in frames, a batch alone held 24 MB
+    assert run._budget.held == 0

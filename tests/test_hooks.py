@@ -1,0 +1,135 @@
+"""One test per hook, named ``test_hook_<name>``: a plugin implements the hook and the run shows its effect.
+
+``tests/test_hook_docs.py`` fails when a hook of ``qplug/hookspecs.py`` has no such test here.
+"""
+
+from __future__ import annotations
+
+import json
+
+from qplug import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterInfo, hookimpl
+from qplug.pipeline import Run, RunOptions
+from qplug.plugins import new_host
+from qplug.reporting import Output, Reporter
+from qplug.types import FrameResult
+
+from . import synthetic_plugin
+
+
+def _host(*plugins):
+    host = new_host()
+    host.add_plugin(synthetic_plugin, name="synthetic")
+    for index, plugin in enumerate(plugins):
+        host.add_plugin(plugin, name=f"extra{index}")
+    return host
+
+
+def _clip(tmp_path, levels=(0, 128, 255)):
+    path = tmp_path / "a.synth"
+    path.write_text(json.dumps({"levels": list(levels)}))
+    return str(path)
+
+
+def _frames(run):
+    return [item for item in run if isinstance(item, FrameResult)]
+
+
+def test_hook_register_sources(tmp_path):
+    class Upper(synthetic_plugin.SynthSource):
+        pass
+
+    class Plugin:
+        @hookimpl
+        def register_sources(self, register):
+            register(SourceInfo(name="upper", factory=Upper, description="", extensions=(".upper",)))
+
+    host = _host(Plugin())
+    assert host.catalog().source_for("X.UPPER").name == "upper"
+    path = tmp_path / "b.upper"
+    path.write_text(json.dumps({"levels": [10, 20]}))
+    assert len(_frames(Run([str(path)], RunOptions(scorers=["brightness"]), host))) == 2
+
+
+def test_hook_register_scorers(tmp_path):
+    class Half:
+        def score(self, frames):
+            return [0.5] * len(frames)
+
+    class Plugin:
+        @hookimpl
+        def register_scorers(self, register):
+            register(ScorerInfo(name="half", factory=Half, description="", range=(0, 1), higher_is_better=True))
+
+    frames = _frames(Run([_clip(tmp_path)], RunOptions(scorers=["half"]), _host(Plugin())))
+    assert [f.scores["half"] for f in frames] == [0.5, 0.5, 0.5]
+
+
+def test_hook_register_describers(tmp_path):
+    class Plugin:
+        @hookimpl
+        def register_describers(self, register):
+            register(DescriberInfo(name="size", factory=lambda: type("D", (), {
+                "describe": lambda self, frames: [f"{f.width}x{f.height}" for f in frames]})(),
+                description="", needs_model=False))
+
+    frames = _frames(Run([_clip(tmp_path)], RunOptions(scorers=[], describers=["size"]), _host(Plugin())))
+    assert {f.descriptions["size"] for f in frames} == {"8x6"}
+
+
+def test_hook_register_askers(tmp_path):
+    class Always:
+        def ask(self, frames, question, choices=None):
+            return [choices[0] if choices else "yes" for _ in frames]
+
+    class Plugin:
+        @hookimpl
+        def register_askers(self, register):
+            register(AskerInfo(name="always", factory=Always, description="", needs_model=False))
+
+    run = Run([_clip(tmp_path)], RunOptions(scorers=[], askers=["always"], question="Blurry?", choices=["no", "yes"]),
+              _host(Plugin()))
+    assert {f.answers["always"]["text"] for f in _frames(run)} == {"no"}
+
+
+def test_hook_register_writers(tmp_path):
+    class Count:
+        def __init__(self, stream, options):
+            self.stream, self.frames = stream, 0
+
+        def write_frame(self, result):
+            self.frames += 1
+
+        def write_source(self, summary):
+            pass
+
+        def close(self, run):
+            self.stream.write(f"{self.frames} frames, {run.outcome}\n")
+
+    class Plugin:
+        @hookimpl
+        def register_writers(self, register):
+            register(WriterInfo(name="count", factory=Count, description="", extensions=(".count",)))
+
+    host = _host(Plugin())
+    run = Run([_clip(tmp_path)], RunOptions(scorers=["brightness"]), host)
+    out = tmp_path / "r.count"
+    reporter = Reporter([Output(str(out))], host.catalog())
+    for item in run:
+        (reporter.frame if isinstance(item, FrameResult) else reporter.source)(item)
+    reporter.close(run.summary)
+    assert out.read_text() == "3 frames, passed\n"
+
+
+def test_hook_score_batch(tmp_path):
+    calls = []
+
+    class Trace:
+        @hookimpl(wrapper=True)
+        def score_batch(self, scorer_name, scorer, frames):
+            values = yield
+            calls.append((scorer_name, [f.index for f in frames]))
+            return [v * 2 for v in values]
+
+    frames = _frames(Run([_clip(tmp_path)], RunOptions(scorers=["brightness"]), _host(Trace())))
+    assert calls == [("brightness", [0, 1, 2])]
+    assert frames[2].scores["brightness"] == 2.0
