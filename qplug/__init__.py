@@ -10,12 +10,12 @@ from .events import EventRule
 from .gates import Gate
 from .hookspecs import hookimpl
 from .registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterInfo
-from .types import SCHEMA_VERSION, ErrorRecord, Event, Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score, SourceSummary
+from .types import SCHEMA_VERSION, Answer, ErrorRecord, Event, Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score, SourceSummary
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AskerInfo", "DescriberInfo", "ErrorRecord", "Event", "EventRule", "Frame", "FrameResult", "Gate", "InputError", "MediaInfo",
+    "Answer", "AskerInfo", "DescriberInfo", "ErrorRecord", "Event", "EventRule", "Frame", "FrameResult", "Gate", "InputError", "MediaInfo",
     "PluginError", "QplugError", "RunSummary", "SCHEMA_VERSION", "Sampling", "Score", "ScoreResult", "ScorerInfo",
     "SourceInfo", "SourceSummary", "Terminated", "UsageError", "WriterInfo", "__version__", "hookimpl", "iter_results", "run",
     "score",

@@ -80,8 +80,9 @@ def _common_options() -> argparse.ArgumentParser:
                         "(default: $QPLUG_MODEL, else the model shipped with qplug)")
     common.add_argument("--adapter", metavar="DIR", help="LoRA adapter directory applied on top of the model")
     common.add_argument("--device", metavar="DEV", help="cpu, cuda, cuda:1, mps (default: the best available)")
-    common.add_argument("--format", "-f", metavar="FMT", help="report format when --out has no known extension "
-                        "or the report goes to standard output (jsonl, json, csv, html)")
+    common.add_argument("--format", "-f", metavar="WRITER", help="report writer for every --out, or for the report "
+                        "on standard output (jsonl, json, csv, html; see `qplug writers`); without it each --out "
+                        "takes the writer of its extension, and an unknown extension is refused")
     common.add_argument("--out", "-o", action="append", default=[], metavar="FILE",
                         help="write a report to FILE, format from its extension (repeatable)")
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary on stderr")
@@ -94,7 +95,8 @@ def _common_options() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qplug", description="Frame-level image and video quality: score frames, find bad stretches, gate pipelines.",
-        epilog="Exit codes: 0 pass, 1 a --fail-under/--fail-over gate failed, 2 an input could not be read.")
+        epilog="Exit codes: 0 pass, 1 a --fail-under/--fail-over gate failed, 2 an input or a report could not be "
+               "read or written (or the command was misused), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).")
     parser.add_argument("--version", action="version", version=f"qplug {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = _common_options()
@@ -134,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="list loaded plugins as JSON")
     plugins.set_defaults(handler=_cmd_plugins)
     for name, helptext in (("scorers", "list scorers"), ("sources", "list sources"), ("describers", "list describers"),
-                           ("askers", "list askers"), ("formats", "list report formats")):
-        sub = commands.add_parser(name, help=helptext)
+                           ("askers", "list askers"), ("writers", "list report writers (the values of --format)")):
+        # "formats" was this command's first name; kept so scripts written against it still work.
+        sub = commands.add_parser(name, help=helptext, aliases=["formats"] if name == "writers" else [])
         sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
         sub.set_defaults(handler=_cmd_listing, kind=name)
     return parser
@@ -167,8 +170,8 @@ def _cmd_listing(args: argparse.Namespace) -> int:
     host = get_host()
     catalog = host.catalog()
     table = {"scorers": catalog.scorers, "sources": catalog.sources, "describers": catalog.describers,
-             "askers": catalog.askers, "formats": catalog.writers}[args.kind]
-    owner_kind = "writers" if args.kind == "formats" else args.kind
+             "askers": catalog.askers, "writers": catalog.writers}[args.kind]
+    owner_kind = args.kind
     rows = [dict(info.to_dict(), plugin=catalog.owners.get((owner_kind, name))) for name, info in sorted(table.items())]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -182,7 +185,7 @@ def _cmd_listing(args: argparse.Namespace) -> int:
             detail = f"[{low:g}, {high:g}] {catalog.scorers[row['name']].direction}"
             if row["default"]:
                 detail += ", default"
-        elif args.kind in ("sources", "formats"):
+        elif args.kind in ("sources", "writers"):
             detail = " ".join(row["extensions"])
         print(f"{row['name']:<{width}}{row['description']}" + (f"  ({detail})" if detail else "") + f"  [{row['plugin']}]")
     _warn_problems(catalog)

@@ -23,10 +23,10 @@ class Gate:
         name, sep, raw = text.partition("=")
         if not sep or not name or not raw:
             raise UsageError(f"gate {text!r} must look like NAME=VALUE or NAME.POOL=VALUE")
-        scorer, _, pool = name.partition(".")
-        pool = pool or "mean"
-        if pool not in POOLING_METHODS:
-            raise UsageError(f"gate {text!r}: unknown pooling {pool!r} (use one of {', '.join(POOLING_METHODS)})")
+        # Scorer names may hold dots (example.edge_density): only a known pool after the last dot is a pool.
+        scorer, dot, pool = name.rpartition(".")
+        if not dot or pool not in POOLING_METHODS:
+            scorer, pool = name, "mean"
         try:
             value = float(raw)
         except ValueError:

@@ -190,6 +190,10 @@ class Run:
             raise UsageError("nothing to run: no scorer, describer or asker chosen (see `qplug scorers`)")
         chosen = {s.name for s in self.scorer_infos}
         for gate in self.options.gates:
+            prefix, _, pool = gate.scorer.rpartition(".")
+            if gate.scorer not in chosen and prefix in chosen:
+                raise UsageError(f"gate on {gate.scorer!r}: unknown pooling {pool!r} "
+                                 f"(use one of {', '.join(POOLING_METHODS)})")
             if gate.scorer not in chosen:
                 raise UsageError(f"gate on {gate.scorer!r}, which is not among the scorers run ({', '.join(sorted(chosen))})")
         for name in self.options.events:

@@ -152,6 +152,8 @@ def test_unknown_names_are_usage_errors(tmp_path, host):
         Run([], RunOptions(scorers=["nope"]), host)
     with pytest.raises(UsageError, match="not among the scorers"):
         Run([], RunOptions(scorers=["brightness"], gates=[Gate.parse("change=1")]), host)
+    with pytest.raises(UsageError, match="unknown pooling 'p7'"):
+        Run([], RunOptions(scorers=["brightness"], gates=[Gate.parse("brightness.p7=1")]), host)
     with pytest.raises(UsageError, match="bad options"):
         list(Run([], RunOptions(scorers=["brightness"], scorer_options={"brightness": {"nope": 1}}), host))
 

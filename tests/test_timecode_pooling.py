@@ -64,6 +64,10 @@ def test_gates_parse_and_check():
     assert "no value" in gate.check({})
     over = Gate.parse("noise=4", under=False)
     assert over.pool == "mean" and over.check({"noise": {"mean": 5.0}}).endswith("over 4")
-    for bad in ("sharpness", "=3", "sharpness=abc", "sharpness.p7=1"):
+    for bad in ("sharpness", "=3", "sharpness=abc"):
         with pytest.raises(UsageError):
             Gate.parse(bad)
+    # Third-party scorer names hold dots: only a known pool after the last dot is a pool.
+    dotted = Gate.parse("example.edge_density=0.2")
+    assert (dotted.scorer, dotted.pool) == ("example.edge_density", "mean")
+    assert Gate.parse("example.edge_density.p10=0.2").scorer == "example.edge_density"
