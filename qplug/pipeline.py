@@ -26,7 +26,7 @@ from .plugins import PluginHost, get_host
 from .pooling import POOLING_METHODS, Pooler, check_methods
 from .registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, resolve
 from .resume import ResumeState
-from .types import Answer, ErrorRecord, Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score, SourceSummary
+from .types import Answer, ErrorRecord, Event, Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score, SourceSummary
 
 Result = Union[FrameResult, SourceSummary]
 
@@ -88,6 +88,7 @@ class _Start:
 class _End:
     item: InputItem
     error: ErrorRecord | None
+    events: list[Event] = field(default_factory=list)  # what the source itself found (decode gaps)
 
 
 @dataclass
@@ -300,7 +301,7 @@ class Run:
                     assert state is not None
                     yield from self._flush(state, batch)
                     batch = []
-                    summary = self._finish_source(state, message.error)
+                    summary = self._finish_source(state, message.error, message.events)
                     state = None
                     yield summary
                 elif isinstance(message, _Resumed):
@@ -374,7 +375,7 @@ class Run:
                         _close_quietly(reader)
                 if reader is None and not put(_Start(item, None)):
                     return
-                if not put(_End(item, error)):
+                if not put(_End(item, error, _source_events(reader))):
                     return
         except BaseException as exc:  # never leave the scoring loop waiting forever
             put(exc)
@@ -482,11 +483,13 @@ class Run:
             return
         result.answers[name] = record
 
-    def _finish_source(self, state: _SourceState, error: ErrorRecord | None) -> SourceSummary:
+    def _finish_source(self, state: _SourceState, error: ErrorRecord | None,
+                       source_events: Sequence[Event] = ()) -> SourceSummary:
         if error is not None:
             state.errors.append(error)
         pooled = {name: pooler.pooled(self.options.pooling) for name, pooler in state.poolers.items()} if state.frames else {}
-        events = sorted((e for d in state.detectors.values() for e in d.finish()), key=lambda e: (e.start, e.scorer))
+        found = [e for d in state.detectors.values() for e in d.finish()] + list(source_events)
+        events = sorted(found, key=lambda e: (e.start, e.scorer))
         summary = SourceSummary(source_id=state.item.path, media=state.media, frames=state.frames, pooled=pooled,
                                 events=events, errors=state.errors,
                                 wall_seconds=round(time.perf_counter() - state.started, 4))
@@ -545,6 +548,15 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, InputError):
         return exc.reason
     return f"{type(exc).__name__}: {exc}"
+
+
+def _source_events(reader: Any) -> list[Event]:
+    """Events a reader found on its own (``reader.events``: decode gaps, dropped frames), if it has any."""
+    try:
+        found = list(getattr(reader, "events", None) or [])
+    except Exception:
+        return []
+    return [event for event in found if isinstance(event, Event)]
 
 
 def _close_quietly(obj: Any) -> None:

@@ -85,7 +85,12 @@ class Source(Protocol):
 
 @runtime_checkable
 class SourceReader(Protocol):
-    """An open input. Iterating yields frames; ``close()`` frees decoders and child processes."""
+    """An open input. Iterating yields frames; ``close()`` frees decoders and child processes.
+
+    A reader may also have an ``events`` attribute: a list of :class:`qplug.types.Event` it found
+    itself (``decode_gap``: frames the decoder lost), read once iteration has ended and added to the
+    source's summary beside the scorers' events.
+    """
 
     info: "MediaInfo"
 

@@ -44,6 +44,17 @@ class SynthReader:
             if self.sampling.max_frames and count >= self.sampling.max_frames:
                 return
 
+    @property
+    def events(self) -> list[Any]:
+        """A ``"gap": [start, end]`` in the spec stands for frames the decoder lost."""
+        from qplug.types import Event
+
+        gap = self.spec.get("gap")
+        if not gap:
+            return []
+        return [Event(scorer="decode_gap", start=gap[0], end=gap[1], peak=0.0, peak_pts=gap[0], threshold=0.0,
+                      frames=0)]
+
     def close(self) -> None:
         self.closed = True
 

@@ -356,3 +356,9 @@ def test_read_ahead_is_bounded_in_bytes_not_frames(tmp_path):
     assert len(frames) == 20 and all(f.scores["probe"] == 1.0 for f in frames)
     assert max(seen) <= budget  # 2 frames of 3 MB fit in 7 MB; counted in frames, a batch alone held 24 MB
     assert run._budget.held == 0
+
+
+def test_events_a_source_reports_join_the_summary(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [200] * 10, gap=[0.1, 0.2])
+    _, (summary,) = collect(Run([clip], RunOptions(scorers=["brightness"]), host))
+    assert [(e.scorer, e.start, e.end) for e in summary.events] == [("decode_gap", 0.1, 0.2)]
