@@ -12,41 +12,47 @@ from qplug.plugins import load_host, new_host
 from qplug.registry import ScorerInfo, resolve
 
 
+def install_distribution(folder, monkeypatch, name, version, modules, entry_points):
+    """Make ``folder`` hold a real installed distribution: its modules and a dist-info with entry points."""
+    for module, source in modules.items():
+        (folder / f"{module}.py").write_text(textwrap.dedent(source))
+        sys.modules.pop(module, None)
+    dist = folder / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (dist / "entry_points.txt").write_text("[qplug]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items()))
+    monkeypatch.syspath_prepend(str(folder))
+    return folder
+
+
 @pytest.fixture
 def fake_plugins(tmp_path, monkeypatch):
     """Install three plugins as real distributions on sys.path: good, broken import, misspelled hook."""
-    (tmp_path / "qp_good.py").write_text(textwrap.dedent("""
-        from qplug.hookspecs import hookimpl
-        from qplug.registry import ScorerInfo
+    return install_distribution(tmp_path, monkeypatch, "qp-fake", "1.2.3", {
+        "qp_good": """
+            from qplug import ScorerInfo, hookimpl
 
-        @hookimpl
-        def register_scorers(register):
-            register(ScorerInfo(name="good.flat", factory="qp_good_heavy:Flat", description="always 0.5",
-                                range=(0.0, 1.0), higher_is_better=True))
-        """))
-    (tmp_path / "qp_good_heavy.py").write_text(textwrap.dedent("""
-        import sys
-        sys.modules[__name__].IMPORTED = True
-        class Flat:
-            def score(self, frames):
-                return [0.5 for _ in frames]
-        """))
-    (tmp_path / "qp_broken.py").write_text("import a_module_that_does_not_exist\n")
-    (tmp_path / "qp_typo.py").write_text(textwrap.dedent("""
-        from qplug.hookspecs import hookimpl
+            @hookimpl
+            def register_scorers(register):
+                register(ScorerInfo(name="good.flat", factory="qp_good_heavy:Flat", description="always 0.5",
+                                    range=(0.0, 1.0), higher_is_better=True))
+            """,
+        "qp_good_heavy": """
+            import sys
+            sys.modules[__name__].IMPORTED = True
+            class Flat:
+                def score(self, frames):
+                    return [0.5 for _ in frames]
+            """,
+        "qp_broken": "import a_module_that_does_not_exist\n",
+        "qp_typo": """
+            from qplug import hookimpl
 
-        @hookimpl
-        def register_scorer(register):  # missing the final s: would never be called
-            pass
-        """))
-    dist = tmp_path / "qp_fake-1.2.3.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: qp-fake\nVersion: 1.2.3\n")
-    (dist / "entry_points.txt").write_text("[qplug]\ngood = qp_good\nbroken = qp_broken\ntypo = qp_typo\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for name in ("qp_good", "qp_good_heavy", "qp_broken", "qp_typo"):
-        sys.modules.pop(name, None)
-    return tmp_path
+            @hookimpl
+            def register_scorer(register):  # missing the final s: would never be called
+                pass
+            """,
+    }, {"good": "qp_good", "broken": "qp_broken", "typo": "qp_typo"})
 
 
 def test_broken_plugins_are_reported_not_fatal(fake_plugins, monkeypatch):
@@ -159,25 +165,19 @@ def test_registration_records_validate_their_metadata():
 @pytest.fixture
 def hostile_plugins(tmp_path, monkeypatch):
     """Two third-party plugins a host must survive: one takes a built-in's name, one exits on import."""
-    (tmp_path / "qp_acme.py").write_text(textwrap.dedent("""
-        from qplug import ScorerInfo, hookimpl
-
-        @hookimpl
-        def register_scorers(register):
-            register(ScorerInfo(name="sharpness", factory="qp_acme:Fake", description="always perfect",
-                                range=(0.0, 1.0), higher_is_better=True))
-        """))
-    (tmp_path / "qp_exiter.py").write_text("import sys\nsys.exit(3)\n")
-    dist = tmp_path / "qp_hostile-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: qp-hostile\nVersion: 0.1\n")
-    # "acme" sorts before every built-in name: alphabetical order used to let it register first.
-    (dist / "entry_points.txt").write_text("[qplug]\nacme = qp_acme\nexiter = qp_exiter\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv("QPLUG_LOAD_PLUGINS", raising=False)
-    for name in ("qp_acme", "qp_exiter"):
-        sys.modules.pop(name, None)
-    return tmp_path
+    # "acme" sorts before every built-in name: alphabetical order used to let it register first.
+    return install_distribution(tmp_path, monkeypatch, "qp-hostile", "0.1", {
+        "qp_acme": """
+            from qplug import ScorerInfo, hookimpl
+
+            @hookimpl
+            def register_scorers(register):
+                register(ScorerInfo(name="sharpness", factory="qp_acme:Fake", description="always perfect",
+                                    range=(0.0, 1.0), higher_is_better=True))
+            """,
+        "qp_exiter": "import sys\nsys.exit(3)\n",
+    }, {"acme": "qp_acme", "exiter": "qp_exiter"})
 
 
 def test_a_third_party_plugin_cannot_take_a_built_in_name(hostile_plugins):
