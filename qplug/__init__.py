@@ -9,7 +9,7 @@ from .errors import InputError, PluginError, QplugError, Terminated, UsageError
 from .events import EventRule
 from .gates import Gate
 from .hookspecs import hookimpl
-from .registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterInfo
+from .registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterContext, WriterInfo
 from .types import SCHEMA_VERSION, Answer, ErrorRecord, Event, Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score, SourceSummary
 
 __version__ = "0.1.0"
@@ -17,6 +17,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Answer", "AskerInfo", "DescriberInfo", "ErrorRecord", "Event", "EventRule", "Frame", "FrameResult", "Gate", "InputError", "MediaInfo",
     "PluginError", "QplugError", "RunSummary", "SCHEMA_VERSION", "Sampling", "Score", "ScoreResult", "ScorerInfo",
-    "SourceInfo", "SourceSummary", "Terminated", "UsageError", "WriterInfo", "__version__", "hookimpl", "iter_results", "run",
+    "SourceInfo", "SourceSummary", "Terminated", "UsageError", "WriterContext", "WriterInfo", "__version__", "hookimpl", "iter_results", "run",
     "score",
 ]

@@ -240,6 +240,7 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
     from .pipeline import Run
     from .plugins import get_host
     from .progress import Progress
+    from .registry import WriterContext
     from .reporting import Reporter
     from .resume import prepare_resume
     from .types import FrameResult
@@ -247,6 +248,7 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
     host = get_host()
     catalog = host.catalog()
     _warn_problems(catalog)
+    writer_options = _take_writer_options(options.scorer_options, outputs, catalog)
     run = Run(args.paths, options, host)
     resume = bool(getattr(args, "resume", False))
     if resume:
@@ -254,9 +256,9 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
     progress = Progress(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
     if progress is not None:
         options.progress = progress.update
-    writer_options = {"scorers": {s.name: s.to_dict() for s in run.scorer_infos}, "title": "qplug report"}
-    reporter = Reporter(outputs, catalog, writer_options, resume=resume,
-                        inputs=[item.path for item in run.inputs()])
+    context = WriterContext(scorers={s.name: s for s in run.scorer_infos}, title="qplug report")
+    reporter = Reporter(outputs, catalog, context, resume=resume, inputs=[item.path for item in run.inputs()],
+                        writer_options=writer_options)
     summary = run.summary
     try:
         for item in run:
@@ -293,6 +295,22 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
         print(f"qplug: {len(summary.sources)} input(s), {summary.frames} frame(s) in "
               f"{summary.wall_seconds:.1f} s: {_STATUS[summary.outcome]}", file=sys.stderr)
     return summary.exit_code
+
+
+def _take_writer_options(component_options: dict[str, Any], outputs: list[Any], catalog: Any) -> dict[str, Any]:
+    """Move ``--option WRITER.KEY=VALUE`` entries for the writers of this run's outputs out of the
+    component options (``writer:NAME`` when a scorer has the same name)."""
+    from .reporting import choose_writer
+
+    in_use = {choose_writer(output, catalog).name for output in outputs}
+    components = set(catalog.scorers) | set(catalog.describers) | set(catalog.askers)
+    taken: dict[str, Any] = {}
+    for name in list(component_options):
+        kind, colon, bare = name.partition(":")
+        writer = bare if colon and kind == "writer" else (name if not colon and name not in components else None)
+        if writer is not None and writer in in_use:
+            taken[writer] = component_options.pop(name)
+    return taken
 
 
 def _cmd_score(args: argparse.Namespace) -> int:

@@ -232,7 +232,8 @@ class Run:
             for info in infos}
         for name in self.options.scorer_options:
             if name not in running and not any(r.endswith(f":{name}") for r in running):
-                raise UsageError(f"--option {name}.KEY=VALUE: no scorer, describer or asker called {name!r} runs here")
+                raise UsageError(f"--option {name}.KEY=VALUE: no scorer, describer, asker or report writer called "
+                                 f"{name!r} runs here")
 
     def inputs(self) -> list[InputItem]:
         """The files this run reads (directories and globs expanded), each with its source or error."""

@@ -8,9 +8,10 @@ imports torch, OpenCV or ffmpeg bindings.
 from __future__ import annotations
 
 import importlib
+import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Protocol, Sequence, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, Protocol, Sequence, Union, runtime_checkable
 
 from .errors import PluginError, UsageError
 
@@ -103,7 +104,7 @@ class SourceReader(Protocol):
 
 @runtime_checkable
 class Writer(Protocol):
-    """Writes results as they arrive. Built by its factory with ``(stream, options)``."""
+    """Writes results as they arrive. Built by its factory with ``(stream, context)``, a :class:`WriterContext`."""
 
     def write_frame(self, result: "FrameResult") -> None:
         ...
@@ -189,6 +190,39 @@ class ScorerInfo:
             return f"closer to {self.ideal:g} is better"
         return "higher is better" if self.higher_is_better else "lower is better"
 
+    @property
+    def low(self) -> float:
+        return self.range[0]
+
+    @property
+    def high(self) -> float:
+        return self.range[1]
+
+    @classmethod
+    def unknown(cls, name: str) -> "ScorerInfo":
+        """A stand-in for a scorer a writer meets without metadata: unbounded, higher is better."""
+        return cls._named(name, factory="", description="", range=(-math.inf, math.inf), higher_is_better=True)
+
+    @classmethod
+    def _named(cls, name: str, **fields: Any) -> "ScorerInfo":
+        # Writers describe whatever names the results carry (a report re-read from disk, a name a
+        # spreadsheet would take for a formula); only registration enforces the naming rule.
+        info = cls(name="unknown", **fields)
+        object.__setattr__(info, "name", name)
+        return info
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> "ScorerInfo":
+        """Rebuild the metadata :meth:`to_dict` wrote (the factory is not part of it)."""
+        low, high = (list(record.get("range") or ()) + [None, None])[:2]
+        return cls._named(str(record["name"]), factory="", description=str(record.get("description") or ""),
+                   range=(-math.inf if low is None else float(low), math.inf if high is None else float(high)),
+                   higher_is_better=record.get("higher_is_better", True) if record.get("ideal") is None else None,
+                   ideal=record.get("ideal"), unit=str(record.get("unit") or ""),
+                   event_threshold=record.get("event_threshold"),
+                   event_min_duration=float(record.get("event_min_duration") or 0.0),
+                   temporal=bool(record.get("temporal", False)), default=bool(record.get("default", False)))
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "range": list(self.range),
                 "higher_is_better": self.higher_is_better, "inputs": list(self.inputs),
@@ -260,6 +294,26 @@ class SourceInfo:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "extensions": list(self.extensions),
                 "kind": self.kind, "priority": self.priority}
+
+
+@dataclass(frozen=True)
+class WriterContext:
+    """What a writer's factory receives beside its stream: ``factory(stream, context)``.
+
+    :param scorers: the run's scorers in order, with their ranges and directions (the one place
+        qplug keeps which side of a score is bad: :meth:`ScorerInfo.badness`, :meth:`ScorerInfo.is_bad`).
+    :param title: a title for reports that show one.
+    :param options: this writer's own options, from ``--option WRITER.KEY=VALUE`` (``--option
+        html.thumbnails=12``); a writer ignores the keys it does not know.
+    """
+
+    scorers: Mapping[str, ScorerInfo] = field(default_factory=dict)
+    title: str = "qplug report"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def scorer(self, name: str) -> ScorerInfo:
+        """The metadata of ``name``, or an unbounded higher-is-better stand-in for an unknown scorer."""
+        return self.scorers.get(name) or ScorerInfo.unknown(name)
 
 
 @dataclass(frozen=True)

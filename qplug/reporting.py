@@ -17,11 +17,11 @@ import os
 import stat
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any, Iterable, Mapping
 
 from .errors import QplugError, UsageError
-from .registry import Catalog, WriterInfo, resolve
+from .registry import Catalog, WriterContext, WriterInfo, resolve
 from .types import FrameResult, RunSummary, SourceSummary
 
 
@@ -222,14 +222,18 @@ class Reporter:
 
     :param outputs: the reports to write.
     :param catalog: where writers are looked up.
-    :param options: options handed to every writer's factory.
+    :param context: the run's scorers and title, handed to every writer's factory.
     :param resume: append to resumable outputs instead of starting them afresh.
     :param inputs: the input files of the run; an output that is one of them is refused.
+    :param writer_options: options by writer name (``{"html": {"thumbnails": 12}}``), handed to that
+        writer only, in its context's ``options``.
     """
 
-    def __init__(self, outputs: Iterable[Output], catalog: Catalog, options: Mapping[str, Any] | None = None,
-                 resume: bool = False, default_format: str = "jsonl", inputs: Iterable[str] = ()) -> None:
-        options = dict(options or {})
+    def __init__(self, outputs: Iterable[Output], catalog: Catalog, context: WriterContext | None = None,
+                 resume: bool = False, default_format: str = "jsonl", inputs: Iterable[str] = (),
+                 writer_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        context = context or WriterContext()
+        writer_options = writer_options or {}
         outputs = list(outputs)
         chosen = [(o, choose_writer(o, catalog, default_format)) for o in outputs]
         if sum(1 for o, _ in chosen if o.path is None) > 1:
@@ -246,7 +250,8 @@ class Reporter:
                 self._open.append(out)
                 out.open(append=resume and info.resumable and output.path is not None)
                 try:
-                    out.writer = resolve(info.factory)(out.stream, options)
+                    own = replace(context, options=dict(writer_options.get(info.name, {})))
+                    out.writer = resolve(info.factory)(out.stream, own)
                 except QplugError:
                     raise
                 except Exception as exc:

@@ -200,3 +200,15 @@ def test_help_does_not_import_heavy_modules():
             "print('HEAVY:' + ','.join(heavy))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
     assert result.stdout.strip().splitlines()[-1] == "HEAVY:", result.stdout
+
+
+def test_writer_options_are_settable_from_the_command_line(clip, tmp_path):
+    out = tmp_path / "r.html"
+    done = qplug("score", clip, "-s", "sharpness", "--out", out, "--option", "html.thumbnails=0", "-q")
+    assert done.returncode == 0, done.stderr
+    assert "<img" not in out.read_text()
+    with_thumbs = tmp_path / "t.html"
+    assert qplug("score", clip, "-s", "sharpness", "--out", with_thumbs, "-q").returncode == 0
+    assert "<img" in with_thumbs.read_text()
+    unused = qplug("score", clip, "-s", "sharpness", "--out", tmp_path / "r.jsonl", "--option", "html.thumbnails=0")
+    assert unused.returncode == 2 and "report writer called 'html'" in unused.stderr

@@ -13,11 +13,12 @@ import math
 from dataclasses import dataclass, field
 from typing import IO, Iterable
 
-from qplug import __version__
+from qplug import ScorerInfo, __version__
 from qplug.types import SCHEMA_VERSION, ErrorRecord, Event, FrameResult, MediaInfo, RunSummary, SourceSummary
 
 from . import svg
-from ._common import Options, ScorerMeta, clean_text, finite, format_number, format_seconds, int_option, scorer_metas
+from ._common import (Options, clean_text, finite, format_number, format_seconds, int_option,
+                      outcome_text, safe_name, writer_context)
 from .curve import MinMaxCurve
 from .thumbnails import Thumbnail, WorstFrames, spacing_for
 
@@ -42,6 +43,7 @@ vertical-align:top}th{background:#f3f5f8}td.num{text-align:right;font-variant-nu
 .badge.pass{background:#1b7f3b}.badge.fail{background:#a4161a}.badge.error{background:#6a1b9a}
 .verdict{display:flex;flex-wrap:wrap;align-items:center;gap:4px 14px;margin:6px 0 4px;font-size:15px}
 .verdict .badge{font-size:16px;padding:3px 14px}.badge.small{font-size:12px;padding:0 6px}
+.badge.stopped{background:#b35c00}p.outcome{font-size:15px;margin:6px 0}
 table.glance td.hit{color:#a4161a;font-weight:600}table.glance td.dir{color:#4a5361}
 figure{margin:10px 0 4px}figcaption{font-size:12.5px;color:#4a5361}figure.curve figcaption{margin-bottom:2px}
 svg.chart{width:100%;height:auto;display:block}
@@ -61,6 +63,32 @@ ul.errors li{margin:2px 0}code{font-size:12px}
 def esc(text: object) -> str:
     """Escape text for element content and quoted attributes (file names may hold <, & and quotes)."""
     return html.escape(clean_text(text), quote=True)
+
+
+def _heading(source_id: str) -> str:
+    """The source's ``<h2>``; a name that is not valid UTF-8 shows U+FFFD and keeps its bytes in an attribute."""
+    text, raw = safe_name(source_id)
+    extra = f' data-source-b64="{raw}"' if raw is not None else ""
+    return f"<h2{extra}>{esc(text)}</h2>"
+
+
+#: badge class and label of each way a run can end
+_OUTCOME_BADGES = {"passed": ("pass", "PASSED"), "gate_failed": ("fail", "GATE FAILED"), "errors": ("error", "ERRORS"),
+                   "failed": ("error", "FAILED"), "interrupted": ("stopped", "INTERRUPTED"),
+                   "terminated": ("stopped", "TERMINATED")}
+
+
+def _gates_cell(outcome: str, gate_failed: bool) -> str:
+    """What the run says about its quality gates: "passed" only when the run itself passed.
+
+    No gate failure in a run that was stopped or could not read an input means only that the sources
+    checked so far passed, not that the run did.
+    """
+    if gate_failed:
+        return '<span class="bad">failed</span>'
+    if outcome == "passed":
+        return '<span class="good">passed</span>'
+    return '<span class="muted">no failure in what was checked, but the run did not pass</span>'
 
 
 def _cell(value: object, numeric: bool = False) -> str:
@@ -124,21 +152,23 @@ class _SourceState:
 class HtmlReportWriter:
     """Builds the HTML report; see ``docs/report-schema.md`` for what it shows.
 
-    Options: ``title``, ``thumbnails`` (at most K worst frames per source, default 6, 0 for none),
-    ``primary`` (scorer that ranks worst frames; default the run's first scorer), ``scorers``
-    (range, direction and unit per scorer), ``curve_points`` (max points per curve, default 2000),
-    ``thumbnail_width`` (pixels, default 240).
+    Takes the run's scorers (range, direction, unit) and title from its :class:`qplug.WriterContext`.
+    Options (``--option html.KEY=VALUE``): ``thumbnails`` (at most K worst frames per source, default
+    6, 0 for none), ``primary`` (scorer that ranks worst frames; default the run's first scorer),
+    ``curve_points`` (max points per curve, default 2000), ``thumbnail_width`` (pixels, default 240).
     """
 
     def __init__(self, stream: IO[str], options: Options | None = None) -> None:
-        options = options or {}
+        context = writer_context(options)
+        own = context.options
         self._stream = stream
-        self._title = clean_text(options.get("title") or "qplug quality report")
-        self._k = int_option(options, "thumbnails", 6, 0)
-        self._curve_points = int_option(options, "curve_points", 2000, 4)
-        self._thumb_width = int_option(options, "thumbnail_width", 240, 16)
-        self._metas = scorer_metas(options)
-        primary = options.get("primary")
+        self._context = context
+        self._title = clean_text(context.title)
+        self._k = int_option(own, "thumbnails", 6, 0)
+        self._curve_points = int_option(own, "curve_points", 2000, 4)
+        self._thumb_width = int_option(own, "thumbnail_width", 240, 16)
+        self._metas = context.scorers
+        primary = own.get("primary")
         self._primary: str | None = str(primary) if primary else next(iter(self._metas), None)
         self._scorer_order: dict[str, None] = dict.fromkeys(self._metas)
         self._states: dict[str, _SourceState] = {}
@@ -157,8 +187,8 @@ class HtmlReportWriter:
         self._stream.write(text.encode("ascii", "xmlcharrefreplace").decode("ascii"))
         self._stream.flush()
 
-    def _meta(self, name: str) -> ScorerMeta:
-        return self._metas.get(name) or ScorerMeta(name)
+    def _meta(self, name: str) -> ScorerInfo:
+        return self._context.scorer(name)
 
     def _anchor(self, source_id: str) -> str:
         anchor = self._anchors.get(source_id)
@@ -248,7 +278,7 @@ class HtmlReportWriter:
         media = summary.media if summary else None
         events = summary.events if summary else []
         x_range = self._x_range(state, media) if state else None
-        parts = [f'<section class="source{css}" id="{anchor}">', f"<h2>{esc(source_id)}</h2>",
+        parts = [f'<section class="source{css}" id="{anchor}">', _heading(source_id),
                  self._verdict(summary, state, frames, media, x_range)]
         if summary is None:
             parts.append('<p class="bad">No summary was received for this source (the run stopped early?).</p>')
@@ -371,7 +401,7 @@ class HtmlReportWriter:
         bits.append(f"{frames} frame{'s' if frames != 1 else ''} scored")
         return " \u00b7 ".join(bits)
 
-    def _lines(self, meta: ScorerMeta, thresholds: list[float]) -> list[svg.RefLine]:
+    def _lines(self, meta: ScorerInfo, thresholds: list[float]) -> list[svg.RefLine]:
         """Reference lines of a chart: the ideal of a two-sided scorer, and event thresholds."""
         lines: list[svg.RefLine] = []
         inside = (lambda y: meta.low <= y <= meta.high)  # noqa: E731
@@ -465,8 +495,10 @@ class HtmlReportWriter:
             return title + f'<p class="muted">No frame has a {esc(self._primary)} score.</p>'
         note = ""
         if spacing is not None:
-            note = (f'<p class="muted">Worst first; at most one frame per event and none closer than '
-                    f"{spacing:.3g} s to a worse one, so each shows a different moment.</p>")
+            # Spacing only chooses among the worst frames (WorstFrames.pool), never brings in good ones.
+            note = (f'<p class="muted">Worst first. Among the {state.worst.pool_size()} frames as bad or nearly '
+                    f"as bad as the worst {self._k}, frames of different events and at least {spacing:.3g} s "
+                    "apart are preferred; then the next worst, wherever they are.</p>")
         figures = []
         for t in thumbs:
             where = t.timecode or (format_seconds(t.pts) if t.pts is not None else None)
@@ -501,13 +533,22 @@ class HtmlReportWriter:
         return f'<h3>Errors</h3><ul class="errors">{"".join(items)}</ul>'
 
     def _run_section(self, run: RunSummary) -> str:
-        gate = '<span class="bad">failed</span>' if run.gate_failed else '<span class="good">passed</span>'
+        # The ending comes from the run (outcome, exit code), never from the absence of gate failures:
+        # an interrupted run with no gate failure so far has not passed.
+        outcome, exit_code = run.outcome, run.exit_code
+        badge, label = _OUTCOME_BADGES.get(outcome, ("error", outcome.upper()))
+        line = (f'<p class="outcome" data-outcome="{esc(outcome)}" data-exit-code="{exit_code}">'
+                f'<span class="badge {badge}">{esc(label)}</span> {esc(outcome_text(outcome, exit_code))}</p>')
         facts = [("frames scored", run.frames), ("sources", len(run.sources)), ("errors", len(run.errors)),
-                 ("wall time", f"{run.wall_seconds:.1f} s"), ("exit code", run.exit_code)]
+                 ("wall time", f"{run.wall_seconds:.1f} s"), ("exit code", exit_code)]
         rows = [f"<tr><th>{esc(k)}</th>{_cell(v, True)}</tr>" for k, v in facts]
-        rows.append(f"<tr><th>quality gates</th><td>{gate}</td></tr>")
-        parts = ['<section class="run" id="run"><h2>Run summary</h2>',
+        rows.append(f"<tr><th>quality gates</th><td>{_gates_cell(outcome, run.gate_failed)}</td></tr>")
+        parts = ['<section class="run" id="run"><h2>Run summary</h2>', line,
                  f'<table class="facts"><tbody>{"".join(rows)}</tbody></table>']
+        run_failures = list(getattr(run, "failures", None) or [])  # a report or the setup that failed
+        if run_failures:
+            items = "".join(f"<li>{esc(f)}</li>" for f in run_failures)
+            parts.append(f'<h3>Run failures</h3><ul class="errors">{items}</ul>')
         if run.sources:
             parts.append(self._sources_table(run.sources))
         names = list(dict.fromkeys([*self._scorer_order, *run.scorers]))

@@ -6,7 +6,7 @@ from typing import IO, Any
 
 from qplug.types import FrameResult, RunSummary, SourceSummary
 
-from ._common import Options, dumps
+from ._common import Options, dumps, named_record
 
 
 class JsonLinesWriter:
@@ -24,14 +24,15 @@ class JsonLinesWriter:
         self._stream.flush()
 
     def write_frame(self, result: FrameResult) -> None:
-        self._emit(result.to_dict())
+        self._emit(named_record(result.to_dict()))
 
     def write_source(self, summary: SourceSummary) -> None:
-        self._emit(summary.to_dict())
+        self._emit(named_record(summary.to_dict()))
         # Errors are repeated as records of their own so `grep '"type":"error"'` finds every failure
         # without parsing the nested lists of the source record.
         for error in summary.errors:
-            self._emit(error.to_dict())
+            self._emit(named_record(error.to_dict()))
 
     def close(self, run: RunSummary) -> None:
+        # outcome and exit_code as the run says them: an interrupted run must not read as exit 0
         self._emit(run.to_dict())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import heapq
 import io
 import itertools
 import math
@@ -47,8 +48,12 @@ def jpeg_data_uri(rgb: "np.ndarray", max_width: int = 240, quality: int = 80) ->
 
 #: the shortest time between two worst-frame thumbnails of one video, in seconds
 MIN_SPACING = 1.0
-#: candidates kept per thumbnail shown: room to drop near neighbours and still show K frames
+#: candidates kept per thumbnail shown: the worst 3K frames, the most spacing may choose among
 CANDIDATES_PER_THUMBNAIL = 3
+#: spacing may pick a frame only if it is nearly as bad as the K-th worst: no farther from it than this
+#: share of the source's whole spread (worst to best). Rank alone is not enough: a bad stretch of 10
+#: frames among 3K candidates leaves room for good frames, which spacing would gladly pick as far apart.
+NEAR_SHARE = 0.1
 
 
 def spacing_for(duration: float | None, k: int) -> float:
@@ -67,18 +72,19 @@ def _rank(entry: _Entry) -> tuple[float, int]:
 
 
 class WorstFrames:
-    """The ``k`` worst frames of a source, chosen so that they show different moments.
+    """The ``k`` worst frames of a source, preferring frames that show different moments.
 
-    A video's worst frames tend to be neighbours (six frames of one black stretch), so :meth:`worst`
-    picks worst first but skips a frame closer in time than a spacing to one already picked, or inside
-    the same event. The spacing depends on the duration, which is only known at the end, so while
-    frames arrive the video is cut into time slots of width ``w`` (at most half the final spacing) and
-    only the worst frame of each slot is kept as a candidate; ``w`` doubles, and neighbouring slots
-    merge, as the video gets longer. At most ``3 * k`` candidates are kept (the least bad slot winner
-    is dropped), so memory is bounded however long the video, and a long bad stretch holds at most
-    one candidate per slot rather than all of its frames.
+    "Worst" always wins over "different". The thumbnails are chosen among the genuinely worst frames
+    only (:meth:`pool`): the ``3 * k`` worst, and of those only the ones nearly as bad as the k-th
+    worst (within :data:`NEAR_SHARE` of the source's spread of values). Inside that pool,
+    :meth:`worst` picks worst first but skips a frame closer in time than a spacing to one already
+    picked, or inside the same event, so that one black stretch does not fill every thumbnail when
+    other moments are as bad; when that leaves fewer than ``k``, the next worst frames of the pool
+    are added wherever they are. A good frame is never shown for lying far from the bad ones: a clip
+    whose bad frames all sit in one stretch shows that stretch ``k`` times.
 
-    Frames without a presentation time (stills, image folders) are never grouped: plain worst-K.
+    The ``3 * k`` worst frames seen so far are kept in a heap, so memory is bounded however long the
+    video. Frames without a presentation time (stills, image folders) are never spaced: plain worst-K.
 
     The thumbnail is encoded when a frame becomes a candidate, because that is the last moment its
     pixels are guaranteed to exist; nothing larger than the JPEG is ever kept.
@@ -90,70 +96,57 @@ class WorstFrames:
         self.max_width = max_width
         self.quality = quality
         self.capacity = max(k, candidates if candidates is not None else CANDIDATES_PER_THUMBNAIL * k)
-        self._slots: dict[object, _Entry] = {}
-        self._least: object | None = None  # key of the least bad candidate, when known
+        #: min-heap on (badness, -arrival): the root is the least bad candidate, the first to go
+        self._heap: list[_Entry] = []
         self._order = itertools.count()
-        self._origin: float | None = None
-        #: slot width in seconds
-        self.slot = MIN_SPACING / 2
+        #: the least badness of any frame offered (the best frame), for the source's spread of values
+        self._best: float | None = None
+        #: first and last presentation time of the frames offered
+        self._first_pts: float | None = None
+        self._last_pts: float | None = None
 
     def __len__(self) -> int:
-        return len(self._slots)
+        return len(self._heap)
 
     def offer(self, result: "FrameResult", value: float, badness: float) -> None:
-        """Consider one scored frame; make its thumbnail only if it becomes a candidate."""
-        if self.k <= 0:
+        """Consider one scored frame; make its thumbnail only if it is among the worst seen so far."""
+        if self.k <= 0 or not math.isfinite(badness):
             return
         order = next(self._order)
+        self._best = badness if self._best is None else min(self._best, badness)
         pts = result.pts
-        if pts is None:
-            key: object = ("frame", order)
+        if pts is not None:
+            self._first_pts = pts if self._first_pts is None else min(self._first_pts, pts)
+            self._last_pts = pts if self._last_pts is None else max(self._last_pts, pts)
+        heap = self._heap
+        full = len(heap) >= self.capacity
+        if full and (badness, -order) <= _rank(heap[0]):
+            return  # not worse than the least bad candidate: no thumbnail to make
+        entry = (badness, -order, self._thumbnail(result, value))
+        if full:
+            heapq.heapreplace(heap, entry)
         else:
-            if self._origin is None:
-                self._origin = pts
-            self._widen(pts)
-            key = math.floor((pts - self._origin) / self.slot)
-        slots = self._slots
-        current = slots.get(key)
-        if current is not None:
-            if badness <= current[0]:
-                return  # the slot already holds a frame at least as bad
-        elif len(slots) >= self.capacity:
-            least = self._least_key()
-            if badness <= slots[least][0]:
-                return
-            del slots[least]
-        slots[key] = (badness, -order, self._thumbnail(result, value))
-        self._least = None
+            heapq.heappush(heap, entry)
 
-    def _least_key(self) -> object:
-        if self._least is None or self._least not in self._slots:
-            self._least = min(self._slots, key=lambda k: _rank(self._slots[k]))
-        return self._least
+    def pool(self) -> list[_Entry]:
+        """The frames spacing may choose among, worst first: the k worst and those nearly as bad."""
+        ranked = sorted(self._heap, key=_rank, reverse=True)
+        if not ranked or self._best is None:
+            return ranked
+        kth = ranked[min(self.k, len(ranked)) - 1][0]
+        floor = kth - NEAR_SHARE * (ranked[0][0] - self._best)
+        return [entry for entry in ranked if entry[0] >= floor]
 
-    def _widen(self, pts: float) -> None:
-        """Double the slot width while it is under half the spacing the video so far would get."""
-        assert self._origin is not None
-        target = spacing_for(pts - self._origin, self.k) / 2
-        if target < 2 * self.slot:
-            return
-        while target >= 2 * self.slot:
-            self.slot *= 2
-        merged: dict[object, _Entry] = {}
-        for key, entry in self._slots.items():
-            pts_ = entry[2].pts
-            if pts_ is not None:
-                key = math.floor((pts_ - self._origin) / self.slot)
-            kept = merged.get(key)
-            if kept is None or _rank(entry) > _rank(kept):
-                merged[key] = entry
-        self._slots = merged
-        self._least = None
+    def pool_size(self) -> int:
+        """How many frames spacing may choose among (at least k when k frames were offered)."""
+        return len(self.pool())
 
-    def _select(self, spacing: float, segments: Sequence[tuple[float, float]], limit: int) -> list[_Entry]:
-        """Greedy worst-first choice: skip a frame near a chosen one in time or inside the same segment."""
+    @staticmethod
+    def _select(pool: Sequence[_Entry], spacing: float, segments: Sequence[tuple[float, float]],
+                limit: int) -> list[_Entry]:
+        """Greedy worst-first choice in ``pool``: skip a frame near a chosen one in time or in the same segment."""
         chosen: list[_Entry] = []
-        for entry in sorted(self._slots.values(), key=_rank, reverse=True):
+        for entry in pool:
             pts = entry[2].pts
             if pts is not None and any(
                     c[2].pts is not None and (abs(c[2].pts - pts) < spacing
@@ -179,12 +172,22 @@ class WorstFrames:
 
     def worst(self, spacing: float | None = None,
               segments: Sequence[tuple[float, float]] = ()) -> list[Thumbnail]:
-        """Up to ``k`` frames, worst first, no two closer than ``spacing`` seconds nor in one segment.
+        """Up to ``k`` of the worst frames, worst first, spread in time when the worst allow it.
 
-        :param spacing: least time between two chosen frames (use :func:`spacing_for` with the source's
-            duration); None: the least the frames seen so far call for, at least :data:`MIN_SPACING`.
-        :param segments: (start, end) times of the source's events: at most one frame from each.
+        Spacing and segments only choose among the :meth:`pool`; if they leave fewer than ``k``, the
+        next worst of it are added regardless, so every frame shown is among the worst.
+
+        :param spacing: least time between two frames picked for being apart (use :func:`spacing_for`
+            with the source's duration); None: what the span of the frames seen so far calls for.
+        :param segments: (start, end) times of the source's events: one frame from each is preferred.
         """
         if spacing is None:
-            spacing = max(MIN_SPACING, 2 * self.slot)
-        return [entry[2] for entry in self._select(spacing, segments, self.k)]
+            span = None if self._first_pts is None or self._last_pts is None else self._last_pts - self._first_pts
+            spacing = spacing_for(span, self.k)
+        pool = self.pool()
+        chosen = self._select(pool, spacing, segments, self.k)
+        if len(chosen) < self.k:  # spacing left too few: the next worst, however close to a chosen one
+            picked = {entry[1] for entry in chosen}
+            chosen += [entry for entry in pool if entry[1] not in picked][:self.k - len(chosen)]
+        chosen.sort(key=_rank, reverse=True)
+        return [entry[2] for entry in chosen]

@@ -36,7 +36,7 @@ import pytest
 from qplug.errors import InputError, PluginError
 from qplug.plugins import PluginHost
 from qplug.pooling import Pooler
-from qplug.registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterInfo, resolve
+from qplug.registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterContext, WriterInfo, resolve
 from qplug.types import (Answer, ErrorRecord, Event, Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score,
                          SourceSummary)
 
@@ -689,10 +689,12 @@ class WriterConformance(_Conformance):
                        range=(0.0, float("inf")), higher_is_better=False, unit="levels"),
         ]
 
-    def options(self) -> dict[str, Any]:
+    def options(self, **own: Any) -> Any:
+        """What the factory receives: the writer's ``writer_options``, or what ``qplug score`` passes
+        (a :class:`qplug.WriterContext` with the run's scorers, a title and ``own`` options)."""
         if self.writer_options is not None:
-            return dict(self.writer_options)
-        return {"scorers": {s.name: s.to_dict() for s in self.scorer_infos()}, "title": "qplug conformance"}
+            return dict(self.writer_options, **own)
+        return WriterContext(scorers={s.name: s for s in self.scorer_infos()}, title="qplug conformance", options=own)
 
     def sample_run(self) -> tuple[list[FrameResult], list[SourceSummary], RunSummary]:
         """A video of six frames (one failed score, one without pixels), then an unreadable input."""
@@ -760,5 +762,5 @@ class WriterConformance(_Conformance):
 
     def test_accepts_options_it_does_not_know(self) -> None:
         stream = self.new_stream()
-        writer = self.build(stream, dict(self.options(), some_future_option=True))
+        writer = self.build(stream, self.options(some_future_option=True))
         writer.close(RunSummary())
