@@ -251,14 +251,18 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
     writer_options = _take_writer_options(options.scorer_options, outputs, catalog)
     run = Run(args.paths, options, host)
     resume = bool(getattr(args, "resume", False))
-    if resume:
-        options.resume = prepare_resume(outputs, catalog, [s.name for s in run.scorer_infos])
-    progress = Progress(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
-    if progress is not None:
-        options.progress = progress.update
     context = WriterContext(scorers={s.name: s for s in run.scorer_infos}, title="qplug report")
     reporter = Reporter(outputs, catalog, context, resume=resume, inputs=[item.path for item in run.inputs()],
                         writer_options=writer_options)
+    if resume:
+        try:  # read and repair the report only once this process holds its lock
+            options.resume = prepare_resume(outputs, catalog, [s.name for s in run.scorer_infos])
+        except BaseException:
+            reporter.abandon()
+            raise
+    progress = Progress(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
+    if progress is not None:
+        options.progress = progress.update
     summary = run.summary
     try:
         for item in run:

@@ -258,9 +258,7 @@ class Reporter:
                     raise QplugError(f"{out.where}: the {info.name} writer could not start: "
                                      f"{type(exc).__name__}: {exc}") from exc
         except BaseException:
-            for out in self._open:
-                out.finish(complete=False)
-            self._open = []
+            self.abandon()
             raise
 
     def frame(self, result: FrameResult) -> None:
@@ -300,6 +298,12 @@ class Reporter:
                 if out.stream is not None or out.lock_fd is not None or out.temporary is not None:
                     out.finish(complete=False)
             self._open = []
+
+    def abandon(self) -> None:
+        """Close every output without completing it: earlier reports stay as they were."""
+        for out in self._open:
+            out.finish(complete=False)
+        self._open = []
 
     def _guard(self, out: _OpenOutput, call: Any, *args: Any) -> None:
         """Run one writer call; a failure disables that output and is remembered, the run goes on."""
