@@ -9,10 +9,13 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import contextlib
 import resource
+import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import warnings
 import zlib
@@ -21,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
 import qplug_images
 from qplug.errors import InputError, UsageError
@@ -201,6 +204,20 @@ def test_exif_orientation_is_applied(tmp_path: Path, orientation: int, shape: tu
     assert_colour(frame.rgb[blue_at], BLUE, 12)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillow(tmp_path: Path, orientation: int) -> None:
+    path = tmp_path / f"o{orientation}.png"  # lossless, so the comparison is exact
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    rng = np.random.default_rng(orientation)
+    Image.fromarray(rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)).save(path, exif=exif)
+    with Image.open(path) as im:
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    info, frame = open_one(path)
+    assert np.array_equal(frame.rgb, expected)
+    assert (info.height, info.width) == expected.shape[:2]
+
+
 def test_exif_orientation_with_max_side(tmp_path: Path) -> None:
     path = tmp_path / "o6.jpg"
     exif = Image.Exif()
@@ -347,10 +364,11 @@ def test_gif_with_transparency(tmp_path: Path) -> None:
     assert_colour(frame.rgb[1, 3], RED)
 
 
-def test_animated_gif_gives_the_first_frame_only(tmp_path: Path) -> None:
-    path = tmp_path / "anim.gif"
+def test_multipage_tiff_gives_the_first_page_only(tmp_path: Path) -> None:
+    # Pages are other pictures, not an animation (animated GIF/WebP/PNG: tests/test_image_animation.py).
+    path = tmp_path / "pages.tif"
     first, second = Image.new("RGB", (8, 8), RED), Image.new("RGB", (8, 8), BLUE)
-    first.save(path, save_all=True, append_images=[second], duration=100, loop=0)
+    first.save(path, save_all=True, append_images=[second])
     info, frame = open_one(path)
     assert info.frame_count == 1
     assert_colour(frame.rgb[4, 4], RED)
@@ -386,6 +404,26 @@ def test_max_side_downscales_keeping_aspect(tmp_path: Path) -> None:
     assert_colour(frame.rgb[8, 60], BLUE, 2)
 
 
+@pytest.mark.parametrize(("name", "mode"), [("rgba.png", "RGBA"), ("la.png", "LA"), ("p.gif", "P"), ("p.png", "P")])
+def test_max_side_with_transparency_shrinks_then_composites_over_white(tmp_path: Path, name: str, mode: str) -> None:
+    path = tmp_path / name  # left half opaque black, right half transparent blue
+    if mode == "P":
+        im = Image.new("P", (400, 100), 1)
+        im.putpalette([*BLACK, *BLUE])
+        im.paste(0, (0, 0, 200, 100))
+        im.save(path, transparency=1)
+    else:
+        im = Image.new("RGBA", (400, 100), (0, 0, 255, 0))
+        im.paste((0, 0, 0, 255), (0, 0, 200, 100))
+        im.convert(mode).save(path)
+    info, frame = open_one(path, max_side=64)
+    assert info.pix_fmt == mode
+    assert frame.rgb.shape == (16, 64, 3)
+    assert_colour(frame.rgb[8, 4], BLACK, 2)
+    assert_colour(frame.rgb[8, 60], WHITE, 2)
+    assert "transparent pixels composited over white" in info.warnings
+
+
 def test_max_side_never_enlarges(tmp_path: Path) -> None:
     path = tmp_path / "small.png"
     Image.new("RGB", (20, 10), RED).save(path)
@@ -412,7 +450,69 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_directory(tmp_path: Path) -> None:
     folder = tmp_path / "dir.png"
     folder.mkdir()
-    assert "directory" in open_error(folder).reason
+    assert open_error(folder).reason == "not a regular file (directory)"
+
+
+def open_error_within(path: Path | str, seconds: float = 10.0) -> InputError:
+    """``open_error`` in a thread, so that a source blocking on the file fails the test instead of hanging it."""
+    outcome: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            outcome["error"] = open_error(path)
+        except BaseException as exc:  # an assertion from open_error: re-raised below
+            outcome["failure"] = exc
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        with contextlib.suppress(OSError):  # unblock a reader stuck on a FIFO: a writer comes and goes
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(5)
+        pytest.fail(f"opening {path} blocked for more than {seconds:g} s")
+    if "failure" in outcome:
+        raise outcome["failure"]
+    return outcome["error"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "x.jpg"
+    os.mkfifo(fifo)
+    started = time.perf_counter()
+    assert open_error_within(fifo).reason == "not a regular file (FIFO)"
+    assert time.perf_counter() - started < 2.0
+    link = tmp_path / "link.png"  # decided on what the link points to
+    link.symlink_to(fifo)
+    assert open_error_within(link).reason == "not a regular file (FIFO)"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="no /dev/null here")
+def test_character_device_is_refused() -> None:
+    assert open_error_within("/dev/null").reason == "not a regular file (character device)"
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets here")
+def test_socket_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.png"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(path))
+        assert open_error_within(path).reason == "not a regular file (socket)"
+
+
+def test_dangling_link_is_not_found(tmp_path: Path) -> None:
+    link = tmp_path / "gone.png"
+    link.symlink_to(tmp_path / "nothing-here.png")
+    assert open_error(link).reason == "file not found"
+
+
+def test_link_to_an_image_is_read(tmp_path: Path) -> None:
+    target = tmp_path / "real.png"
+    Image.new("RGB", (4, 4), RED).save(target)
+    link = tmp_path / "link.png"
+    link.symlink_to(target)
+    assert_colour(pixels(link)[2, 2], RED)
 
 
 def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -218,7 +218,7 @@ def test_every_frame(clips: dict[str, Path]) -> None:
 
 def test_fps_sampling(clips: dict[str, Path]) -> None:
     reader, frames = read(clips["main"], fps=5)
-    assert any(arg.startswith("[0:0]fps=") for arg in reader.plan.args)  # sampled inside ffmpeg
+    assert any("]fps=fps=" in arg for arg in reader.plan.args)  # sampled inside ffmpeg
     assert len(frames) == 10 == reader.expected_frames
     assert [f.pts for f in frames] == pytest.approx([i * 0.2 for i in range(10)], abs=1e-6)
     assert [f.index for f in frames] == [i * 5 for i in range(10)]

@@ -1,4 +1,4 @@
-"""qplug built-in source for still images (JPEG, PNG, WebP, TIFF, BMP, GIF).
+"""qplug built-in source for images (JPEG, PNG, WebP, TIFF, BMP, GIF), animated GIF/WebP/PNG included.
 
 Only the registration lives here: importing this package must stay cheap, so Pillow and numpy are
 imported by :mod:`qplug_images.source` when the source is first used.
@@ -21,7 +21,7 @@ def register_sources(register: Callable[[SourceInfo], None]) -> None:
     register(SourceInfo(
         name="images",
         factory="qplug_images.source:ImageSource",
-        description="Still images via Pillow: one 8-bit RGB frame per file, EXIF orientation applied",
+        description="Images via Pillow: one 8-bit RGB frame per still, timed frames per animated GIF/WebP/PNG",
         extensions=EXTENSIONS,
         kind="image",
     ))

@@ -2,7 +2,8 @@
 
 Pillow's own guard warns between ``MAX_IMAGE_PIXELS`` and twice that and only errors above; qplug
 refuses everything above the limit, because a batch run has nobody to read the warning and a
-300-megapixel RGB decode (900 MB) is exactly what the guard exists to stop.
+300-megapixel RGB decode (900 MB) is exactly what the guard exists to stop. The limit is also lower
+than Pillow's (see :data:`DEFAULT_MAX_PIXELS`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ from qplug.errors import UsageError
 #: Environment variable that sets the limit (a positive integer number of pixels).
 ENV_VAR = "QPLUG_MAX_IMAGE_PIXELS"
 
-#: Pillow's default ``Image.MAX_IMAGE_PIXELS`` (a 1 GiB RGBA image's worth of 32-bit pixels / 3).
-#: Spelled out rather than read from Pillow because :func:`allow_in_pillow` may raise that global.
-DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+#: 8192 x 8192 = 67,108,864 pixels (64 Mi). Above every picture QC normally sees: an 8K frame is
+#: 33 MP (7680x4320) to 35 MP (8192x4320 DCI), the highest-resolution full-frame cameras give 61 MP
+#: (9504x6336), and 8192x8192 textures and maps still fit. Decoding one at the limit peaks at about
+#: 270 MB (4 bytes a pixel for RGB, RGBA and gray; 470 MB, 7 bytes a pixel, for the modes converted
+#: through a Pillow copy: see :mod:`qplug_images.convert`), a bounded price for one reader thread.
+#: Pillow's own default (89.5 MP) let a 283 KB PNG of 9450x9450 take more than 1 GB; medium-format
+#: backs (100-150 MP), stitched panoramas and scans above 64 MP need ``QPLUG_MAX_IMAGE_PIXELS``.
+DEFAULT_MAX_PIXELS = 8192 * 8192
 
 
 def pixel_limit() -> int:

@@ -1,33 +1,50 @@
-"""The ``images`` source: one still image file -> one 8-bit RGB :class:`~qplug.types.Frame`."""
+"""The ``images`` source: a still image file -> one 8-bit RGB :class:`~qplug.types.Frame`; an animated
+GIF, WebP or PNG -> one frame per animation frame, timed (see :mod:`qplug_images.animation`)."""
 
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Union
 
 import numpy as np
 
 from qplug.errors import InputError
 from qplug.types import Frame, MediaInfo, Sampling
 
-from .decode import DecodedImage, decode_image
+from .animation import AnimationReader, is_animation, open_animation
+from .decode import DecodedImage, decode_image, decode_still, open_image
 
 
 class ImageSource:
-    """Opens JPEG, PNG, WebP, TIFF, BMP and GIF files (GIF and multi-page TIFF: first frame only).
+    """Opens JPEG, PNG, WebP, TIFF, BMP and GIF files.
 
-    Only ``Sampling.max_side`` applies to a still; the other sampling fields select video frames.
+    A still gives one frame (``pts`` None) and only ``Sampling.max_side`` applies to it. An
+    animated GIF, WebP or PNG gives its frames with ``pts`` and ``duration``, sampled like a video
+    (``MediaInfo.kind`` "video"). Other multi-frame files (multi-page TIFF, camera MPO) give their
+    first picture, with a warning.
     """
 
-    def open(self, path: str | os.PathLike[str], sampling: Sampling | None = None) -> "ImageReader":
-        """Decode ``path`` and return a reader holding its one frame.
+    def open(self, path: str | os.PathLike[str], sampling: Sampling | None = None) -> "Reader":
+        """Read the header of ``path`` and return a reader for its frames.
 
-        :raises InputError: when the file is missing, unreadable, not an image, truncated or corrupt,
-            or larger than the decompression-bomb limit.
+        A still is decoded here, an animation's first frame too (the rest as it is iterated).
+
+        :raises InputError: when the file is missing, not a regular file, unreadable, not an image,
+            truncated or corrupt, or larger than the decompression-bomb limit.
         """
         source_id = os.fspath(path)
-        max_side = sampling.max_side if sampling is not None else None
-        decoded = decode_image(source_id, max_side)
+        sampling = sampling or Sampling()
+        max_side = sampling.max_side
+        opened = open_image(source_id)
+        try:
+            animated = is_animation(opened.im)
+        except BaseException:
+            opened.close()
+            raise
+        if animated:
+            return open_animation(opened, sampling)
+        with opened:
+            decoded = decode_still(opened, max_side)
         info = MediaInfo(source_id=source_id, kind="image", container=decoded.container, codec=None,
                          width=decoded.width, height=decoded.height, frame_count=1, pix_fmt=decoded.mode,
                          bit_depth=decoded.bit_depth, warnings=list(decoded.notes))
@@ -79,3 +96,7 @@ class ImageReader:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+#: What :meth:`ImageSource.open` returns.
+Reader = Union[ImageReader, AnimationReader]

@@ -5,7 +5,9 @@ sees the frames it will score: seeking (input ``-ss``/``-t``), every-Nth (``sele
 (``fps``), deinterlacing (``bwdif``) and resizing (``scale``). Frames come out as 8-bit 4:2:0, half
 the bytes of RGB: untouched when the stream already is 8-bit 4:2:0 BT.601/BT.709, else converted
 to limited-range BT.601; the plan says which (see :mod:`qplug_video.colour`). The last filter,
-``showinfo``, logs each delivered frame's timestamp on stderr.
+``showinfo``, logs each delivered frame's timestamp on stderr. When frames are sampled, a first
+``showinfo`` right after decoding logs every decoded frame too: frames missing from the stream are
+found there (:class:`qplug_video.damage.Timeline`), where sampling cannot hide them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ OUTPUT_PIX_FMT = "yuv420p"
 _BT601_SPACES = {None, "unknown", "unspecified", "bt470bg", "smpte170m", "fcc"}
 #: 8-bit 4:2:0 layouts delivered as they are decoded (yuvj420p is the JPEG-range spelling).
 _PASSTHROUGH_PIX_FMTS = {"yuv420p": False, "yuvj420p": True}
+#: Instance names of the two showinfo filters, as ffmpeg's log shows them ("[showinfo@qplug_decoded @ 0x...]").
+DECODED_LOG = "qplug_decoded"
+DELIVERED_LOG = "qplug_delivered"
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,12 @@ class DecodePlan:
     warnings: list[str] = field(default_factory=list)
     matrix: str = "bt601"  # of the delivered samples: "bt601" or "bt709"
     full_range: bool = False
+    #: every decoded frame is logged by a showinfo of its own (frames are sampled)
+    logs_decoded: bool = False
+    #: timestamp of the stream's first frame slot, on the timeline of delivered pts (frame index 0)
+    origin: float = 0.0
+    #: seconds subtracted from the file's timestamps to make delivered pts (the container's start)
+    offset: float = 0.0
 
     @property
     def frame_bytes(self) -> int:
@@ -110,6 +121,12 @@ def plan_decode(exe: str, url: str, probe: Probe, stream: VideoStream, sampling:
         # Move the container's start to 0 before any filter: the fps grid and showinfo's pts_time
         # are then seconds from the start of the stream, as Frame.pts wants.
         node = node.filter("setpts", f"PTS-{time_offset!r}/TB")
+    # The video may start after the container (audio first): its frame 0 is at its own start.
+    origin = max(0.0, stream.start - time_offset) if stream.start is not None else 0.0
+    every = sampling.every or 1
+    logs_decoded = sampling.fps is not None or every > 1
+    if logs_decoded:
+        node = node.filter(f"showinfo@{DECODED_LOG}", checksum=0)
 
     if stream.interlaced:
         order = stream.field_order
@@ -121,7 +138,6 @@ def plan_decode(exe: str, url: str, probe: Probe, stream: VideoStream, sampling:
         else:
             warnings.append(f"interlaced video ({order}): not deinterlaced, expect combing")
 
-    every = sampling.every or 1
     if sampling.fps is not None:
         # Output times are multiples of 1/fps from the start of the stream. The filter keeps the
         # last frame that falls in each slot; round=up makes that the frame on screen at the
@@ -137,7 +153,7 @@ def plan_decode(exe: str, url: str, probe: Probe, stream: VideoStream, sampling:
     if (width, height) == (source_size[0] - source_size[0] % 2, source_size[1] - source_size[1] % 2) != source_size:
         warnings.append(f"odd frame size {source_size[0]}x{source_size[1]} cropped to {width}x{height}")
     node, pix_fmt, matrix, full_range = _colour_filters(stream, (width, height), source_size, node)
-    node = node.filter("showinfo", checksum=0)
+    node = node.filter(f"showinfo@{DELIVERED_LOG}", checksum=0)
 
     out_opts: dict[str, Any] = {"format": "rawvideo", "pix_fmt": pix_fmt, "fps_mode": "passthrough"}
     if sampling.max_frames is not None:
@@ -147,4 +163,5 @@ def plan_decode(exe: str, url: str, probe: Probe, stream: VideoStream, sampling:
     args[1:1] = ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info"]
     return DecodePlan(args=list(args), width=width, height=height, every=every,
                       fps=sampling.fps, start=sampling.start or None, end=sampling.end,
-                      max_frames=sampling.max_frames, warnings=warnings, matrix=matrix, full_range=full_range)
+                      max_frames=sampling.max_frames, warnings=warnings, matrix=matrix, full_range=full_range,
+                      logs_decoded=logs_decoded, origin=round(origin, 6), offset=time_offset)
