@@ -297,3 +297,34 @@ def test_fifos_and_devices_are_reported_and_the_good_files_scored(short_clip, tm
     assert scored == {"a.mp4", "z.mp4"}
     alone = qplug("score", folder / "x.jpg", "/dev/zero", "-s", "sharpness", "-q")
     assert alone.returncode == 2 and "not a regular file" in alone.stderr
+
+
+# -- damaged streams ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext", ["ts", "mp4", "mkv"])
+def test_a_damaged_stream_is_an_error_with_a_timecoded_gap_never_a_pass(tmp_path, ext):
+    clean = tmp_path / f"clean.{ext}"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=4", "-c:v", "libx264", "-g", "25",
+           "-pix_fmt", "yuv420p", clean)
+    data = bytearray(clean.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 8_000] = bytes((i * 97 + 13) % 256 for i in range(8_000))  # a bad sector
+    damaged = tmp_path / f"damaged.{ext}"
+    damaged.write_bytes(bytes(data))
+    out = tmp_path / "r.jsonl"
+    done = qplug("score", damaged, "-s", "sharpness", "--out", out)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "PASS" not in done.stderr
+    lines = records(out)
+    frames = [r for r in lines if r["type"] == "frame"]
+    (source,) = [r for r in lines if r["type"] == "source"]
+    assert 0 < len(frames) < 100
+    assert any(e["stage"] == "read" and ("decode_gap" in e["reason"] or "decode_error" in e["reason"])
+               for e in source["errors"])
+    gaps = [e for e in source["events"] if e["scorer"] == "decode_gap"]
+    assert gaps and "decode_gap" in done.stderr
+    for gap in gaps:  # frames keep their true numbers: none is scored inside a gap
+        assert not [f for f in frames if gap["start"] < f["pts"] < gap["end"]]
+        assert gap["start_timecode"] and gap["end_timecode"]
+    indices = [f["index"] for f in frames]
+    assert indices == sorted(indices) and all(abs(f["index"] - round(f["pts"] * 25)) == 0 for f in frames)
