@@ -12,8 +12,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from qplug.errors import InputError
-from qplug.hookspecs import hookimpl
-from qplug.registry import ScorerInfo, SourceInfo
+from qplug import ScorerInfo, SourceInfo, hookimpl
 from qplug.types import Frame, MediaInfo, Sampling
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from qplug.hookspecs import hookimpl
-from qplug.registry import SourceInfo
+from qplug import SourceInfo, hookimpl
 
 #: File extensions the source claims (lower-case, with the dot), as the registry expects them.
 EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")

@@ -12,8 +12,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from qplug.hookspecs import hookimpl
-from qplug.registry import ScorerInfo
+from qplug import ScorerInfo, hookimpl
 
 _MODULE = "qplug_qc.scorers"
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from qplug.hookspecs import hookimpl
-from qplug.registry import WriterInfo
+from qplug import WriterInfo, hookimpl
 
 
 @hookimpl

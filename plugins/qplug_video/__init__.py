@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from qplug.hookspecs import hookimpl
-from qplug.registry import SourceInfo
+from qplug import SourceInfo, hookimpl
 
 #: Containers ffmpeg reads that usually hold video. Still-image formats belong to the image source.
 VIDEO_EXTENSIONS: tuple[str, ...] = (

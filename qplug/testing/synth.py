@@ -22,8 +22,7 @@ import os
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from qplug.errors import InputError
-from qplug.hookspecs import hookimpl
-from qplug.registry import ScorerInfo, SourceInfo
+from qplug import ScorerInfo, SourceInfo, hookimpl
 from qplug.types import Frame, MediaInfo, Sampling
 
 if TYPE_CHECKING:

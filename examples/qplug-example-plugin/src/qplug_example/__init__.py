@@ -15,8 +15,7 @@ import os
 import time
 from typing import Any, Callable, Generator, Sequence
 
-from qplug.hookspecs import hookimpl
-from qplug.registry import DescriberInfo, ScorerInfo
+from qplug import DescriberInfo, ScorerInfo, hookimpl
 
 __version__ = "0.1.0"
 
