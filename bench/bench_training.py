@@ -4,7 +4,7 @@
     python bench/bench_training.py --gpu                # CUDA: llava15_7b_lora.toml on random LLaVA-1.5-7B
     python bench/bench_training.py --gpu --dry-run-cpu  # the GPU code path on the CPU with a shrunk model
 
-Both modes run the real trainer (:class:`training.train.Trainer`: encoder, batch plan, accelerate,
+Both modes run the real trainer (:class:`qplug_training.train.Trainer`: encoder, batch plan, accelerate,
 loss over assistant tokens, optimizer and scheduler) on synthetic records written to a temporary
 folder, and read the step log it writes. The first step is a warm-up and is left out of the medians.
 tokens/s counts every attended token (image tokens included), as the trainer's log does.
@@ -41,7 +41,7 @@ QINSTRUCT_RECORDS = 200_000
 
 def timed_run(recipe: Any, base: Any = None) -> dict[str, Any]:
     """Run a recipe with the trainer; medians over its logged steps after the first."""
-    from training.train import Trainer
+    from qplug_training.train import Trainer
 
     trainer = Trainer(recipe, base=base, echo=False)
     try:
@@ -69,7 +69,7 @@ def timed_run(recipe: Any, base: Any = None) -> dict[str, Any]:
 def run_cpu(args: argparse.Namespace) -> None:
     import torch
 
-    from training.recipe import load_recipe
+    from qplug_training.recipe import load_recipe
 
     torch.set_num_threads(args.threads)
     print(f"CPU, {args.threads} thread(s), torch {torch.__version__}; tiny_cpu.toml, {args.steps} steps, "
@@ -99,8 +99,8 @@ def run_gpu(args: argparse.Namespace) -> None:
 
     from qplug_vlm.testing import benchmark_device, llava_model, llava_processor, tiny_tokenizer
 
-    from training.modeling import BaseModel
-    from training.recipe import load_recipe
+    from qplug_training.modeling import BaseModel
+    from qplug_training.recipe import load_recipe
 
     device, dtype, size = benchmark_device(args.dry_run_cpu, args.threads)
     precision = "no" if device == "cpu" else "bf16" if dtype == torch.bfloat16 else "fp16"

@@ -102,7 +102,7 @@ def run_gpu(args: argparse.Namespace) -> None:
     import torch
 
     from qplug_vlm.backend import Backend
-    from qplug_vlm.methods import METHODS
+    from qplug_vlm.prompts import METHODS
     from qplug_vlm.scorers import LevelScorer
     from qplug_vlm.testing import benchmark_device, llava_model, llava_processor, tiny_tokenizer
 

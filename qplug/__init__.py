@@ -1,22 +1,55 @@
 """qplug: frame-level image and video quality through pluggy plugins.
 
 ``qplug.score(paths)`` scores files, directories or globs; ``qplug.iter_results(paths)`` streams the
-results. Everything that reads pixels is a plugin (see ``docs/writing-a-plugin.md``).
+results. Everything that reads pixels is a plugin (see ``docs/writing-a-plugin.md``). Every public
+name is importable from here (``from qplug import ScorerInfo, hookimpl``).
 """
 
-from .api import ScoreResult, iter_results, run, score
-from .errors import InputError, PluginError, QplugError, Terminated, UsageError
-from .events import EventRule
-from .gates import Gate
-from .hookspecs import hookimpl
-from .registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterContext, WriterInfo
-from .types import SCHEMA_VERSION, Answer, ErrorRecord, Event, Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score, SourceSummary
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Answer", "AskerInfo", "DescriberInfo", "ErrorRecord", "Event", "EventRule", "Frame", "FrameResult", "Gate", "InputError", "MediaInfo",
-    "PluginError", "QplugError", "RunSummary", "SCHEMA_VERSION", "Sampling", "Score", "ScoreResult", "ScorerInfo",
-    "SourceInfo", "SourceSummary", "Terminated", "UsageError", "WriterContext", "WriterInfo", "__version__", "hookimpl", "iter_results", "run",
-    "score",
-]
+# Public name -> the module that defines it. Loaded on first use (PEP 562), so that the ``qplug``
+# command starts, and sets its signal handlers, before pluggy and the pipeline are imported.
+_EXPORTS = {
+    "ScoreResult": "api", "iter_results": "api", "run": "api", "score": "api",
+    "InputError": "errors", "PluginError": "errors", "QplugError": "errors", "Terminated": "errors",
+    "UsageError": "errors",
+    "EventRule": "events",
+    "Gate": "gates",
+    "hookimpl": "hookspecs",
+    "AskerInfo": "registry", "DescriberInfo": "registry", "ScorerInfo": "registry", "SourceInfo": "registry",
+    "WriterContext": "registry", "WriterInfo": "registry",
+    "SCHEMA_VERSION": "types", "Answer": "types", "ErrorRecord": "types", "Event": "types", "Frame": "types",
+    "FrameResult": "types", "MediaInfo": "types", "RunSummary": "types", "Sampling": "types", "Score": "types",
+    "SourceSummary": "types",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qplug' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, eagerly
+    from .api import ScoreResult, iter_results, run, score
+    from .errors import InputError, PluginError, QplugError, Terminated, UsageError
+    from .events import EventRule
+    from .gates import Gate
+    from .hookspecs import hookimpl
+    from .registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterContext, WriterInfo
+    from .types import (SCHEMA_VERSION, Answer, ErrorRecord, Event, Frame, FrameResult, MediaInfo, RunSummary,
+                        Sampling, Score, SourceSummary)

@@ -287,18 +287,25 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
     except QplugError as exc:
         summary.failures.append(str(exc))
     finally:
+        # From here the reports are being closed with this ending: a late Ctrl-C or SIGTERM must
+        # neither leave them half written nor change the exit code they state.
+        deferred = _signals_deferred()
+        deferred.__enter__()
         if progress is not None:
             progress.clear()
-        with _signals_deferred():  # a second Ctrl-C must not leave the reports half closed
-            reporter.close(summary)
-    for failure in summary.failures:
-        print(f"qplug: error: {failure}", file=sys.stderr)
-    if summary.stopped in ("interrupted", "terminated"):
-        print(f"qplug: {summary.stopped}; the reports cover what was scored before", file=sys.stderr)
-    if not args.quiet:
-        print(f"qplug: {len(summary.sources)} input(s), {summary.frames} frame(s) in "
-              f"{summary.wall_seconds:.1f} s: {_STATUS[summary.outcome]}", file=sys.stderr)
-    return summary.exit_code
+        reporter.close(summary)
+    try:
+        for failure in summary.failures:
+            print(f"qplug: error: {failure}", file=sys.stderr)
+        if summary.stopped in ("interrupted", "terminated"):
+            print(f"qplug: {summary.stopped}; the reports cover what was scored before", file=sys.stderr)
+        if not args.quiet:
+            print(f"qplug: {len(summary.sources)} input(s), {summary.frames} frame(s) in "
+                  f"{summary.wall_seconds:.1f} s: {_STATUS[summary.outcome]}", file=sys.stderr)
+        return summary.exit_code
+    finally:
+        if not _AS_PROGRAM:  # the qplug program exits with these signals still held
+            deferred.__exit__(None, None, None)
 
 
 def _take_writer_options(component_options: dict[str, Any], outputs: list[Any], catalog: Any) -> dict[str, Any]:
@@ -446,5 +453,30 @@ def _signals_deferred() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+_AS_PROGRAM = False
+
+
+def program() -> None:
+    """The ``qplug`` command: :func:`main`, then exit with its code.
+
+    Once a run's reports are closed, SIGINT and SIGTERM stay held until the process ends, so the
+    exit status is the one the reports state.
+    """
+    global _AS_PROGRAM
+    _AS_PROGRAM = True
+    _terminate_on_sigterm()  # before anything heavy is imported: a signal at start-up is no traceback either
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("qplug: interrupted", file=sys.stderr)
+        code = 130
+    except Terminated:
+        print("qplug: terminated", file=sys.stderr)
+        code = 143
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    program()

@@ -10,10 +10,10 @@ set -euo pipefail
 corpus=${1:-/work/corpus}
 wide=${2:-/work/corpus-wide}
 cache="$corpus/cache"
-python -m training.corpus.photos --out "$corpus/source" --cache "$cache" --source base
-python -m training.corpus.build --photos "$corpus/source" --out "$corpus" --workers 2 --eval-set
-python -m training.corpus.pack "$corpus/train.json" --out "$corpus/train_packed.json" --views 2
+python -m qplug_training.corpus.photos --out "$corpus/source" --cache "$cache" --source base
+python -m qplug_training.corpus.build --photos "$corpus/source" --out "$corpus" --workers 2 --eval-set
+python -m qplug_training.corpus.pack "$corpus/train.json" --out "$corpus/train_packed.json" --views 2
 
-python -m training.corpus.photos --out "$wide/source" --cache "$cache"
-python -m training.corpus.build --photos "$wide/source" --out "$wide" --workers 2
-python -m training.corpus.pack "$wide/train.json" --out "$wide/train_packed.json" --views 2
+python -m qplug_training.corpus.photos --out "$wide/source" --cache "$cache"
+python -m qplug_training.corpus.build --photos "$wide/source" --out "$wide" --workers 2
+python -m qplug_training.corpus.pack "$wide/train.json" --out "$wide/train_packed.json" --views 2

@@ -11,7 +11,7 @@ set -euo pipefail
 runs=${1:-/work/runs}
 stage1="$runs/qplug-default"
 stage2="$runs/qplug-default-stage2"
-[ -f /work/pretrained/efficientnet-lite0.safetensors ] || python -m training.pretrained --out /work/pretrained
+[ -f /work/pretrained/efficientnet-lite0.safetensors ] || python -m qplug_training.pretrained --out /work/pretrained
 
 train_stage() {  # recipe run_dir [override...]
   local recipe=$1 run=$2
@@ -22,7 +22,7 @@ train_stage() {  # recipe run_dir [override...]
   fi
   local resume=()
   [ -d "$run/checkpoints" ] && resume=(--resume)
-  OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} python -m training.train "$recipe" \
+  OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} python -m qplug_training.train "$recipe" \
     -o run.output_dir="$run" "$@" "${resume[@]}"
 }
 

@@ -89,7 +89,7 @@ def test_component_options_from_the_command_line(tmp_path):
     windows = frame["extra"]["qalign"]["windows"]
     assert len(windows) == 4 and frame["scores"]["qalign"] == pytest.approx(min(windows))
     assert frame["extra"]["qalign"]["worst_window"]["left"] in (0, 224)
-    for bad, message in ((["--option", "qalgn.windows=2"], "no scorer, describer or asker called 'qalgn'"),
+    for bad, message in ((["--option", "qalgn.windows=2"], "called 'qalgn'"),
                          (["--option", "qalign.windows=0"], "windows must be a whole number"),
                          (["--option", "qalign.windows"], "is not NAME.KEY=VALUE"),
                          (["--option", "qalign.colour=1"], "unknown option(s) colour")):

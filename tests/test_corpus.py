@@ -1,4 +1,4 @@
-"""The corpus builder (training.corpus): distortions, pseudo-MOS, splits, text, records, resume.
+"""The corpus builder (qplug_training.corpus): distortions, pseudo-MOS, splits, text, records, resume.
 
 No network: the "photos" are synthetic, textured numpy images; the fetch script is only tested
 for its refusal of reserved packages, which happens before anything is downloaded.
@@ -15,17 +15,17 @@ import cv2
 import numpy as np
 import pytest
 
-from training.corpus import build, photos
-from training.corpus.crops import ScaledPhoto, choose_crop
-from training.corpus.distortions import DISTORTIONS, KINDS, as_severity, available, severity_level
-from training.corpus.facts import Applied, build_facts
-from training.corpus.feedback import feedback_text, make_feedback
-from training.corpus.photos import Photo, ReservedSourceError, assign_splits, check_not_reserved
-from training.corpus.quality import level_of, measure, ms_ssim, pseudo_mos
-from training.corpus.questions import QuestionWriter, write_all
-from training.data import load_records
-from training.data.attributes import analyse
-from training.data.converters import yes_no_answer
+from qplug_training.corpus import build, photos
+from qplug_training.corpus.crops import ScaledPhoto, choose_crop
+from qplug_training.corpus.distortions import DISTORTIONS, KINDS, as_severity, available, severity_level
+from qplug_training.corpus.facts import Applied, build_facts
+from qplug_training.corpus.feedback import feedback_text, make_feedback
+from qplug_training.corpus.photos import Photo, ReservedSourceError, assign_splits, check_not_reserved
+from qplug_training.corpus.quality import level_of, measure, ms_ssim, pseudo_mos
+from qplug_training.corpus.questions import QuestionWriter, write_all
+from qplug_training.data import load_records
+from qplug_training.data.attributes import analyse
+from qplug_training.data.converters import yes_no_answer
 
 
 def synthetic_photo(h: int = 300, w: int = 400, seed: int = 0) -> np.ndarray:
@@ -159,7 +159,7 @@ def _random_facts(rng: random.Random) -> dict:
 
 
 def test_feedback_text_agrees_with_training_data_analysis() -> None:
-    """What training.data's keyword analysis reads in our text matches the facts we pinned."""
+    """What qplug_training.data's keyword analysis reads in our text matches the facts we pinned."""
     rng = random.Random(0)
     for i in range(600):
         facts = _random_facts(rng)
@@ -291,7 +291,7 @@ def _write_rcc(path: Path, files: dict[str, tuple[bytes, bool]]) -> None:
 
 
 def test_qt_resource_archives_are_read_with_compressed_members_and_clear_errors(tmp_path: Path) -> None:
-    from training.corpus.qtrcc import ResourceError, read_resources
+    from qplug_training.corpus.qtrcc import ResourceError, read_resources
 
     archive = tmp_path / "a.rcc"
     _write_rcc(archive, {"plain.png": (b"P" * 50, False), "packed.webp": (bytes(range(256)) * 4, True)})

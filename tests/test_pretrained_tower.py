@@ -26,11 +26,11 @@ from torch import nn
 import qplug.api
 from qplug_vlm import backend as vlm_backend
 
-from training import pretrained
-from training.modeling import freeze_batch_norm
-from training.recipe import RecipeError, load_recipe
-from training.synthetic import write_dataset
-from training.train import train
+from qplug_training import pretrained
+from qplug_training.modeling import freeze_batch_norm
+from qplug_training.recipe import RecipeError, load_recipe
+from qplug_training.synthetic import write_dataset
+from qplug_training.train import train
 
 TINY = Path(__file__).resolve().parents[1] / "training" / "recipes" / "tiny_cpu.toml"
 DEFAULT = Path(__file__).resolve().parents[1] / "training" / "recipes" / "qplug_default.toml"
@@ -93,7 +93,7 @@ def test_unknown_tensor_and_missing_file_are_clear_errors(tmp_path):
     with pytest.raises(pretrained.PretrainedError, match="unexpected tensor '_blocks.0._se_gate.weight'"):
         pretrained.rename("_blocks.0._se_gate.weight")
     assert pretrained.rename("_fc.weight") is None
-    with pytest.raises(pretrained.PretrainedError, match="no such file.*training.pretrained"):
+    with pytest.raises(pretrained.PretrainedError, match="no such file.*qplug_training.pretrained"):
         pretrained.load_tower_weights(random_tower(), tmp_path / "absent.safetensors")
 
 

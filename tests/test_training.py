@@ -11,8 +11,10 @@ import os
 
 os.environ["OMP_NUM_THREADS"] = "1"
 
+import importlib.util
 import json
 import math
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -28,17 +30,18 @@ import qplug.api
 from qplug_vlm import backend as vlm_backend
 from qplug_vlm.testing import build_tiny_llava
 
-from training.data import make_record
-from training.dataset import IGNORE, BatchPlan, Collator, Encoder, PlanSampler, RecordDataset
-from training.evaluate import evaluate, markdown, parse_judgement, read_mos, read_questions
-from training.metrics import correlation_report, fit_logistic, logistic4, rankdata, srcc
-from training.modeling import (dct_basis, dct_patch_init, load_checkpoint, patch_embedding, prepare_tuning,
+from qplug_training.data import make_record
+from qplug_training.dataset import IGNORE, BatchPlan, Collator, Encoder, PlanSampler, RecordDataset
+from qplug_training.evaluate import evaluate, markdown, parse_judgement, read_mos, read_questions
+from qplug_training.metrics import correlation_report, fit_logistic, logistic4, rankdata, srcc
+from qplug_training.modeling import (dct_basis, dct_patch_init, load_checkpoint, patch_embedding, prepare_tuning,
                                train_tokenizer)
-from training.recipe import RecipeError, apply_overrides, load_recipe, recipe_from_dict
-from training.synthetic import write_dataset, write_eval_set
-from training.train import latest_checkpoint, main as train_main, train, training_texts
+from qplug_training.recipe import RecipeError, apply_overrides, load_recipe, recipe_from_dict
+from qplug_training.synthetic import write_dataset, write_eval_set
+from qplug_training.train import latest_checkpoint, main as train_main, train, training_texts
 
-RECIPES = Path(__file__).resolve().parents[1] / "training" / "recipes"
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "training" / "recipes"
 TINY = RECIPES / "tiny_cpu.toml"
 
 
@@ -94,6 +97,22 @@ def test_shipped_recipes_parse_and_follow_the_paper():
     assert "language_model" in lora.lora.target
     tiny = load_recipe(TINY)
     assert tiny.model.from_config.patch_init == "dct" and not tiny.model.path
+
+
+def test_from_config_section_is_the_llava_size_qplug_vlm_builds_with():
+    from qplug_vlm.configuration import LlavaSize, llava_config
+    from qplug_vlm.testing import tiny_tokenizer
+
+    from qplug_training.recipe import FromConfig
+
+    spec = load_recipe(TINY).model.from_config
+    assert isinstance(spec, FromConfig) and isinstance(spec, LlavaSize)  # one definition of the dimensions
+    config = llava_config(tiny_tokenizer(), spec)
+    assert (config.vision_config.image_size, config.vision_config.patch_size) == (spec.image_size, spec.patch_size)
+    assert config.projector_hidden_act == spec.projector_act
+    assert config.text_config.max_position_embeddings == spec.max_position_embeddings
+    with pytest.raises(RecipeError, match="vocab_size must be >= 0"):
+        recipe_from_dict({"model": {"from_config": {"vocab_size": -1}}, "data": {"synthetic": 1}}).validate()
 
 
 def test_overrides_and_errors():
@@ -208,7 +227,7 @@ def test_trained_tokenizer_gives_each_answer_word_its_own_first_token():
 def test_an_answer_start_token_outside_the_generation_span_is_detected():
     from transformers import CLIPImageProcessorPil, LlavaProcessor
 
-    from training.modeling import llava_template, untrained_answer_start
+    from qplug_training.modeling import llava_template, untrained_answer_start
 
     texts = ["Yes, it is sharp.", "No, it is blurry.", "Is it sharp?"] * 50
     found = []
@@ -358,7 +377,7 @@ def test_lora_export_loads_in_qplug_and_merged_scores_the_same(lora_run, dataset
 def test_offline_merge_command_matches_the_merged_export(lora_run, tmp_path):
     from safetensors.torch import load_file
 
-    from training.export import main as export_main
+    from qplug_training.export import main as export_main
 
     out = tmp_path / "merged"
     assert export_main(["merge", "--base", lora_run.exports["base"], "--adapter", lora_run.exports["adapter"],
@@ -449,12 +468,155 @@ def test_evaluation_writes_json_and_markdown(lora_run, tmp_path):
     assert {r["task"] for r in rows} == {"mcq", "mos", "describe"} and len(rows) == 18
 
 
-def test_gpu_benchmark_code_path_runs_shrunk_on_the_cpu(capsys):
-    import importlib.util
+def _photo(height: int, width: int, seed: int) -> np.ndarray:
+    """A textured stand-in for a photo (gradients, a grating, noise), big enough for 224-px crops."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    image = np.stack([60 + 120 * xx / width, 50 + 110 * yy / height, 140 - 60 * (xx + yy) / (width + height)], -1)
+    image += 35 * np.sin(xx / 3.1 + yy / 5.3)[..., None] + rng.normal(0, 8, (height, width, 1))
+    return np.clip(image, 0, 255).astype(np.uint8)
 
-    spec = importlib.util.spec_from_file_location("bench_training", RECIPES.parents[1] / "bench" / "bench_training.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+
+@pytest.fixture(scope="module")
+def eval_corpus(tmp_path_factory):
+    """A corpus with its validation evaluation set (qplug_training.corpus.build --eval-set): one training and
+    one validation photo, one crop each, two distortion types, so eval/ holds 11 images."""
+    from PIL import Image
+
+    from qplug_training.corpus import build, photos
+
+    root = tmp_path_factory.mktemp("corpus")
+    src = root / "src"
+    (src / "photos").mkdir(parents=True)
+    items = []
+    for i, split in enumerate(("train", "validation")):
+        path = src / "photos" / f"synth{i}.png"
+        Image.fromarray(_photo(260, 300, seed=i)).save(path)
+        items.append(photos.Photo(id=f"synth{i}", path=f"photos/synth{i}.png", source="synthetic", package="none",
+                                  licence="CC0", sha256=photos.sha256_file(path), width=300, height=260,
+                                  bytes=path.stat().st_size, split=split))
+    photos.write_manifest(src, items)
+    out = root / "corpus"
+    assert build.main(["--photos", str(src), "--out", str(out), "--crops-per-photo", "1", "--val-crops-per-photo",
+                       "1", "--variants-per-crop", "2", "--workers", "1", "--types", "gaussian_blur,gaussian_noise",
+                       "--eval-set", "--eval-crops-per-photo", "1"]) == 0
+    return out
+
+
+def load_bench(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_default_model_figures_through_the_library_and_the_bench_wrapper(lora_run, eval_corpus, tmp_path, capsys):
+    """bench/eval_default_model.py is argument parsing around qplug_training.evaluation: its figures and report
+    files for a tiny from-config model (offline: no BRISQUE venv, no video, no qplug score clips)."""
+    from qplug_training.evaluation import REPORT_FILES, EvalOptions, markdown
+
+    bench = load_bench("eval_default_model")
+    out = tmp_path / "eval"
+    argv = ["--model", lora_run.exports["merged"], "--corpus", str(eval_corpus), "--out", str(out), "--threads", "1",
+            "--skip-brisque", "--skip-video", "--no-speed-long-clip", "--speed-clip", str(tmp_path / "absent.mp4"),
+            "--speed-repeat", "1", "--describe", "3", "--max-new-tokens", "4", "--batch-size", "4",
+            "--generalisation", "2", "--questions", "6"]
+    # Every option of the script is a field of EvalOptions, recorded in the same order.
+    args = bench.parse_args(argv)
+    assert list(EvalOptions(**vars(args)).settings()) == list(vars(args))
+    assert bench.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES)
+    results = json.loads((out / "eval.json").read_text())
+    assert printed == (out / "eval.md").read_text() == markdown(results)
+    assert results["columns"][0] == "model" and "brisque" not in results["columns"]
+    assessment = results["assessment"]
+    assert (assessment["n_images"], assessment["n_crops"]) == (11, 1)
+    model = assessment["figures"]["model"]
+    assert model["within_group"]["n_groups"] == 2 and set(model["pooled"]["by_type"]) == {"gaussian_blur", "gaussian_noise"}
+    assert model["pairs"]["n"] > 0 and model["mos"]["n"] == 11
+    assert -1 <= model["within_group"]["mean"] <= 1
+    assert {"qc:sharpness", "laplacian"} <= set(assessment["figures"])
+    perception = results["perception"]
+    assert perception["yes_no"]["overall"]["n"] > 0 and perception["mcq"]["overall"]["n"] > 0
+    assert results["description"]["n"] == 3 and results["generalisation"]["train"]["n"] == 2
+    assert set(results["speed"]) == {"model"} and results["speed"]["model"]["batch_1_ms"] > 0
+    assert any("speed of qplug score not measured" in note for note in results["notes"])
+    assert "BRISQUE skipped (--skip-brisque)" in results["notes"]
+    rows = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    assert {r["task"] for r in rows} == {"assess", "yes_no", "mcq", "describe"}
+    assert "1a. SRCC vs severity within (crop, type) groups" in printed
+    assert "**PASS**" in printed or "**MISS**" in printed  # the model's figures are marked against the targets
+
+
+def test_every_package_folder_is_installed_under_a_qplug_name():
+    """pyproject.toml lists its packages (the training/ folder installs as qplug_training, which find cannot
+    rename): a package folder missing from the list would be left out of wheels."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = setuptools["package-dir"]
+
+    def folder(package: str) -> Path:
+        top, *rest = package.split(".")
+        return ROOT / folders.get(top, top) / Path(*rest)
+
+    listed = {folder(p).resolve(): p for p in setuptools["packages"]}
+    found = {init.parent.resolve() for base in ("qplug", "plugins", "training") for init in
+             (ROOT / base).rglob("__init__.py") if "__pycache__" not in init.parts}
+    assert sorted(map(str, found - set(listed))) == [], "package folders missing from [tool.setuptools] packages"
+    assert all(path.is_dir() and (path / "__init__.py").is_file() for path in listed)
+    assert all(p.split(".")[0].startswith("qplug") for p in setuptools["packages"])
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["qplug-train"] == \
+        "qplug_training.train:main"
+
+
+def test_training_modules_import_in_one_direction():
+    """No import cycle among qplug_training's modules (static: every import statement, lazy ones included)."""
+    import ast
+
+    root = ROOT / "training"
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = ["qplug_training", *path.relative_to(root).with_suffix("").parts]
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else []))
+                targets = [target] + [f"{target}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    edges.add(target)
+        graph[name] = edges
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            node = todo.pop()
+            if node == goal:
+                return True
+            if node not in seen:
+                seen.add(node)
+                todo.extend(graph[node])
+        return False
+
+    cycles = sorted(f"{a} <-> {b}" for a in graph for b in graph[a] if reaches(b, a))
+    assert cycles == []
+    assert "qplug_training.export" in graph["qplug_training.train"]  # the trainer exports, not the reverse
+    assert "qplug_training.corpus.pipeline" in graph["qplug_training.corpus.evalset"]
+
+
+def test_gpu_benchmark_code_path_runs_shrunk_on_the_cpu(capsys):
+    bench = load_bench("bench_training")
     bench.run_gpu(bench.argparse.Namespace(dry_run_cpu=True, batches=[1], steps=2, threads=1))
     lines = capsys.readouterr().out.strip().splitlines()
     assert "random LLaVA-1.5-7B shapes (shrunk)" in lines[0] and lines[-1].split()[0] == "1"

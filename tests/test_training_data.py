@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pytest
 
-from training.data import (
+from qplug_training.data import (
     IMAGE_MARKER,
     MPLUG_MARKER,
     Feedback,
@@ -34,9 +34,9 @@ from training.data import (
     validate_records,
     write_records,
 )
-from training.data.attributes import analyse
-from training.data.cli import main as cli_main
-from training.data.converters import balance_yes_no, yes_no_answer
+from qplug_training.data.attributes import analyse
+from qplug_training.data.cli import main as cli_main
+from qplug_training.data.converters import balance_yes_no, yes_no_answer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,7 +122,7 @@ def test_markers_roles_multi_turn_and_text_only(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("marker", ["llava", "mplug"])
 def test_write_round_trip(tmp_path: Path, marker: str) -> None:
-    from training.data.records import MARKERS
+    from qplug_training.data.records import MARKERS
 
     records, _ = validate_records(GOOD)
     for name in ("out.json", "out.jsonl"):
@@ -307,7 +307,7 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "training.data", *args], cwd=ROOT, env=full_env,
+    return subprocess.run([sys.executable, "-m", "qplug_training.data", *args], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -454,7 +454,7 @@ def chat_server():
 
 
 def make_converter(server: ChatServer, tmp_path: Path | None = None, **config: Any):
-    from training.data.converters.openai_api import OpenAIConfig, OpenAIConverter
+    from qplug_training.data.converters.openai_api import OpenAIConfig, OpenAIConverter
 
     opts = {"timeout": 5.0, "max_retries": 2, "backoff": 0.01, "backoff_max": 0.05, "concurrency": 3, **config}
     cfg = OpenAIConfig(model="qplug-test-model", base_url=server.base_url, api_key=API_KEY, **opts)
@@ -503,7 +503,7 @@ def test_openai_retries_after_500_and_after_timeout(chat_server, tmp_path: Path)
     assert [r.task for r in out] == ["pathway"] and down.count == 2
     assert conv.stats.failed == 1 and conv.stats.errors == Counter({"http_503": 1})
     # An endpoint that stays down stops the run instead of burning through every feedback.
-    from training.data.converters import ConversionError
+    from qplug_training.data.converters import ConversionError
 
     conv = make_converter(down, max_retries=0, give_up_after=3, concurrency=1)
     with pytest.raises(ConversionError, match="3 feedbacks in a row"):
@@ -544,7 +544,7 @@ def test_openai_malformed_output_is_rejected_and_counted(chat_server) -> None:
 
 
 def test_openai_key_never_leaks(chat_server, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from training.data.converters import ConversionError
+    from qplug_training.data.converters import ConversionError
 
     def echo_key(n: int, body: dict, headers: Any) -> tuple:
         # A hostile or careless server echoing the Authorization header in its error bodies.

@@ -5,8 +5,10 @@ These tests need neither torch nor transformers (the backend's own tests are in 
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ import qplug_vlm
 from qplug.errors import UsageError
 from qplug.types import Frame
 from qplug_vlm.images import to_pil
-from qplug_vlm.methods import METHODS, mcq_prompt, method
+from qplug_vlm.prompts import METHODS, mcq_prompt, method
 
 
 def test_registers_model_components(qplug_host):
@@ -27,6 +29,51 @@ def test_registers_model_components(qplug_host):
                for n in ("qalign", "qalign-aesthetics", "qbench"))
     assert catalog.describer("vlm").needs_model and catalog.asker("vlm").needs_model
     assert catalog.problems == []
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
+    """(level, module, names) of every import statement of a file."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            out.append((node.level, node.module or "", [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            out.extend((0, a.name, []) for a in node.names)
+    return out
+
+
+def test_prompts_are_one_public_module_that_scoring_and_training_share():
+    plugin = ROOT / "plugins" / "qplug_vlm"
+    # prompts.py is the bottom of the plugin: pure data, nothing of qplug_vlm or torch below it.
+    assert all(level == 0 and module.split(".")[0] in ("__future__", "dataclasses", "qplug")
+               for level, module, _ in _imports(plugin / "prompts.py"))
+    for name in ("scorers.py", "describer.py", "asker.py", "configuration.py"):
+        assert any(level == 1 and module == "prompts" for level, module, _ in _imports(plugin / name)), name
+    # Training depends on the plugin's public modules only: never its test helpers or private names.
+    for path in (ROOT / "training").rglob("*.py"):
+        for _, module, names in _imports(path):
+            if module.split(".")[0] == "qplug_vlm":
+                assert module != "qplug_vlm.testing" and not any(part.startswith("_") for part in module.split(".")), \
+                    (path, module)
+                assert not any(n.startswith("_") for n in names), (path, module, names)
+    from qplug_training.corpus import questions
+
+    assert (questions.QALIGN_QUESTION, questions.QALIGN_PREFIX) == METHODS["qalign"].prompt("quality", "image")
+
+
+def test_production_configuration_is_apart_from_the_tiny_test_models():
+    from qplug_vlm import configuration, testing
+
+    # testing builds from the production pieces; it does not define its own.
+    assert testing.LLAVA_TEMPLATE is configuration.LLAVA_TEMPLATE and testing.LlavaSize is configuration.LlavaSize
+    assert testing.TINY_LLAVA.initializer_range == 0.2 and configuration.LlavaSize().initializer_range == 0.02
+    corpus = "\n".join(configuration.tokenizer_corpus())
+    assert all(word in corpus for m in METHODS.values() for s in (m.levels, *m.synonyms) for word in s.words)
+    assert not any(level == 1 and module == "testing"
+                   for level, module, _ in _imports(ROOT / "plugins" / "qplug_vlm" / "configuration.py"))
 
 
 def test_import_does_not_load_torch():

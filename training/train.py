@@ -1,13 +1,13 @@
-"""Train a qplug model from a recipe: ``python -m training.train RECIPE [--override k=v ...] [--resume]``.
+"""Train a qplug model from a recipe: ``python -m qplug_training.train RECIPE [--override k=v ...] [--resume]``.
 
 One loop for one CPU, one GPU, or many GPUs and nodes under ``accelerate launch`` (DDP, FSDP or
 DeepSpeed ZeRO-3 configs in ``training/accelerate/``). ``accelerate`` places the model, runs bf16
 autocast, synchronises gradients once per accumulation cycle and saves/loads sharded states; the
 rest is here:
 
-- data: ``training.data`` reads and validates the sources and mixes them by weight
-  (:func:`load_data`); :class:`~training.dataset.Encoder` makes assistant-only labels;
-- order: :class:`~training.dataset.BatchPlan` fixes every step's records from the seed, so a
+- data: ``qplug_training.data`` reads and validates the sources and mixes them by weight
+  (:func:`load_data`); :class:`~qplug_training.dataset.Encoder` makes assistant-only labels;
+- order: :class:`~qplug_training.dataset.BatchPlan` fixes every step's records from the seed, so a
   resumed run sees exactly the batches an uninterrupted one would;
 - loss: summed over the assistant tokens of the whole global batch and divided by their count
   (each token weighs the same however the batch is split across micro-batches and processes);
@@ -51,8 +51,8 @@ class Data:
 
 
 def load_data(recipe: Recipe, output_dir: Path) -> Data:
-    """The run's records: synthetic, or the recipe's sources mixed by weight (validated by training.data)."""
-    from training.data import MixSource, mix
+    """The run's records: synthetic, or the recipe's sources mixed by weight (validated by qplug_training.data)."""
+    from .data import MixSource, mix
 
     if recipe.data.synthetic > 0:
         from .synthetic import write_dataset
@@ -100,7 +100,7 @@ def training_texts(records: Sequence[Any]) -> list[str]:
     answers it would learn "Yes" but not " Yes", and an answer starting "Yes" would then begin with a
     bare-space token that lies outside the template's generation span, so its first token would never
     be trained (the first default model answered every yes/no question "No" for that reason)."""
-    from training.data import IMAGE_MARKER
+    from .data import IMAGE_MARKER
 
     return [" " + turn.value.replace(IMAGE_MARKER, "").strip() for record in records for turn in record.turns]
 
@@ -171,7 +171,7 @@ class Trainer:
 
     :param recipe: the run's recipe.
     :param resume: continue from the latest checkpoint in the output directory.
-    :param base: a prebuilt :class:`~training.modeling.BaseModel` (skips loading; such runs export nothing).
+    :param base: a prebuilt :class:`~qplug_training.modeling.BaseModel` (skips loading; such runs export nothing).
     :param echo: print log lines (main process only).
     """
 
@@ -520,7 +520,7 @@ def train(recipe: Recipe, resume: bool = False, echo: bool = True) -> TrainResul
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m qplug_training.train", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipe", help="a TOML recipe (training/recipes/*.toml)")
     parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",

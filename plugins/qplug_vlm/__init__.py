@@ -23,7 +23,7 @@ from qplug.registry import AskerInfo, DescriberInfo, ScorerInfo
 # backend.py imports torch and transformers inside its functions only, so these imports stay cheap.
 from .backend import (Backend, GenerationSettings, LoadOptions, clear_cache, has_default_model, load_backend, load_count,
                       resolve_options)
-from .methods import METHODS, ScoringMethod
+from .prompts import METHODS, ScoringMethod
 
 __all__ = ["SCORERS", "DESCRIBERS", "ASKERS", "METHODS", "ScoringMethod", "Backend", "GenerationSettings",
            "LoadOptions", "load_backend", "load_count", "clear_cache", "resolve_options", "has_default_model"]

@@ -20,7 +20,7 @@ from qplug.types import Answer
 
 from .backend import GenerationSettings
 from .images import DEFAULT_MAX_SIDE, to_pil
-from .methods import LETTERS, mcq_prompt
+from .prompts import LETTERS, mcq_prompt
 
 if TYPE_CHECKING:
     from qplug.types import Frame

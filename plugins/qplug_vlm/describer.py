@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from .backend import GenerationSettings
 from .images import DEFAULT_MAX_SIDE, to_pil
-from .methods import DESCRIBE_PROMPT, MEDIA, check_choice
+from .prompts import DESCRIBE_PROMPT, MEDIA, check_choice
 
 if TYPE_CHECKING:
     from qplug.types import Frame
@@ -18,7 +18,7 @@ class Describer:
     """Describes frames with one prompt and fixed generation settings.
 
     :param backend: the loaded model.
-    :param prompt: the question (``{medium}`` is filled in); default :data:`~qplug_vlm.methods.DESCRIBE_PROMPT`.
+    :param prompt: the question (``{medium}`` is filled in); default :data:`~qplug_vlm.prompts.DESCRIBE_PROMPT`.
     :param medium: ``"image"`` or ``"video"``.
     :param settings: generation settings (greedy by default: the same frame always gets the same text).
     """

@@ -1,6 +1,6 @@
 """Level scorers: the model's next-token probabilities over level words, turned into a number.
 
-For a method with level words w_i and weights s_i (:mod:`qplug_vlm.methods`), the score of a frame is
+For a method with level words w_i and weights s_i (:mod:`qplug_vlm.prompts`), the score of a frame is
 
     p_i = softmax_i(logit(w_i))       over the level words only, at the position after the prefix
     score = sum_i p_i * s_i
@@ -24,7 +24,7 @@ from qplug.errors import UsageError
 from qplug.types import Score
 
 from .images import DEFAULT_MAX_SIDE, native_windows, to_pil, window_origins
-from .methods import ScoringMethod, method as lookup_method
+from .prompts import ScoringMethod, method as lookup_method
 
 if TYPE_CHECKING:
     from qplug.types import Frame

@@ -1,5 +1,9 @@
 """Tiny random multimodal checkpoints for tests, benchmarks and training smoke runs (no download).
 
+Test helpers only: the production pieces they are built from (the LLaVA chat template, the
+tokenizer corpus, :class:`~qplug_vlm.configuration.LlavaSize` and the config builders) live in
+:mod:`qplug_vlm.configuration`, which ``qplug_training`` builds the real default model with.
+
 Each builder makes a complete checkpoint directory (model in safetensors, processor, tokenizer and
 a chat template with ``{% generation %}`` markers for assistant-only training labels) that loads back
 through :func:`qplug_vlm.backend.load_backend` like a real one. Weights are random: tests may check
@@ -8,7 +12,7 @@ shapes, ranges and consistency, never what the model "thinks" of an image.
 - :func:`build_tiny_llava`: CLIP vision tower + Llama, LLaVA-1.5 layout (square centre-crop processor).
 - :func:`build_tiny_idefics3`: Idefics3 (SmolVLM's architecture), which tiles large images, so the
   number of image tokens depends on the frame's size: the case left padding must get right.
-- :func:`llava_model`: the same LLaVA layout at any size, e.g. :data:`LLAVA_15_7B` for benchmarks.
+- :func:`llava_model`: the same LLaVA layout at any size, e.g. ``LLAVA_15_7B`` for benchmarks.
 
 The ``CLIPImageProcessorPil``/``Idefics3ImageProcessorPil`` classes are used because the default
 image processor classes need torchvision (ANCHORS §6).
@@ -17,11 +21,12 @@ image processor classes need torchvision (ANCHORS §6).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .methods import DESCRIBE_PROMPT, LETTERS, MCQ_SUFFIX, METHODS, QBOOST_TRIADS
+from .configuration import LLAVA_15_7B, LLAVA_TEMPLATE, SPECIAL_TOKENS, LlavaSize, llava_config, \
+    llava_processor as _llava_processor, tokenizer_corpus
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -30,17 +35,9 @@ if TYPE_CHECKING:
 #: and the text stack is called ``language_model`` (LLaVA, PaliGemma) or ``text_model`` (Idefics3).
 LANGUAGE_LORA_TARGETS = r".*(language_model|text_model).*\.(q_proj|k_proj|v_proj|o_proj)"
 
-SPECIAL_TOKENS = ("<unk>", "<s>", "</s>", "<pad>", "<image>")
 #: Idefics3's processor looks these up by name (tiles are announced as ``<row_i_col_j>``).
 IDEFICS3_TOKENS = ("<fake_token_around_image>", "<end_of_utterance>", "<global-img>",
                    *(f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)))
-
-#: A LLaVA-1.5-style template (USER:/ASSISTANT:, the image before the text).
-LLAVA_TEMPLATE = (
-    "{% for m in messages %}{% if m['role'] == 'user' %}USER: {% for c in m['content'] %}"
-    "{% if c['type'] == 'image' %}<image>\n{% else %}{{ c['text'] }}{% endif %}{% endfor %} "
-    "{% else %}ASSISTANT: {% generation %}{% for c in m['content'] %}{{ c['text'] }}{% endfor %}</s>"
-    "{% endgeneration %}{% endif %}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}")
 
 #: An Idefics3-style template (BOS in the template, ``<end_of_utterance>`` closes each turn).
 IDEFICS3_TEMPLATE = (
@@ -50,30 +47,10 @@ IDEFICS3_TEMPLATE = (
     "<end_of_utterance>{% endgeneration %}\n{% endif %}{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}")
 
 
-def corpus() -> list[str]:
-    """Text the tiny tokenizer is trained on: every prompt, level word and option letter qplug uses."""
-    lines = []
-    for method in METHODS.values():
-        for aspect in ("quality", "aesthetics"):
-            for medium in ("image", "video"):
-                question, prefix = method.prompt(aspect, medium)
-                words = " ".join(w for s in (method.levels, *method.synonyms) for w in s.words)
-                lines.append(f"USER: {question} ASSISTANT: {prefix} {words}")
-                lines.append(f"User: {question}\nAssistant: {prefix} {words}")
-    for triad in QBOOST_TRIADS:
-        lines.append(" ".join(triad.words))
-    lines.append(DESCRIBE_PROMPT.format(medium="image"))
-    lines.append(" ".join(f"{letter}. yes no blurry sharp noisy" for letter in LETTERS[:6]) + " " + MCQ_SUFFIX)
-    # Answers start with a letter after a space ("ASSISTANT: B"), so " B" must be one token as in real vocabularies.
-    lines.extend(f"ASSISTANT: {letter} Assistant: {letter}" for letter in LETTERS[:8])
-    lines.extend(f"ASSISTANT: {word}, it is. Assistant: {word}." for word in ("Yes", "No"))
-    lines.append("The image is slightly blurry with some noise, exposure is fine, colours are dull; overall poor.")
-    return lines * 4
-
-
 def tiny_tokenizer(merges: bool = True, vocab_size: int = 480, add_bos: bool = True,
                    extra_special: Iterable[str] = ()) -> "PreTrainedTokenizerFast":
-    """A byte-level BPE tokenizer trained on :func:`corpus` (Llama-like: it adds BOS, pads with ``<pad>``).
+    """A byte-level BPE tokenizer trained on :func:`~qplug_vlm.configuration.tokenizer_corpus` (Llama-like:
+    it adds BOS, pads with ``<pad>``).
 
     :param merges: False leaves only single bytes, so every word starting with a space begins with
         the same token 'Ġ': a tokenizer that cannot tell level words apart (an error case).
@@ -89,7 +66,7 @@ def tiny_tokenizer(merges: bool = True, vocab_size: int = 480, add_bos: bool = T
     size = vocab_size if merges else len(alphabet) + len(specials)
     trainer = trainers.BpeTrainer(vocab_size=size, special_tokens=specials, initial_alphabet=alphabet,
                                   show_progress=False)
-    tok.train_from_iterator(corpus(), trainer)
+    tok.train_from_iterator(tokenizer_corpus(), trainer)
     if add_bos:
         bos = tok.token_to_id("<s>")
         tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
@@ -105,33 +82,9 @@ def tiny_tokenizer(merges: bool = True, vocab_size: int = 480, add_bos: bool = T
 # LLaVA
 
 
-@dataclass(frozen=True)
-class LlavaSize:
-    """Dimensions of a LLaVA model: a CLIP vision tower and a Llama language model."""
-
-    image_size: int = 32
-    patch_size: int = 8
-    vision_hidden: int = 32
-    vision_intermediate: int = 64
-    vision_layers: int = 2
-    vision_heads: int = 2
-    text_hidden: int = 32
-    text_intermediate: int = 64
-    text_layers: int = 2
-    text_heads: int = 2
-    vocab_size: int | None = None  # None: the tokenizer's size
-    #: Random-init spread. Larger than the usual 0.02 so a tiny model's next-token distribution is far
-    #: from uniform and score differences (batch vs single, adapter vs none) are visible.
-    initializer_range: float = 0.2
-    vision_feature_layer: int = -1
-
-
-TINY_LLAVA = LlavaSize()
-#: LLaVA-1.5-7B: CLIP ViT-L/14-336 + Vicuna-7B (llava-hf/llava-1.5-7b-hf config.json).
-LLAVA_15_7B = LlavaSize(image_size=336, patch_size=14, vision_hidden=1024, vision_intermediate=4096,
-                        vision_layers=24, vision_heads=16, text_hidden=4096, text_intermediate=11008,
-                        text_layers=32, text_heads=32, vocab_size=32064, initializer_range=0.02,
-                        vision_feature_layer=-2)
+#: The tiny test size. Its random-init spread is larger than the usual 0.02 so a tiny model's next-token
+#: distribution is far from uniform and score differences (batch vs single, adapter vs none) are visible.
+TINY_LLAVA = LlavaSize(initializer_range=0.2)
 #: The same layout shrunk (56 px images in 14 px patches: 16 image tokens; 2-layer towers), for
 #: checking the GPU benchmarks' code path on a CPU.
 LLAVA_15_7B_SHRUNK = replace(LLAVA_15_7B, image_size=56, vision_hidden=64, vision_intermediate=128, vision_layers=2,
@@ -152,44 +105,8 @@ def benchmark_device(dry_run_cpu: bool, threads: int) -> tuple[str, Any, LlavaSi
 
 
 def llava_processor(tokenizer: "PreTrainedTokenizerFast", size: LlavaSize = TINY_LLAVA) -> Any:
-    """A LLaVA processor whose image-token count matches a vision tower of ``size``."""
-    from transformers import CLIPImageProcessorPil, LlavaProcessor
-
-    image_processor = CLIPImageProcessorPil(size={"shortest_edge": size.image_size},
-                                            crop_size={"height": size.image_size, "width": size.image_size})
-    # "default" drops the CLS token, which num_additional_image_tokens=1 accounts for: the processor then
-    # writes (image_size / patch_size)^2 image tokens, as many as the tower yields.
-    return LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=size.patch_size,
-                          vision_feature_select_strategy="default", num_additional_image_tokens=1,
-                          chat_template=LLAVA_TEMPLATE)
-
-
-def text_config(tokenizer: "PreTrainedTokenizerFast", *, hidden: int, intermediate: int, layers: int, heads: int,
-                initializer_range: float = 0.02, max_position_embeddings: int = 4096, vocab_size: int = 0) -> Any:
-    """A ``LlamaConfig`` with token ids taken from ``tokenizer`` (the language side of every built model)."""
-    from transformers import LlamaConfig
-
-    return LlamaConfig(vocab_size=vocab_size or len(tokenizer), hidden_size=hidden, intermediate_size=intermediate,
-                       num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
-                       max_position_embeddings=max_position_embeddings, initializer_range=initializer_range,
-                       pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                       eos_token_id=tokenizer.eos_token_id)
-
-
-def llava_config(tokenizer: "PreTrainedTokenizerFast", size: LlavaSize = TINY_LLAVA) -> Any:
-    """A ``LlavaConfig`` for ``size`` with token ids taken from ``tokenizer``."""
-    from transformers import CLIPVisionConfig, LlavaConfig
-
-    vision = CLIPVisionConfig(hidden_size=size.vision_hidden, intermediate_size=size.vision_intermediate,
-                              num_hidden_layers=size.vision_layers, num_attention_heads=size.vision_heads,
-                              image_size=size.image_size, patch_size=size.patch_size,
-                              initializer_range=size.initializer_range)
-    text = text_config(tokenizer, hidden=size.text_hidden, intermediate=size.text_intermediate,
-                       layers=size.text_layers, heads=size.text_heads, initializer_range=size.initializer_range,
-                       vocab_size=size.vocab_size)
-    return LlavaConfig(vision_config=vision, text_config=text,
-                       image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-                       vision_feature_select_strategy="default", vision_feature_layer=size.vision_feature_layer)
+    """A LLaVA processor whose image-token count matches a vision tower of ``size`` (default: the tiny one)."""
+    return _llava_processor(tokenizer, size)
 
 
 def llava_model(tokenizer: "PreTrainedTokenizerFast", size: LlavaSize = TINY_LLAVA, seed: int = 0,

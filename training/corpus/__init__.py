@@ -6,13 +6,15 @@
 - :mod:`.distortions`: 19 distortions in 8 families, continuous severity in [0, 1].
 - :mod:`.quality`: MS-SSIM and the other full-reference terms, pseudo-MOS in [1, 5], levels.
 - :mod:`.facts`, :mod:`.feedback`, :mod:`.questions`: what is true about an image, its
-  Q-Pathway-style feedback, and the Q-Instruct records (via training.data's RuleConverter).
-- :mod:`.build` (CLI), :mod:`.generate` (workers), :mod:`.evalset`: the builder.
+  Q-Pathway-style feedback, and the Q-Instruct records (via qplug_training.data's RuleConverter).
+- :mod:`.build` (CLI), :mod:`.evalset` (the validation evaluation set), :mod:`.pipeline` (the store, tasks
+  and process pool both share), :mod:`.generate` (workers): the builder.
 - :mod:`.calibrate` (CLI): the per-type pseudo-MOS table behind the calibration.
 
-One command rebuilds everything, see docs/corpus.md::
+Two commands rebuild everything, see docs/corpus.md::
 
-    python -m training.corpus.photos --out SRC && python -m training.corpus.build --photos SRC --out OUT --eval-set
+    python -m qplug_training.corpus.photos --out SRC
+    python -m qplug_training.corpus.build --photos SRC --out OUT --eval-set
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Print how the pseudo-MOS responds to each distortion and severity level on real crops.
 
-``python -m training.corpus.calibrate --photos DIR [--crops 16] [--sheet out.png]`` takes crops
+``python -m qplug_training.corpus.calibrate --photos DIR [--crops 16] [--sheet out.png]`` takes crops
 of the manifest's photos, applies every distortion at the five level-centre severities (0.1, 0.3,
 0.5, 0.7, 0.9) and prints the mean pseudo-MOS per type and level, plus the raw measures. This is
-the check behind the constants of :mod:`training.corpus.quality` and the severity mappings of
-:mod:`training.corpus.distortions`: every type should fall from ~4.5 at level 1 to ~1.5 at level 5,
+the check behind the constants of :mod:`qplug_training.corpus.quality` and the severity mappings of
+:mod:`qplug_training.corpus.distortions`: every type should fall from ~4.5 at level 1 to ~1.5 at level 5,
 with no type systematically above or below the others. ``--sheet`` writes a contact sheet (rows:
 types, columns: levels) to judge by eye whether equal pseudo-MOS looks equally bad.
 """
@@ -86,7 +86,7 @@ def contact_sheet(crop: np.ndarray, types: list[str], path: Path, seed: int = 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.corpus.calibrate", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m qplug_training.corpus.calibrate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--photos", required=True, type=Path, help="folder with manifest.json")
     ap.add_argument("--crops", type=int, default=16)
     ap.add_argument("--size", type=int, default=224)

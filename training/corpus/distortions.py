@@ -6,7 +6,7 @@ float in [0, 1] (or a level 1..5, read as the middle of its fifth of the range),
 the concrete parameters used, recorded in the corpus metadata. Severity 0 is meant to be just
 visible on a typical crop and 1 very strong; the mappings (documented in docs/corpus.md) were
 spread so that the five severity levels land roughly one quality level apart on the pseudo-MOS
-(``python -m training.corpus.calibrate`` prints the check).
+(``python -m qplug_training.corpus.calibrate`` prints the check).
 
 Families (what a user would name) and the "kind" used for multiple-choice answers:
 

@@ -25,18 +25,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from training.data import Feedback, write_records
+from ..data import Feedback, write_records
 
-from .generate import Settings
+from .generate import Settings, Task, eval_id
 from .photos import Photo
+from .pipeline import Store, digest, execute, format_mos_table, image_summary, log, make_tasks
 from .questions import QuestionWriter
 
 
 def build_eval(photos: list[Photo], root: Path, out: Path, settings: Settings, workers: int,
                old: dict[str, Any]) -> dict[str, Any] | None:
     """Build (or resume) ``out/eval``; returns its summary, or ``None`` if already up to date."""
-    from .build import Store, digest, execute, format_mos_table, image_summary, log, make_tasks
-
     folder = out / "eval"
     store = Store(folder, out)
     val = [p for p in photos if p.split == "validation"]
@@ -86,9 +85,7 @@ def build_eval(photos: list[Photo], root: Path, out: Path, settings: Settings, w
             "questions_stats": writer.stats()}
 
 
-def _all_done(task, settings: Settings, done: set[str]) -> bool:
-    from .generate import eval_id
-
+def _all_done(task: Task, settings: Settings, done: set[str]) -> bool:
     for c in task.crops:
         ids = [eval_id(task.photo["id"], c, None, None)]
         ids += [eval_id(task.photo["id"], c, t, lv) for t in settings.types for lv in range(1, 6)]

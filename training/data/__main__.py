@@ -1,4 +1,4 @@
-"""Entry point for ``python -m training.data``."""
+"""Entry point for ``python -m qplug_training.data``."""
 
 from __future__ import annotations
 

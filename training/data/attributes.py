@@ -146,7 +146,9 @@ _POST_NEGATION = re.compile(
     r"(?:low|minimal|negligible|not\b|hardly|barely|absent|invisible|unnoticeable)", re.I)
 
 
-def _negated(text: str, start: int, end: int) -> bool:
+def negated(text: str, start: int, end: int) -> bool:
+    """Whether the mention at ``text[start:end]`` is negated ("no visible noise", "not blurry", "blur is
+    absent"): the rule :func:`analyse` applies to every attribute word."""
     before = re.findall(r"[a-z']+", text[:start].lower())[-_NEGATION_WINDOW:]
     if any(w in _NEGATORS or w.endswith("n't") for w in before):
         return True
@@ -184,7 +186,7 @@ def analyse(text: str) -> Analysis:
             if start < taken_until:  # overlapped by a longer phrase already taken
                 continue
             taken_until = end
-            if _negated(sentence, start, end):
+            if negated(sentence, start, end):
                 if neg_state is None:
                     continue
                 state = neg_state

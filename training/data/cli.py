@@ -1,4 +1,4 @@
-"""``python -m training.data``: validate, convert and mix instruction datasets.
+"""``python -m qplug_training.data``: validate, convert and mix instruction datasets.
 
 Exit codes follow the rest of qplug: 0 all good, 1 finished but something was skipped or failed
 (the report says what), 2 usage or input error (message on stderr, no traceback).
@@ -19,7 +19,7 @@ from .mix import MixSource, mix
 from .records import MARKERS, write_records
 from .validate import Reason, load_records, validate_records
 
-PROG = "python -m training.data"
+PROG = "python -m qplug_training.data"
 EXIT_OK, EXIT_ISSUES, EXIT_ERROR = 0, 1, 2
 
 

@@ -25,7 +25,7 @@ class Feedback:
     ``text`` walks through what is seen, the low-level attributes and the reasoning to a verdict.
     ``level`` is the overall verdict on the five-level scale when known separately (it wins over
     what the text says); ``attributes`` optionally pins attribute states, using the vocabulary
-    of :data:`training.data.attributes.ATTRIBUTES` (e.g. ``{"sharpness": "blurry"}``).
+    of :data:`qplug_training.data.attributes.ATTRIBUTES` (e.g. ``{"sharpness": "blurry"}``).
     ``id`` defaults to a digest of image and text, so the same feedback always gets the same id
     (the converters derive record ids and cache keys from it).
     """

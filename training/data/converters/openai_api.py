@@ -34,7 +34,7 @@ from ..records import IMAGE_MARKER, MPLUG_MARKER, Record, make_record
 from .base import KINDS, PATHWAY_QUESTIONS, ConversionError, Converter
 from .cache import ResponseCache, cache_key
 
-log = logging.getLogger("training.data.openai")
+log = logging.getLogger("qplug_training.data.openai")
 
 ENV_BASE_URL = ("QPLUG_OPENAI_BASE_URL", "OPENAI_BASE_URL")
 ENV_MODEL = ("QPLUG_OPENAI_MODEL",)

@@ -1,7 +1,7 @@
 """Offline, rule-based Q-Pathway -> Q-Instruct conversion: keywords in, templates out.
 
 No endpoint, no cost, fully deterministic for a given seed and input order. The answers only say
-what the feedback says (attribute states found by :mod:`training.data.attributes`, or the feedback
+what the feedback says (attribute states found by :mod:`qplug_training.data.attributes`, or the feedback
 sentences themselves), so the converter cannot hallucinate; it is less varied than an LLM.
 """
 

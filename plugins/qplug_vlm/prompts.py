@@ -1,14 +1,27 @@
-"""Scoring methods as data: a prompt, an assistant prefix, level words and their weights.
+"""What qplug says to a model and which words it reads back: the one module scoring and training share.
 
-One table (:data:`METHODS`) describes every way qplug turns a multimodal model into a number, so
-Q-Align, Q-Bench and Q-Boost are rows here rather than copied scorer classes. Importing this module
-is free: no torch, no transformers.
+Public and stable: the scorers, the describer and the asker of this plugin build every prompt from
+here, and ``qplug_training`` writes its corpus questions (Q-Align pairs, multiple choice, the
+describer's question) and trains its tokenizers from the same objects, so a trained model is asked
+at scoring time exactly what it was taught. Pure data and string formatting: no torch, no
+transformers, and no import of any other ``qplug_vlm`` module, so depending on it costs nothing.
+
+- :data:`METHODS`: every way qplug turns a multimodal model into a number (a prompt, an assistant
+  prefix, level words and their weights), so Q-Align, Q-Bench and Q-Boost are rows here rather than
+  copied scorer classes; :func:`method` looks one up.
+- :class:`LevelSet`, :data:`QALIGN_LEVELS`, :data:`QBENCH_LEVELS`, :data:`QBOOST_TRIADS`: the level words.
+- :data:`DESCRIBE_PROMPT`: the describer's question; :func:`mcq_prompt`, :data:`MCQ_SUFFIX` and
+  :data:`LETTERS`: the asker's lettered multiple-choice format.
+- :data:`ASPECTS`, :data:`MEDIA`, :func:`check_choice`: what a rating may be about.
 
 Sources of the prompts and words (each cited where it is used):
 
 - Q-Align (Wu et al. 2023, arXiv 2312.17090; Q-Future/Q-Align ``scorer.py``).
 - Q-Bench (Wu et al. 2023, arXiv 2309.14181; Q-Future/Q-Bench), also used by Q-Instruct.
 - Q-Boost (Zhang et al. 2023, arXiv 2312.15300): synonym triads with a neutral middle level.
+
+Changing a prompt or a level word changes what the shipped default model is asked: it was trained
+on these exact strings (``qplug_training.corpus.questions``), so retrain it with the change.
 """
 
 from __future__ import annotations
@@ -16,6 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qplug.errors import UsageError
+
+__all__ = ["ASPECTS", "MEDIA", "LevelSet", "ScoringMethod", "check_choice", "QALIGN_LEVELS", "QBENCH_LEVELS",
+           "QBOOST_TRIADS", "METHODS", "method", "DESCRIBE_PROMPT", "MCQ_SUFFIX", "LETTERS", "mcq_prompt"]
 
 #: What may be rated, and what the frame is called in the prompt. Q-Align swaps "quality" for
 #: "aesthetics" and "image" for "video" in the same sentence [Q-Align scorer.py].
