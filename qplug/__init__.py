@@ -21,7 +21,7 @@ _EXPORTS = {
     "EventRule": "events",
     "Gate": "gates",
     "hookimpl": "hookspecs",
-    "AskerInfo": "registry", "DescriberInfo": "registry", "ScorerInfo": "registry", "SourceInfo": "registry",
+    "AskerInfo": "registry", "ConverterInfo": "registry", "DescriberInfo": "registry", "ScorerInfo": "registry", "SourceInfo": "registry",
     "WriterContext": "registry", "WriterInfo": "registry",
     "SCHEMA_VERSION": "types", "Answer": "types", "ErrorRecord": "types", "Event": "types", "Frame": "types",
     "FrameResult": "types", "MediaInfo": "types", "RunSummary": "types", "Sampling": "types", "Score": "types",
@@ -50,6 +50,6 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, eagerly
     from .events import EventRule
     from .gates import Gate
     from .hookspecs import hookimpl
-    from .registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterContext, WriterInfo
+    from .registry import AskerInfo, ConverterInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterContext, WriterInfo
     from .types import (SCHEMA_VERSION, Answer, ErrorRecord, Event, Frame, FrameResult, MediaInfo, RunSummary,
                         Sampling, Score, SourceSummary)

@@ -92,7 +92,9 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(converter_options: dict[str, str] | None = None) -> argparse.ArgumentParser:
+    """The command line. ``converter_options`` (name -> help) are the options every registered
+    converter accepts; :func:`main` reads them from the plugins only for ``qplug convert``."""
     parser = argparse.ArgumentParser(
         prog="qplug", description="Frame-level image and video quality: score frames, find bad stretches, gate pipelines.",
         epilog="Exit codes: 0 pass, 1 a --fail-under/--fail-over gate failed, 2 an input or a report could not be "
@@ -133,10 +135,23 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--asker", action="append", dest="askers", metavar="NAME", help="asker to use (default: vlm)")
     ask.set_defaults(handler=_cmd_ask)
 
+    convert = commands.add_parser(
+        "convert", help="turn a downloaded model release into a directory qplug loads",
+        description="Convert a model release as published (e.g. an original-layout LLaVA) into a directory "
+        "that --model loads. `qplug converters` lists the converters and their options.",
+        epilog="Each converter has its own options, e.g. qplug convert llava SRC --vision-tower CLIP_DIR OUT")
+    convert.add_argument("converter", metavar="NAME", help="converter name (see `qplug converters`)")
+    convert.add_argument("source", metavar="SOURCE", help="the release as downloaded (a directory or file)")
+    convert.add_argument("output", metavar="OUTPUT", help="the directory to write (must not exist yet)")
+    for name, helptext in sorted((converter_options or {}).items()):
+        convert.add_argument(f"--{name.replace('_', '-')}", dest=f"option_{name}", metavar="VALUE", help=helptext)
+    convert.set_defaults(handler=_cmd_convert)
+
     plugins = commands.add_parser("plugins", help="list loaded plugins as JSON")
     plugins.set_defaults(handler=_cmd_plugins)
     for name, helptext in (("scorers", "list scorers"), ("sources", "list sources"), ("describers", "list describers"),
-                           ("askers", "list askers"), ("writers", "list report writers (the values of --format)")):
+                           ("askers", "list askers"), ("writers", "list report writers (the values of --format)"),
+                           ("converters", "list model converters (qplug convert)")):
         # "formats" was this command's first name; kept so scripts written against it still work.
         sub = commands.add_parser(name, help=helptext, aliases=["formats"] if name == "writers" else [])
         sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -170,7 +185,7 @@ def _cmd_listing(args: argparse.Namespace) -> int:
     host = get_host()
     catalog = host.catalog()
     table = {"scorers": catalog.scorers, "sources": catalog.sources, "describers": catalog.describers,
-             "askers": catalog.askers, "writers": catalog.writers}[args.kind]
+             "askers": catalog.askers, "writers": catalog.writers, "converters": catalog.converters}[args.kind]
     owner_kind = args.kind
     rows = [dict(info.to_dict(), plugin=catalog.owners.get((owner_kind, name))) for name, info in sorted(table.items())]
     if args.json:
@@ -187,6 +202,9 @@ def _cmd_listing(args: argparse.Namespace) -> int:
                 detail += ", default"
         elif args.kind in ("sources", "writers"):
             detail = " ".join(row["extensions"])
+        elif args.kind == "converters":
+            detail = " ".join(f"--{name.replace('_', '-')}" + ("" if name in row["required"] else "?")
+                              for name in row["options"])
         print(f"{row['name']:<{width}}{row['description']}" + (f"  ({detail})" if detail else "") + f"  [{row['plugin']}]")
     _warn_problems(catalog)
     return EXIT_OK
@@ -341,6 +359,46 @@ def _outputs(args: argparse.Namespace, default_to_stdout: bool = False) -> list[
     return outputs or ([Output(None, args.format)] if default_to_stdout else [])
 
 
+def _converter_options() -> dict[str, str]:
+    """Every option any registered converter takes, for ``qplug convert``'s parser."""
+    from .plugins import get_host
+
+    options: dict[str, str] = {}
+    for info in get_host().catalog().converters.values():
+        for name, helptext in info.options.items():
+            options.setdefault(name, f"{helptext} ({info.name})")
+    return options
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    """Parse the converter's own options from what follows OUTPUT, then run it."""
+    from .plugins import get_host
+    from .registry import resolve
+
+    catalog = get_host().catalog()
+    _warn_problems(catalog)
+    info = catalog.converter(args.converter)
+    given = {key[len("option_"):]: value for key, value in vars(args).items()
+             if key.startswith("option_") and value is not None}
+    foreign = sorted(set(given) - set(info.options))
+    if foreign:
+        raise UsageError(f"convert {info.name}: it takes no " + ", ".join(f"--{n.replace('_', '-')}" for n in foreign)
+                         + (f" (its options: {', '.join('--' + n.replace('_', '-') for n in info.options)})"
+                            if info.options else ""))
+    missing = [name for name in info.required if name not in given]
+    if missing:
+        raise UsageError(f"convert {info.name} needs " + ", ".join(f"--{n.replace('_', '-')}" for n in missing))
+    options = given
+    if os.path.lexists(args.output):
+        raise UsageError(f"{args.output}: already exists; give a new directory to write the converted model to")
+    if not os.path.exists(args.source):
+        raise UsageError(f"{args.source}: no such file or directory")
+    converter = resolve(info.factory)()
+    message = converter.convert(args.source, args.output, **{k: v for k, v in options.items() if v is not None})
+    print(f"qplug: {message}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _frame_label(result: Any) -> str:
     where = result.timecode or (f"frame {result.index}" if result.pts is not None else "")
     return f"{result.source_id}" + (f" [{where}]" if where else "")
@@ -396,7 +454,8 @@ def _print_source(summary: Any, quiet: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_converter_options() if argv[:1] == ["convert"] else None)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import pluggy
 
 if TYPE_CHECKING:
-    from .registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterInfo
+    from .registry import AskerInfo, ConverterInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterInfo
     from .types import Frame, Score
 
 PROJECT = "qplug"
@@ -59,6 +59,15 @@ def register_writers(register: Callable[["WriterInfo"], None]) -> None:
     """Register report writers (output formats).
 
     :param register: call with a :class:`qplug.registry.WriterInfo` for each format.
+    """
+
+
+@hookspec
+def register_converters(register: Callable[["ConverterInfo"], None]) -> None:
+    """Register converters that turn a downloaded model release into a directory qplug loads
+    (``qplug convert NAME SOURCE OUTPUT``).
+
+    :param register: call with a :class:`qplug.registry.ConverterInfo` for each converter.
     """
 
 

@@ -28,6 +28,7 @@ _REGISTRATION_HOOKS = {
     "describers": "register_describers",
     "askers": "register_askers",
     "writers": "register_writers",
+    "converters": "register_converters",
 }
 
 

@@ -347,7 +347,49 @@ class WriterInfo:
                 "binary": self.binary, "streaming": self.streaming, "resumable": self.resumable}
 
 
-Info = Union[ScorerInfo, DescriberInfo, AskerInfo, SourceInfo, WriterInfo]
+@runtime_checkable
+class Converter(Protocol):
+    """Turns a model release as published into a directory qplug loads."""
+
+    def convert(self, source: str, output: str, **options: Any) -> str:
+        """Read ``source``, write ``output``; return one line saying what was written.
+
+        Raise :class:`qplug.errors.QplugError` (one sentence naming the file or key) for anything
+        the converter does not recognise; never leave a half-written ``output`` behind.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class ConverterInfo:
+    """A model converter a plugin offers (``qplug convert NAME SOURCE OUTPUT [--OPTION VALUE ...]``).
+
+    :param options: the converter's own options, name -> one line of help; on the command line
+        ``vision_tower`` is ``--vision-tower VALUE``, and the factory's ``convert`` receives it as a keyword.
+    :param required: the names among ``options`` that must be given.
+    """
+
+    name: str
+    factory: Factory
+    description: str
+    options: Mapping[str, str] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_name("converter", self.name)
+        unknown = [name for name in self.required if name not in self.options]
+        if unknown:
+            raise PluginError(f"converter {self.name!r}: required options {unknown} are not among its options")
+        bad = [name for name in self.options if not name.isidentifier()]
+        if bad:
+            raise PluginError(f"converter {self.name!r}: option names must be identifiers: {bad}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "options": dict(self.options),
+                "required": list(self.required)}
+
+
+Info = Union[ScorerInfo, DescriberInfo, AskerInfo, SourceInfo, WriterInfo, ConverterInfo]
 
 
 @dataclass
@@ -362,6 +404,7 @@ class Catalog:
     askers: dict[str, AskerInfo] = field(default_factory=dict)
     sources: dict[str, SourceInfo] = field(default_factory=dict)
     writers: dict[str, WriterInfo] = field(default_factory=dict)
+    converters: dict[str, ConverterInfo] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -386,6 +429,9 @@ class Catalog:
 
     def writer(self, name: str) -> WriterInfo:
         return _lookup("format", self.writers, name)
+
+    def converter(self, name: str) -> ConverterInfo:
+        return _lookup("converter", self.converters, name)
 
     def source_for(self, path: str) -> SourceInfo | None:
         """The source that opens ``path``, chosen by extension and priority (None: nobody claims it)."""

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from qplug import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterInfo, hookimpl
 from qplug.pipeline import Run, RunOptions
@@ -133,3 +134,39 @@ def test_hook_score_batch(tmp_path):
     frames = _frames(Run([_clip(tmp_path)], RunOptions(scorers=["brightness"]), _host(Trace())))
     assert calls == [("brightness", [0, 1, 2])]
     assert frames[2].scores["brightness"] == 2.0
+
+
+def test_hook_register_converters(tmp_path, monkeypatch, capsys):
+    from qplug import ConverterInfo, cli, plugins
+
+    class Upper:
+        def convert(self, source, output, suffix="", **options):
+            os.makedirs(output)
+            text = open(source, encoding="utf-8").read().upper() + suffix
+            open(os.path.join(output, "model.txt"), "w", encoding="utf-8").write(text)
+            return f"wrote {output}"
+
+    class Plugin:
+        @hookimpl
+        def register_converters(self, register):
+            register(ConverterInfo(name="upper", factory=Upper, description="upper-cases a text model",
+                                   options={"suffix": "text appended to the model", "unused": "never given"},
+                                   required=("suffix",)))
+
+    host = _host(Plugin())
+    monkeypatch.setattr(plugins, "_default", host)
+    source = tmp_path / "release.txt"
+    source.write_text("weights")
+    out = tmp_path / "converted"
+    assert cli.main(["convert", "upper", str(source), "--suffix", "!", str(out)]) == 0
+    assert (out / "model.txt").read_text() == "WEIGHTS!"
+    assert "wrote" in capsys.readouterr().err
+    # The output must be new; required options are required; another converter's options are refused.
+    assert cli.main(["convert", "upper", str(source), str(out), "--suffix", "!"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert cli.main(["convert", "upper", str(source), str(tmp_path / "b")]) == 2
+    assert "needs --suffix" in capsys.readouterr().err
+    assert cli.main(["convert", "nope", str(source), str(tmp_path / "c")]) == 2
+    assert "unknown converter 'nope'" in capsys.readouterr().err
+    assert cli.main(["converters"]) == 0
+    assert "upper" in capsys.readouterr().out
