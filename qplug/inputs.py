@@ -8,6 +8,7 @@ import stat
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from .errors import InputError
 from .registry import Catalog, SourceInfo
 
 _GLOB_CHARS = set("*?[")
@@ -62,8 +63,16 @@ def _walk(directory: str) -> Iterator[str]:
                 yield os.path.join(root, name)
 
 
-_SPECIAL_FILES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                  (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+#: What ``stat`` may say a path is, besides a regular file, in the words errors use.
+_SPECIAL_FILES = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                  (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "directory"))
+
+
+def file_kind(mode: int) -> str:
+    """A user-facing name for what a ``st_mode`` describes: ``regular file``, ``FIFO``, ``socket``..."""
+    if stat.S_ISREG(mode):
+        return "regular file"
+    return next((name for test, name in _SPECIAL_FILES if test(mode)), "special file")
 
 
 def not_a_regular_file(path: str) -> str | None:
@@ -74,12 +83,45 @@ def not_a_regular_file(path: str) -> str | None:
     """
     try:
         mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "broken symbolic link (its target does not exist)" if os.path.islink(path) else "file not found"
+    except PermissionError:
+        return "permission denied"
+    except OSError as exc:  # a loop of links, a name too long, a file used as a folder...
+        return f"cannot be read: {exc.strerror or exc}"
+    return None if stat.S_ISREG(mode) else f"not a regular file ({file_kind(mode)})"
+
+
+def open_regular_file(path: str) -> int:
+    """Open ``path`` for reading, only if it is a regular file; a descriptor, or :class:`InputError`.
+
+    For every source plugin: the check is made from ``stat`` before opening, the open itself is
+    non-blocking and checked again on the descriptor (a path swapped for a FIFO in between cannot
+    hang the run either), then the descriptor is made blocking again for ordinary reads.
+    """
+    reason = not_a_regular_file(path)
+    if reason is not None:
+        raise InputError(path, reason)
+    nonblock = getattr(os, "O_NONBLOCK", 0)
+    flags = os.O_RDONLY | nonblock | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except PermissionError:
+        raise InputError(path, "permission denied") from None
     except OSError as exc:
-        return exc.strerror or str(exc)
-    if stat.S_ISREG(mode):
-        return None
-    kind = next((name for test, name in _SPECIAL_FILES if test(mode)), "not a plain file")
-    return f"not a regular file ({kind})"
+        raise InputError(path, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise InputError(path, f"not a regular file ({file_kind(mode)})")
+        if nonblock:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _claim(path: str, catalog: Catalog) -> InputItem:

@@ -504,7 +504,7 @@ def test_socket_is_refused(tmp_path: Path) -> None:
 def test_dangling_link_is_not_found(tmp_path: Path) -> None:
     link = tmp_path / "gone.png"
     link.symlink_to(tmp_path / "nothing-here.png")
-    assert open_error(link).reason == "file not found"
+    assert open_error(link).reason == "broken symbolic link (its target does not exist)"
 
 
 def test_link_to_an_image_is_read(tmp_path: Path) -> None:

@@ -11,16 +11,16 @@ from __future__ import annotations
 import math
 import os
 import re
-import stat
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Callable, Iterator
+from typing import IO, Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from qplug.errors import InputError
+from qplug.inputs import open_regular_file
 
 from .convert import BAND_BYTES, bit_depth, orient, rgb_array, shrink, shrinks, to_rgb
 from .limits import allow_in_pillow, pixel_limit, too_many_pixels
@@ -123,65 +123,9 @@ def quiet_bomb_warnings() -> Iterator[None]:
         yield
 
 
-#: What ``stat`` may say a path is, besides a regular file, in the words errors use.
-_SPECIAL_FILES: tuple[tuple[Callable[[int], bool], str], ...] = (
-    (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
-    (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "directory"))
-
-
-def _not_regular(mode: int) -> str | None:
-    """Why a file of this ``st_mode`` cannot be decoded (None for a regular file)."""
-    if stat.S_ISREG(mode):
-        return None
-    kind = next((name for test, name in _SPECIAL_FILES if test(mode)), "not a plain file")
-    return f"not a regular file ({kind})"
-
-
 def _open_file(path: str) -> IO[bytes]:
-    """Open a regular file for reading, deciding from ``stat`` (links followed) before opening it.
-
-    Opening a FIFO for reading blocks until some writer comes along, a character device can stream
-    for ever, and opening some devices has side effects (a tape rewinds): none of them may even be
-    opened. The open itself is non-blocking and checked again on the descriptor, so a path swapped
-    for a FIFO between the two steps cannot hang the run either.
-    """
-    try:
-        reason = _not_regular(os.stat(path).st_mode)
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except PermissionError:
-        raise InputError(path, "permission denied") from None
-    except OSError as exc:  # a loop of links, a name too long, a file used as a folder...
-        raise InputError(path, f"cannot open file ({exc.strerror or _one_line(exc)})") from None
-    if reason is not None:
-        raise InputError(path, reason)
-    try:
-        fp = open(path, "rb", opener=_open_nonblocking)
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except PermissionError:
-        raise InputError(path, "permission denied") from None
-    except IsADirectoryError:
-        raise InputError(path, "not a regular file (directory)") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot open file ({exc.strerror or _one_line(exc)})") from None
-    try:
-        reason = _not_regular(os.fstat(fp.fileno()).st_mode)
-        if reason is not None:
-            raise InputError(path, reason)
-        if _NONBLOCK:
-            os.set_blocking(fp.fileno(), True)
-    except BaseException:
-        fp.close()
-        raise
-    return fp
-
-
-_NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
-
-
-def _open_nonblocking(path: str, flags: int) -> int:
-    return os.open(path, flags | _NONBLOCK)
+    """Open a regular file for reading (never a FIFO or a device: see :func:`qplug.inputs.open_regular_file`)."""
+    return os.fdopen(open_regular_file(path), "rb")
 
 
 def _open_image(path: str, fp: IO[bytes], limit: int) -> Image.Image:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import stat
 import sys
 import tempfile
 import weakref
 from typing import Any
 
 from qplug.errors import InputError
+from qplug.inputs import open_regular_file
 
 #: The name ffmpeg sees, before the extension (kept: some demuxers use it as a hint).
 BENIGN_STEM = "input"
@@ -33,38 +33,6 @@ _SAFE_EXTENSION = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
 # /proc/self/fd/N opened by ffmpeg is a new open of the checked file (Linux). On BSD and macOS,
 # /dev/fd/N duplicates the descriptor instead, sharing its offset: unusable for two processes.
 _PROC_FD = sys.platform.startswith("linux") and os.path.isdir("/proc/self/fd")
-
-
-def file_kind(mode: int) -> str:
-    """A user-facing name for what a ``st_mode`` describes (``FIFO``, ``socket``...)."""
-    for test, name in ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"),
-                       (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device")):
-        if test(mode):
-            return name
-    return "special file"
-
-
-def check_regular(path: str) -> os.stat_result:
-    """``stat()`` of ``path`` after resolving links; InputError unless it is a regular file.
-
-    Nothing is opened: opening a FIFO blocks until a writer comes, which is the hang this prevents.
-    """
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        if os.path.islink(path):
-            raise InputError(path, "broken symbolic link (its target does not exist)") from None
-        raise InputError(path, "file not found") from None
-    except PermissionError:
-        raise InputError(path, "permission denied") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot be read: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise InputError(path, "is a directory, not a video file")
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError(path, f"not a regular file ({file_kind(info.st_mode)})")
-    return info
 
 
 def _extension(path: str) -> str:
@@ -132,21 +100,10 @@ def open_input(path: str) -> MediaInput:
         if any(ord(c) < 32 or ord(c) == 127 for c in path):
             raise InputError(path, "URL contains control characters")
         return MediaInput(path, path)
-    check_regular(path)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)  # O_NONBLOCK: should a FIFO have taken its place since stat(), no hang
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except PermissionError:
-        raise InputError(path, "permission denied") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot be read: {exc.strerror or exc}") from None
+    fd = open_regular_file(path)  # never a FIFO or a device: they would block or never end
     directory = None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):  # swapped between stat() and open()
-            raise InputError(path, f"not a regular file ({file_kind(info.st_mode)})")
         if info.st_size == 0:
             raise InputError(path, "empty file (0 bytes)")
         directory = tempfile.mkdtemp(prefix="qplug-video-")
