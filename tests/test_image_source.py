@@ -524,7 +524,7 @@ def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         def refuse(*args: Any, **kwargs: Any) -> Any:
             raise PermissionError(13, "Permission denied", str(path))
 
-        monkeypatch.setattr(decode, "open", refuse, raising=False)
+        monkeypatch.setattr(os, "open", refuse)  # qplug.inputs.open_regular_file opens with os.open
     try:
         assert open_error(path).reason == "permission denied"
     finally:
