@@ -27,13 +27,15 @@ def run(paths: PathArg, *, scorers: Sequence[str] | None = None, describers: Seq
         batch_size: int | None = None, events: Mapping[str, EventRule | None] | None = None,
         gates: Sequence[Gate] = (), scorer_options: Mapping[str, Mapping[str, Any]] | None = None,
         askers: Sequence[str] = (), question: str | None = None, choices: Sequence[str] | None = None,
-        model_options: Mapping[str, Any] | None = None, host: PluginHost | None = None) -> Run:
+        model_options: Mapping[str, Any] | None = None, shard: tuple[int, int] | None = None,
+        host: PluginHost | None = None) -> Run:
     """Prepare a run (nothing is decoded until you iterate it). Arguments mirror ``qplug score``."""
     options = RunOptions(
         scorers=scorers, describers=describers, askers=askers, question=question, choices=choices,
         model_options=dict(model_options or {}),
         sampling=Sampling(fps=fps, every=every, start=start, end=end, max_frames=max_frames, max_side=max_side),
-        batch_size=batch_size, events=dict(events or {}), gates=gates, scorer_options=dict(scorer_options or {}))
+        batch_size=batch_size, events=dict(events or {}), gates=gates, scorer_options=dict(scorer_options or {}),
+        shard=shard)
     return Run(_paths(paths), options, host)
 
 

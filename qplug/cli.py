@@ -49,6 +49,30 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _shard(text: str) -> tuple[int, int]:
+    index, slash, count = text.partition("/")
+    try:
+        shard = (int(index), int(count))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not I/N (for example 0/4)") from None
+    if not slash or not 0 <= shard[0] < shard[1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= I < N in I/N (the shards of 4 are 0/4 ... 3/4)")
+    return shard
+
+
+def _read_list(name: str) -> list[str]:
+    """Paths from a list file, one per line (bytes kept exact: a name need not be UTF-8)."""
+    try:
+        if name == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(name, "rb") as stream:
+                data = stream.read()
+    except OSError as exc:
+        raise UsageError(f"--from-list {name}: {exc.strerror or exc}") from None
+    return [os.fsdecode(line.rstrip(b"\r")) for line in data.split(b"\n") if line.strip()]
+
+
 def _component_option(text: str) -> tuple[str, str, Any]:
     """``NAME.KEY=VALUE``: an option for one scorer's, describer's or asker's factory. VALUE is read as
     JSON when it parses (3, 0.5, true, "x", [1, 2]) and kept as text otherwise."""
@@ -66,8 +90,12 @@ def _component_option(text: str) -> tuple[str, str, Any]:
 def _common_options() -> argparse.ArgumentParser:
     """Options shared by score, describe and ask: inputs, sampling, model, reports."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("paths", nargs="+", metavar="PATH",
+    common.add_argument("paths", nargs="*", metavar="PATH",
                         help="image or video file, directory (searched recursively) or glob pattern")
+    common.add_argument("--from-list", metavar="FILE", help="also read inputs from FILE, one path per line "
+                        "(- for standard input), so that a million paths never pass through the command line")
+    common.add_argument("--shard", type=_shard, metavar="I/N", help="take only shard I of N (0 <= I < N) of "
+                        "the inputs, chosen by a hash of each path: N jobs with I = 0..N-1 cover every input once")
     sampling = common.add_mutually_exclusive_group()
     sampling.add_argument("--fps", type=_positive_float, metavar="N", help="sample N frames per second of video")
     sampling.add_argument("--every", type=_positive_int, metavar="N", help="take every Nth frame")
@@ -241,7 +269,7 @@ def _run_options(args: argparse.Namespace, **fields: Any) -> Any:
     for name, key, value in args.option:
         component_options.setdefault(name, {})[key] = value
     return RunOptions(sampling=sampling, batch_size=args.batch_size, model_options=model_options,
-                      scorer_options=component_options, **fields)
+                      scorer_options=component_options, shard=args.shard, **fields)
 
 
 _STATUS = {"passed": "PASS", "gate_failed": "FAIL (quality gate)", "errors": "ERRORS (some inputs could not be read)",
@@ -267,7 +295,10 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
     catalog = host.catalog()
     _warn_problems(catalog)
     writer_options = _take_writer_options(options.scorer_options, outputs, catalog)
-    run = Run(args.paths, options, host)
+    paths = list(args.paths) + (_read_list(args.from_list) if args.from_list else [])
+    if not paths:
+        raise UsageError("no input: give at least one PATH, or --from-list FILE")
+    run = Run(paths, options, host)
     resume = bool(getattr(args, "resume", False))
     context = WriterContext(scorers={s.name: s for s in run.scorer_infos}, title="qplug report")
     reporter = Reporter(outputs, catalog, context, resume=resume, inputs=[item.path for item in run.inputs()],

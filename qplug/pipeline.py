@@ -12,9 +12,11 @@ become :class:`ErrorRecord` entries and the run moves on.
 from __future__ import annotations
 
 import math
+import os
 import queue
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
@@ -55,6 +57,8 @@ class RunOptions:
     :param prefetch_bytes: how many bytes of decoded frames (counted as RGB, 3 bytes a pixel) may be
         read ahead or wait in a batch; bounds memory whatever the frame size. One frame is always
         allowed, however large.
+    :param shard: ``(i, n)``: read only the inputs whose path hashes to shard ``i`` of ``n`` (CRC-32 of
+        the path's bytes), so ``n`` jobs given the same inputs split them without talking to each other.
     :param progress: called after each batch with (source, frames scored in it, media info).
     """
 
@@ -73,6 +77,7 @@ class RunOptions:
     scorer_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     model_options: Mapping[str, Any] = field(default_factory=dict)
     prefetch: int = 16
+    shard: tuple[int, int] | None = None
     prefetch_bytes: int = 256 * 1024 * 1024
     progress: Callable[[str, int, MediaInfo | None], None] | None = None
 
@@ -105,6 +110,12 @@ class _Context:
 
 def _frame_bytes(frame: Frame) -> int:
     return frame.width * frame.height * 3
+
+
+def in_shard(path: str, index: int, count: int) -> bool:
+    """Whether ``path`` belongs to shard ``index`` of ``count``: stable across machines and runs
+    (CRC-32 of the path's bytes, not Python's salted ``hash``), whatever order the inputs come in."""
+    return zlib.crc32(os.fsencode(path)) % count == index
 
 
 class _ByteBudget:
@@ -238,7 +249,9 @@ class Run:
     def inputs(self) -> list[InputItem]:
         """The files this run reads (directories and globs expanded), each with its source or error."""
         if self._inputs is None:
-            self._inputs = list(expand_inputs(self.paths, self.host.catalog()))
+            items = expand_inputs(self.paths, self.host.catalog())
+            shard = self.options.shard
+            self._inputs = [item for item in items if shard is None or in_shard(item.path, *shard)]
         return self._inputs
 
     # -- building components -------------------------------------------------------------------

@@ -212,3 +212,35 @@ def test_writer_options_are_settable_from_the_command_line(clip, tmp_path):
     assert "<img" in with_thumbs.read_text()
     unused = qplug("score", clip, "-s", "sharpness", "--out", tmp_path / "r.jsonl", "--option", "html.thumbnails=0")
     assert unused.returncode == 2 and "report writer called 'html'" in unused.stderr
+
+
+def test_inputs_from_a_list_file_or_stdin(tmp_path):
+    images = []
+    for i, name in enumerate(["a.png", "b c.png", "d.png"]):
+        Image.fromarray(texture(seed=i)).save(tmp_path / name)
+        images.append(str(tmp_path / name))
+    listing = tmp_path / "inputs.txt"
+    listing.write_text("\n".join(images[1:]) + "\n\n")
+    out = tmp_path / "r.jsonl"
+    done = qplug("score", images[0], "--from-list", listing, "-s", "sharpness", "--out", out, "-q")
+    assert done.returncode == 0, done.stderr
+    assert {json.loads(line)["source"] for line in out.read_text().splitlines() if '"frame"' in line} == set(images)
+    piped = subprocess.run([sys.executable, "-m", "qplug", "score", "--from-list", "-", "-s", "sharpness", "-q"],
+                           input="\n".join(images), capture_output=True, text=True, env=ENV, timeout=120)
+    assert piped.returncode == 0 and piped.stdout.count('"type":"frame"') == 3
+    nothing = qplug("score", "-s", "sharpness")
+    assert nothing.returncode == 2 and "no input" in nothing.stderr
+
+
+def test_shards_are_disjoint_and_cover_every_input(tmp_path):
+    for i in range(12):
+        Image.fromarray(texture(32, 24, seed=i)).save(tmp_path / f"{i:02d}.png")
+    seen = []
+    for index in range(3):
+        out = tmp_path / f"shard{index}.jsonl"
+        done = qplug("score", tmp_path, "--shard", f"{index}/3", "-s", "sharpness", "--out", out, "-q")
+        assert done.returncode == 0, done.stderr
+        seen.append({json.loads(line)["source"] for line in out.read_text().splitlines() if '"frame"' in line})
+    assert sum(len(s) for s in seen) == 12 and len(set().union(*seen)) == 12
+    bad = qplug("score", tmp_path, "--shard", "3/3")
+    assert bad.returncode == 2 and "0 <= I < N" in bad.stderr
