@@ -104,6 +104,8 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument("--max-frames", type=_positive_int, metavar="N", help="at most N frames per input")
     common.add_argument("--max-side", type=_positive_int, metavar="PX", help="downscale so the longer side is at most PX")
     common.add_argument("--batch-size", type=_positive_int, metavar="N", help="frames per batch")
+    common.add_argument("--jobs", "-j", type=_positive_int, default=1, metavar="N",
+                        help="score inputs in N worker processes (each loads its own model); same results as 1")
     common.add_argument("--model", metavar="DIR", help="model directory for model-backed components "
                         "(default: $QPLUG_MODEL, else the model shipped with qplug)")
     common.add_argument("--adapter", metavar="DIR", help="LoRA adapter directory applied on top of the model")
@@ -283,6 +285,7 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
     cannot be written), the reports are closed with ``RunSummary`` saying so, and the exit code
     matches what they say.
     """
+    from .parallel import parallel_results
     from .pipeline import Run
     from .plugins import get_host
     from .progress import Progress
@@ -314,7 +317,7 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
         options.progress = progress.update
     summary = run.summary
     try:
-        for item in run:
+        for item in parallel_results(run, args.jobs):
             if isinstance(item, FrameResult):
                 reporter.frame(item)
                 if on_frame is not None:

@@ -276,9 +276,20 @@ class Run:
     # -- the loop ------------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[Result]:
+        return self._iterate(self.inputs())
+
+    def iterate_paths(self, paths: Iterable[str]) -> Iterator[Result]:
+        """Run over ``paths`` pulled one at a time as decoding reaches them (a worker's task queue),
+        instead of ``self.paths``; components are built once for all of them."""
+        catalog = self.host.catalog()
+        shard = self.options.shard
+        items = (item for path in paths for item in expand_inputs([path], catalog)
+                 if shard is None or in_shard(item.path, *shard))
+        return self._iterate(items)
+
+    def _iterate(self, items: Iterable[InputItem]) -> Iterator[Result]:
         started = time.perf_counter()
         self._build()
-        items = self.inputs()
         channel: queue.Queue[Any] = queue.Queue(maxsize=max(self.options.prefetch, self.batch_size))
         stop = threading.Event()
         self._budget = _ByteBudget(self.options.prefetch_bytes)
@@ -333,7 +344,7 @@ class Run:
             for obj in [*self._scorers.values(), *self._describers.values(), *self._askers.values()]:
                 _close_quietly(obj)
 
-    def _produce(self, items: list[InputItem], channel: "queue.Queue[Any]", stop: threading.Event) -> None:
+    def _produce(self, items: Iterable[InputItem], channel: "queue.Queue[Any]", stop: threading.Event) -> None:
         """Decoding thread: open each input and queue its frames (the queue bound keeps memory flat)."""
 
         def put(message: Any) -> bool:

@@ -352,3 +352,82 @@ def test_a_signal_during_start_up_prints_no_traceback(short_clip, tmp_path, dela
         assert "Traceback" not in err, err
         assert code in (-signum, 128 + signum, 0), (code, err)
         assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+# -- worker processes ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory, long_clip, short_clip):
+    """A folder of clips and stills, as a QC farm's watch folder holds them."""
+    from PIL import Image
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("library")
+    (folder / "long.mp4").write_bytes(long_clip.read_bytes())
+    for i in range(3):
+        (folder / f"short{i}.mp4").write_bytes(short_clip.read_bytes())
+    for i in range(8):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def frame_scores(path: Path) -> dict:
+    return {(r["source"], r["index"]): r["scores"] for r in records(path) if r["type"] == "frame"}
+
+
+def test_jobs_give_the_same_results_as_one_process(library, tmp_path):
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    assert qplug("score", library, *SCORERS, "--out", one, "-q").returncode == 0
+    done = qplug("score", library, *SCORERS, "--out", two, "--jobs", "2", "-q")
+    assert done.returncode == 0, done.stderr
+    assert frame_scores(two) == frame_scores(one) and len(frame_scores(one)) == 1500 + 3 * 20 + 8
+    lines = records(two)
+    sources = [r for r in lines if r["type"] == "source"]
+    assert {s["source"]: s["pooled"] for s in sources} == {
+        s["source"]: s["pooled"] for s in records(one) if s["type"] == "source"}
+    # Each source's frames form one block, followed by its summary.
+    order = [r["source"] for r in lines if r["type"] in ("frame", "source")]
+    blocks = [order[0]] + [b for a, b in zip(order, order[1:]) if a != b]
+    assert len(blocks) == len(sources) and lines[-1]["frames"] == 1568
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        pytest.skip("no /proc children list here")
+    return [int(p) for p in text.split()]
+
+
+def test_a_killed_worker_loses_nothing_and_the_run_says_so(library, tmp_path):
+    out = tmp_path / "r.jsonl"
+    proc = start("score", library, *SCORERS, "--out", out, "--jobs", "2")
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while time.monotonic() < deadline and len(workers) < 2:  # spawn's resource tracker is a child too
+        workers = [p for p in _children(proc.pid)
+                   if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+        time.sleep(0.05)
+    time.sleep(0.5)  # inside the long clip by now
+    os.kill(workers[0], signal.SIGKILL)
+    code = proc.wait(timeout=120)
+    err = proc.stderr.read()
+    assert code == 2 and "Traceback" not in err and "died (signal 9)" in err
+    whole = tmp_path / "whole.jsonl"
+    assert qplug("score", library, *SCORERS, "--out", whole, "-q").returncode == 0
+    assert frame_scores(out) == frame_scores(whole)  # the inputs it held were scored again, identically
+    assert records(out)[-1]["outcome"] == "failed"
+
+
+def test_jobs_resume_a_killed_run(library, tmp_path):
+    out = tmp_path / "r.jsonl"
+    proc = start("score", library, *SCORERS, "--out", out, "--jobs", "2", "-q")
+    wait_for_frames(out, 30, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) in (0, 143)
+    done = qplug("score", library, *SCORERS, "--out", out, "--resume", "--jobs", "2", "-q")
+    assert done.returncode == 0, done.stderr
+    whole = tmp_path / "whole.jsonl"
+    assert qplug("score", library, *SCORERS, "--out", whole, "-q").returncode == 0
+    assert frame_scores(out) == frame_scores(whole)
