@@ -24,7 +24,7 @@ _EXPORTS = {
     "AskerInfo": "registry", "ConverterInfo": "registry", "DescriberInfo": "registry", "ScorerInfo": "registry", "SourceInfo": "registry",
     "WriterContext": "registry", "WriterInfo": "registry",
     "SCHEMA_VERSION": "types", "Answer": "types", "ErrorRecord": "types", "Event": "types", "Frame": "types",
-    "FrameResult": "types", "MediaInfo": "types", "RunSummary": "types", "Sampling": "types", "Score": "types",
+    "FrameResult": "types", "MediaInfo": "types", "Planes": "types", "RunSummary": "types", "Sampling": "types", "Score": "types",
     "SourceSummary": "types",
 }
 
@@ -51,5 +51,5 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, eagerly
     from .gates import Gate
     from .hookspecs import hookimpl
     from .registry import AskerInfo, ConverterInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterContext, WriterInfo
-    from .types import (SCHEMA_VERSION, Answer, ErrorRecord, Event, Frame, FrameResult, MediaInfo, RunSummary,
+    from .types import (SCHEMA_VERSION, Answer, ErrorRecord, Event, Frame, FrameResult, MediaInfo, Planes, RunSummary,
                         Sampling, Score, SourceSummary)

@@ -16,6 +16,25 @@ if TYPE_CHECKING:  # numpy is only needed by the plugins that make and read pixe
 SCHEMA_VERSION = "1.0"
 
 
+@dataclass(frozen=True)
+class Planes:
+    """A frame's samples as coded, before any conversion: what broadcast legal-range checks read.
+
+    :param y: HxW luma samples.
+    :param u: chroma Cb samples (subsampled: H/2 x W/2 for 4:2:0).
+    :param v: chroma Cr samples, the same shape as ``u``.
+    :param bit_depth: bits per sample of these arrays (8: uint8; 10, 12, 16: uint16).
+    :param full_range: True for full-range ("pc", "jpeg") samples, False for limited ("tv") range,
+        where black is 16 and white 235 (chroma 16-240) at 8 bits, scaled by 2**(bits-8) above.
+    """
+
+    y: "np.ndarray"
+    u: "np.ndarray"
+    v: "np.ndarray"
+    bit_depth: int = 8
+    full_range: bool = False
+
+
 @dataclass
 class Frame:
     """One picture to score: a still image or one decoded video frame.
@@ -51,6 +70,8 @@ class Frame:
     preview_loader: Callable[[int], "np.ndarray"] | None = field(default=None, repr=False)
     #: ``crop_loader(left, top, width, height)``: RGB of one region (see :meth:`rgb_crop`)
     crop_loader: Callable[[int, int, int, int], "np.ndarray"] | None = field(default=None, repr=False)
+    #: ``planes_loader()``: the coded Y, U, V samples (see :attr:`planes`); sources of YUV video give it
+    planes_loader: Callable[[], Planes] | None = field(default=None, repr=False)
     _rgb: "np.ndarray | None" = field(default=None, repr=False)
     #: scratch space shared by scorers for derived data (histograms, downscales), freed with the frame
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -121,6 +142,17 @@ class Frame:
                 stride = max(1, -(-max(self.width, self.height) // max_side))
                 cached = self.rgb[::stride, ::stride]
             self.cache[key] = cached
+        return cached
+
+    @property
+    def planes(self) -> Planes | None:
+        """The coded YUV samples and their range, or None when the source has none (a still image,
+        RGB video). Checks of legal broadcast range need these, not the RGB or full-range luma."""
+        if self.planes_loader is None:
+            return None
+        cached = self.cache.get("planes")
+        if cached is None:
+            cached = self.cache["planes"] = self.planes_loader()
         return cached
 
     def release(self) -> None:
