@@ -19,7 +19,7 @@ _EXPORTS = {
     "InputError": "errors", "PluginError": "errors", "QplugError": "errors", "Terminated": "errors",
     "UsageError": "errors",
     "EventRule": "events",
-    "Gate": "gates",
+    "EventGate": "gates", "Gate": "gates",
     "hookimpl": "hookspecs",
     "AskerInfo": "registry", "ConverterInfo": "registry", "DescriberInfo": "registry", "ScorerInfo": "registry", "SourceInfo": "registry",
     "WriterContext": "registry", "WriterInfo": "registry",
@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, eagerly
     from .api import ScoreResult, iter_results, run, score
     from .errors import InputError, PluginError, QplugError, Terminated, UsageError
     from .events import EventRule
-    from .gates import Gate
+    from .gates import EventGate, Gate
     from .hookspecs import hookimpl
     from .registry import AskerInfo, ConverterInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterContext, WriterInfo
     from .types import (SCHEMA_VERSION, Answer, ErrorRecord, Event, Frame, FrameResult, MediaInfo, Planes, RunSummary,

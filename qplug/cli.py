@@ -144,6 +144,9 @@ def build_parser(converter_options: dict[str, str] | None = None) -> argparse.Ar
                        help="fail (exit 1) when a source's pooled score is under VALUE (pool: mean, min, p5, p10...)")
     score.add_argument("--fail-over", action="append", default=[], metavar="NAME[.POOL]=VALUE",
                        help="fail (exit 1) when a source's pooled score is over VALUE")
+    score.add_argument("--fail-on-event", action="append", default=[], metavar="NAME[=SECONDS]",
+                       help="fail (exit 1) a source with a NAME event (a scorer's, or decode_gap) lasting at "
+                       "least SECONDS (default: any)")
     score.add_argument("--event", action="append", default=[], metavar="NAME=THRESHOLD[:SECONDS]",
                        help="report stretches where NAME is past THRESHOLD for at least SECONDS")
     score.add_argument("--no-events", action="store_true", help="do not detect events")
@@ -377,12 +380,15 @@ def _take_writer_options(component_options: dict[str, Any], outputs: list[Any], 
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from .gates import Gate
+    from .gates import EventGate, Gate
 
     gates = [Gate.parse(t, under=True) for t in args.fail_under] + [Gate.parse(t, under=False) for t in args.fail_over]
+    event_gates = [EventGate.parse(t) for t in args.fail_on_event]
+    if event_gates and args.no_events:
+        raise UsageError("--fail-on-event needs events: drop --no-events")
     events = {} if args.no_events else _parse_events(args.event)
     options = _run_options(args, scorers=args.scorers, describers=args.describers, gates=gates, events=events,
-                           detect_events=not args.no_events)
+                           event_gates=event_gates, detect_events=not args.no_events)
     return _execute(args, options, _outputs(args, default_to_stdout=True))
 
 

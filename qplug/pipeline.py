@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
 from .errors import InputError, QplugError, UsageError
 from .events import EventDetector, EventRule
-from .gates import Gate
+from .gates import EventGate, Gate
 from .inputs import InputItem, expand_inputs
 from .plugins import PluginHost, get_host
 from .pooling import POOLING_METHODS, Pooler, check_methods
@@ -48,6 +48,7 @@ class RunOptions:
     :param events: per-scorer event rules overriding the scorer's defaults; None disables a scorer's events.
     :param detect_events: False turns off every scorer's events.
     :param gates: pass/fail gates checked on each source's pooled scores.
+    :param event_gates: fail a source that has an event of a given name and minimum length.
     :param resume: what an earlier run already scored (see :mod:`qplug.resume`).
     :param scorer_options: keyword options for a scorer's, describer's or asker's factory, by its name
         (or by ``"scorer:NAME"``, ``"describer:NAME"``, ``"asker:NAME"`` when names are shared).
@@ -73,6 +74,7 @@ class RunOptions:
     events: Mapping[str, EventRule | None] = field(default_factory=dict)
     detect_events: bool = True
     gates: Sequence[Gate] = ()
+    event_gates: Sequence[EventGate] = ()
     resume: ResumeState | None = None
     scorer_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     model_options: Mapping[str, Any] = field(default_factory=dict)
@@ -208,6 +210,12 @@ class Run:
                                  f"(use one of {', '.join(POOLING_METHODS)})")
             if gate.scorer not in chosen:
                 raise UsageError(f"gate on {gate.scorer!r}, which is not among the scorers run ({', '.join(sorted(chosen))})")
+        source_events = {name for info in catalog.sources.values() for name in info.events}
+        for event_gate in self.options.event_gates:
+            if event_gate.name not in chosen and event_gate.name not in source_events:
+                known = ", ".join(sorted(chosen | source_events))
+                raise UsageError(f"--fail-on-event {event_gate.name!r}: no scorer run here and no source reports "
+                                 f"events of that name (known: {known})")
         for name in self.options.events:
             if name not in chosen:
                 raise UsageError(f"event rule for {name!r}, which is not among the scorers run")
@@ -331,7 +339,7 @@ class Run:
                     yield summary
                 elif isinstance(message, _Resumed):
                     summary = SourceSummary.from_dict(message.record)
-                    summary.gate_failures = self._gate_failures(summary.pooled)
+                    summary.gate_failures = self._gate_failures(summary.pooled, summary.events)
                     self.summary.sources.append(summary)
                     yield summary
                 elif isinstance(message, BaseException):
@@ -519,12 +527,13 @@ class Run:
                                 events=events, errors=state.errors,
                                 wall_seconds=round(time.perf_counter() - state.started, 4))
         if state.frames:
-            summary.gate_failures = self._gate_failures(pooled)
+            summary.gate_failures = self._gate_failures(pooled, events)
         self.summary.sources.append(summary)
         return summary
 
-    def _gate_failures(self, pooled: dict[str, dict[str, float | None]]) -> list[str]:
-        return [msg for gate in self.options.gates if (msg := gate.check(pooled)) is not None]
+    def _gate_failures(self, pooled: dict[str, dict[str, float | None]], events: Sequence[Event]) -> list[str]:
+        return ([msg for gate in self.options.gates if (msg := gate.check(pooled)) is not None]
+                + [msg for gate in self.options.event_gates if (msg := gate.check(events)) is not None])
 
 
 _SECRET_WORDS = ("key", "secret", "token", "password")

@@ -276,6 +276,8 @@ class SourceInfo:
     :param extensions: lower-case file extensions it opens, with the dot (``".mp4"``).
     :param kind: ``"image"`` or ``"video"``.
     :param priority: when several sources claim an extension, the highest priority wins.
+    :param events: names of the events its readers may report themselves (``decode_gap``), so
+        ``--fail-on-event`` can refuse a misspelt name instead of never firing.
     """
 
     name: str
@@ -284,6 +286,7 @@ class SourceInfo:
     extensions: tuple[str, ...]
     kind: str = "image"
     priority: int = 0
+    events: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_name("source", self.name)
@@ -293,7 +296,7 @@ class SourceInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "extensions": list(self.extensions),
-                "kind": self.kind, "priority": self.priority}
+                "kind": self.kind, "priority": self.priority, "events": list(self.events)}
 
 
 @dataclass(frozen=True)

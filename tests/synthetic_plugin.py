@@ -105,7 +105,7 @@ class Change:
 @hookimpl
 def register_sources(register: Any) -> None:
     register(SourceInfo(name="synth", factory=SynthSource, description="synthetic test clips",
-                        extensions=(".synth",), kind="video"))
+                        extensions=(".synth",), kind="video", events=("decode_gap",)))
 
 
 @hookimpl

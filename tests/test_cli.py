@@ -244,3 +244,12 @@ def test_shards_are_disjoint_and_cover_every_input(tmp_path):
     assert sum(len(s) for s in seen) == 12 and len(set().union(*seen)) == 12
     bad = qplug("score", tmp_path, "--shard", "3/3")
     assert bad.returncode == 2 and "0 <= I < N" in bad.stderr
+
+
+def test_fail_on_event_sets_exit_code_1(clip):
+    failing = qplug("score", clip, "-s", "black", "--fail-on-event", "black=2")
+    assert failing.returncode == 1 and "FAIL black event (at least 2 s)" in failing.stderr
+    assert qplug("score", clip, "-s", "black", "--fail-on-event", "black=3").returncode == 0
+    assert qplug("score", clip, "-s", "black", "--fail-on-event", "decode_gap").returncode == 0
+    typo = qplug("score", clip, "-s", "black", "--fail-on-event", "blak")
+    assert typo.returncode == 2 and "known: black, decode_gap" in typo.stderr

@@ -362,3 +362,25 @@ def test_events_a_source_reports_join_the_summary(tmp_path, host):
     clip = write_synth(tmp_path / "a.synth", [200] * 10, gap=[0.1, 0.2])
     _, (summary,) = collect(Run([clip], RunOptions(scorers=["brightness"]), host))
     assert [(e.scorer, e.start, e.end) for e in summary.events] == [("decode_gap", 0.1, 0.2)]
+
+
+def test_event_gates_fail_a_source_with_a_long_enough_event(tmp_path, host):
+    from qplug.gates import EventGate
+
+    # 25 fps: frames 10..34 are dark (1 s), the brightness scorer's events need 0.5 s below 0.1.
+    clip = write_synth(tmp_path / "a.synth", [200] * 10 + [5] * 25 + [200] * 10, gap=[1.6, 1.7])
+    run = Run([clip], RunOptions(scorers=["brightness"], event_gates=[EventGate.parse("brightness=0.9")]), host)
+    _, (summary,) = collect(run)
+    assert summary.gate_failures == ["brightness event (at least 0.9 s) at 00:00:00:10-00:00:01:10, 1 s"]
+    assert run.summary.exit_code == 1
+    run = Run([clip], RunOptions(scorers=["brightness"], event_gates=[EventGate.parse("brightness=1.5")]), host)
+    _, (summary,) = collect(run)
+    assert summary.gate_failures == [] and run.summary.exit_code == 0
+    run = Run([clip], RunOptions(scorers=["brightness"], event_gates=[EventGate.parse("decode_gap")]), host)
+    _, (summary,) = collect(run)
+    assert summary.gate_failures and summary.gate_failures[0].startswith("decode_gap event at")
+    with pytest.raises(UsageError, match="no scorer run here and no source reports"):
+        Run([clip], RunOptions(scorers=["brightness"], event_gates=[EventGate.parse("blakc")]), host)
+    for bad in ("", "=1", "black=", "black=x", "black=-1"):
+        with pytest.raises(UsageError):
+            EventGate.parse(bad)

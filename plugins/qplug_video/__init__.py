@@ -28,4 +28,5 @@ def register_sources(register: Callable[[SourceInfo], None]) -> None:
         extensions=VIDEO_EXTENSIONS,
         kind="video",
         priority=0,
+        events=("decode_gap",),
     ))
