@@ -3,7 +3,8 @@
     python bench/bench_qc_scorers.py [--image PHOTO] [--size 1920x1080] [--frames 200] [--threads 1]
 
 Each iteration scores a fresh :class:`qplug.types.Frame` (empty cache) whose luma comes from a
-``luma_loader``, as a video source delivers its Y plane, and whose RGB is already in memory. Frames
+``luma_loader``, as a video source delivers its Y plane, whose coded limited-range I420 planes come
+from a ``planes_loader`` (for the broadcast checks), and whose RGB is already in memory. Frames
 rotate over a pool of distinct pictures so memory caches do not flatter the numbers. ``--threads 1``
 (the default) pins OpenCV to one thread: the numbers are then CPU cost per frame, which is what
 competes with the decoder for cores.
@@ -11,6 +12,8 @@ competes with the decoder for cores.
 Columns: "alone" is a scorer run by itself (paying for any shared per-frame data, such as the luma
 histogram, on its own); "in set" is its share when every qc scorer runs on the frame in
 registration order, as ``qplug score`` does, so the shared data is paid by the first user only.
+The broadcast checks (``qplug_qc.BROADCAST``, not run by default) come after the default set; their
+own subtotal is printed too, as is the whole set without them.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ import cv2
 import numpy as np
 
 from qplug.registry import resolve
-from qplug.types import Frame
-from qplug_qc import SCORERS
+from qplug.types import Frame, Planes
+from qplug_qc import ALL_SCORERS, BROADCAST
 
 
 def synthetic_scene(height: int, width: int, seed: int) -> np.ndarray:
@@ -68,10 +71,29 @@ def load_pictures(image: str | None, width: int, height: int, count: int) -> lis
     return [np.ascontiguousarray(np.roll(variants[i % 4], 8 * i + 3, axis=1)) for i in range(count)]
 
 
-def make_frame(rgb: np.ndarray, luma: np.ndarray, index: int) -> Frame:
+def i420_planes(rgb: np.ndarray) -> Planes:
+    """Limited-range BT.601 I420 planes of an RGB picture (OpenCV's conversion: luma 16-235)."""
+    height, width = rgb.shape[:2]
+    flat = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).reshape(-1)
+    area, quarter = height * width, (height // 2) * (width // 2)
+    return Planes(y=flat[:area].reshape(height, width), u=flat[area:area + quarter].reshape(height // 2, width // 2),
+                  v=flat[area + quarter:area + 2 * quarter].reshape(height // 2, width // 2))
+
+
+def with_excursions(planes: Planes) -> Planes:
+    """The same planes with super-white and sub-black patches (1.5 % of the picture each), so the
+    legal-range checks pay for their counts, as on a frame that fails them."""
+    y = planes.y.copy()
+    height, width = y.shape
+    y[:height // 8, :width // 8] = 250
+    y[-(height // 8):, -(width // 8):] = 2
+    return Planes(y=y, u=planes.u, v=planes.v)
+
+
+def make_frame(rgb: np.ndarray, luma: np.ndarray, planes: Planes, index: int) -> Frame:
     height, width = luma.shape
     return Frame(source_id="bench", index=index, width=width, height=height, _rgb=rgb,
-                 luma_loader=lambda: luma)
+                 luma_loader=lambda: luma, planes_loader=lambda: planes)
 
 
 def main() -> None:
@@ -88,14 +110,17 @@ def main() -> None:
 
     pictures = load_pictures(args.image, width, height, args.pool)
     lumas = [cv2.cvtColor(p, cv2.COLOR_RGB2GRAY) for p in pictures]
-    scorers = {name: resolve(info.factory)() for name, info in SCORERS.items()}
+    # every other picture carries illegal levels, so both paths of the legal-range checks are timed
+    planes = [with_excursions(i420_planes(p)) if i % 2 else i420_planes(p) for i, p in enumerate(pictures)]
+    scorers = {name: resolve(info.factory)() for name, info in ALL_SCORERS.items()}
 
     def frames():
         for i in range(args.frames):
-            yield make_frame(pictures[i % len(pictures)], lumas[i % len(lumas)], i)
+            k = i % len(pictures)
+            yield make_frame(pictures[k], lumas[k], planes[k], i)
 
     for scorer in scorers.values():  # warm up: imports, OpenCV dispatch, first allocations
-        scorer.score([make_frame(pictures[0], lumas[0], 0)])
+        scorer.score([make_frame(pictures[0], lumas[0], planes[0], 0)])
 
     alone: dict[str, float] = {}
     for name, scorer in scorers.items():
@@ -109,18 +134,21 @@ def main() -> None:
 
     shares: dict[str, list[float]] = {name: [] for name in scorers}
     totals: list[float] = []
+    broadcast_totals: list[float] = []
     values: dict[str, object] = {}
     for scorer in scorers.values():
         getattr(scorer, "reset", lambda: None)()
     for frame in frames():
-        total = 0.0
+        total = broadcast = 0.0
         for name, scorer in scorers.items():
             start = time.perf_counter()
             values[name] = scorer.score([frame])[0]
             took = time.perf_counter() - start
             shares[name].append(took)
             total += took
+            broadcast += took if name in BROADCAST else 0.0
         totals.append(total)
+        broadcast_totals.append(broadcast)
 
     source = args.image or "synthetic scene"
     print(f"qc scorers on {width}x{height} ({source}), {args.frames} frames, OpenCV threads: "
@@ -128,11 +156,16 @@ def main() -> None:
     print(f"{'scorer':<15}{'alone ms':>10}{'in set ms':>11}   last value")
     for name in scorers:
         value = values[name]
+        value = getattr(value, "value", value)  # a Score: its number
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
         print(f"{name:<15}{alone[name]:>10.3f}{statistics.median(shares[name]) * 1e3:>11.3f}   {shown}")
     median_total = statistics.median(totals) * 1e3
     print(f"{'all (median)':<15}{'':>10}{median_total:>11.3f}   -> {1000 / median_total:.0f} frames/s on one core")
     print(f"{'all (mean)':<15}{'':>10}{statistics.fmean(totals) * 1e3:>11.3f}")
+    default = [t - b for t, b in zip(totals, broadcast_totals)]
+    print(f"{'default set':<15}{'':>10}{statistics.median(default) * 1e3:>11.3f}   (median, without the broadcast checks)")
+    print(f"{'broadcast':<15}{'':>10}{statistics.median(broadcast_totals) * 1e3:>11.3f}   (median; mean "
+          f"{statistics.fmean(broadcast_totals) * 1e3:.3f}, max {max(broadcast_totals) * 1e3:.3f})")
 
 
 if __name__ == "__main__":

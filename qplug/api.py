@@ -28,7 +28,7 @@ def run(paths: PathArg, *, scorers: Sequence[str] | None = None, describers: Seq
         gates: Sequence[Gate] = (), scorer_options: Mapping[str, Mapping[str, Any]] | None = None,
         askers: Sequence[str] = (), question: str | None = None, choices: Sequence[str] | None = None,
         model_options: Mapping[str, Any] | None = None, shard: tuple[int, int] | None = None,
-        event_gates: Sequence[EventGate] = (),
+        event_gates: Sequence[EventGate] = (), reference: str | None = None,
         host: PluginHost | None = None) -> Run:
     """Prepare a run (nothing is decoded until you iterate it). Arguments mirror ``qplug score``."""
     options = RunOptions(
@@ -36,7 +36,7 @@ def run(paths: PathArg, *, scorers: Sequence[str] | None = None, describers: Seq
         model_options=dict(model_options or {}),
         sampling=Sampling(fps=fps, every=every, start=start, end=end, max_frames=max_frames, max_side=max_side),
         batch_size=batch_size, events=dict(events or {}), gates=gates, scorer_options=dict(scorer_options or {}),
-        shard=shard, event_gates=event_gates)
+        shard=shard, event_gates=event_gates, reference=reference)
     return Run(_paths(paths), options, host)
 
 

@@ -144,6 +144,9 @@ def build_parser(converter_options: dict[str, str] | None = None) -> argparse.Ar
                        help="fail (exit 1) when a source's pooled score is under VALUE (pool: mean, min, p5, p10...)")
     score.add_argument("--fail-over", action="append", default=[], metavar="NAME[.POOL]=VALUE",
                        help="fail (exit 1) when a source's pooled score is over VALUE")
+    score.add_argument("--reference", metavar="REF", help="the source each input is compared with by "
+                       "full-reference scorers (psnr, ssim, vmaf): a file, or a template such as "
+                       "'masters/{stem}.mov' ({stem}, {name}, {ext}, {dir}, {path} of each input)")
     score.add_argument("--fail-on-event", action="append", default=[], metavar="NAME[=SECONDS]",
                        help="fail (exit 1) a source with a NAME event (a scorer's, or decode_gap) lasting at "
                        "least SECONDS (default: any)")
@@ -388,7 +391,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         raise UsageError("--fail-on-event needs events: drop --no-events")
     events = {} if args.no_events else _parse_events(args.event)
     options = _run_options(args, scorers=args.scorers, describers=args.describers, gates=gates, events=events,
-                           event_gates=event_gates, detect_events=not args.no_events)
+                           event_gates=event_gates, detect_events=not args.no_events, reference=args.reference)
     return _execute(args, options, _outputs(args, default_to_stdout=True))
 
 

@@ -72,6 +72,20 @@ def register_converters(register: Callable[["ConverterInfo"], None]) -> None:
 
 
 @hookspec(firstresult=True)
+def find_reference(source_id: str, reference: str) -> "str | None":
+    """Name the reference (source master) an input is compared with by full-reference scorers.
+
+    qplug's own implementation (``trylast``) fills the ``--reference`` template (``masters/{stem}.mov``)
+    or returns the single reference file; implement it to look references up elsewhere (a media-asset
+    database). Return None to let the next implementation answer.
+
+    :param source_id: the input's path.
+    :param reference: the ``--reference`` value as given.
+    :return: the reference file's path.
+    """
+
+
+@hookspec(firstresult=True)
 def score_batch(scorer_name: str, scorer: object, frames: Sequence["Frame"]) -> Sequence["float | Score | None"]:
     """Score one batch of frames with one scorer.
 

@@ -17,17 +17,19 @@ import queue
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
 from .errors import InputError, QplugError, UsageError
 from .events import EventDetector, EventRule
 from .gates import EventGate, Gate
-from .inputs import InputItem, expand_inputs
+from .inputs import InputItem, expand_inputs, not_a_regular_file
 from .plugins import PluginHost, get_host
 from .pooling import POOLING_METHODS, Pooler, check_methods
 from .registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, resolve
+from .reference import Pairing, check_template, compare_media
 from .resume import ResumeState
+from .timecode import seconds_to_clock
 from .types import Answer, ErrorRecord, Event, Frame, FrameResult, MediaInfo, RunSummary, Sampling, Score, SourceSummary
 
 Result = Union[FrameResult, SourceSummary]
@@ -60,6 +62,8 @@ class RunOptions:
         allowed, however large.
     :param shard: ``(i, n)``: read only the inputs whose path hashes to shard ``i`` of ``n`` (CRC-32 of
         the path's bytes), so ``n`` jobs given the same inputs split them without talking to each other.
+    :param reference: the reference for full-reference scorers: a file, or a template such as
+        ``masters/{stem}.mov`` (see :mod:`qplug.reference`).
     :param progress: called after each batch with (source, frames scored in it, media info).
     """
 
@@ -80,6 +84,7 @@ class RunOptions:
     model_options: Mapping[str, Any] = field(default_factory=dict)
     prefetch: int = 16
     shard: tuple[int, int] | None = None
+    reference: str | None = None
     prefetch_bytes: int = 256 * 1024 * 1024
     progress: Callable[[str, int, MediaInfo | None], None] | None = None
 
@@ -96,6 +101,7 @@ class _End:
     item: InputItem
     error: ErrorRecord | None
     events: list[Event] = field(default_factory=list)  # what the source itself found (decode gaps)
+    more: list[ErrorRecord] = field(default_factory=list)  # problems beside the input's own (its reference)
 
 
 @dataclass
@@ -111,7 +117,100 @@ class _Context:
 
 
 def _frame_bytes(frame: Frame) -> int:
-    return frame.width * frame.height * 3
+    own = frame.width * frame.height * 3
+    return own + (_frame_bytes(frame.reference) if frame.reference is not None else 0)
+
+
+def _shortfall(reference: MediaInfo | None, media: MediaInfo | None) -> str | None:
+    """How the reference falls short of the input's duration (by more than one frame), or None."""
+    if reference is None or media is None or not reference.duration or not media.duration:
+        return None
+    frame = 1.0 / media.fps if media.fps else 0.04
+    if reference.duration + frame < media.duration - 1e-6:
+        return (f"ends at {seconds_to_clock(reference.duration)} and this input at {seconds_to_clock(media.duration)}: "
+                f"its last {seconds_to_clock(media.duration - reference.duration)} has no reference")
+    return None
+
+
+class _Reference:
+    """One input's reference, on the decoding thread: its path, its reader and the frame pairing.
+
+    Problems with the reference (missing, unreadable, shorter than the input) are errors of the
+    input (exit 2) but never stop the input's other scorers.
+    """
+
+    def __init__(self, run: "Run", source_id: str) -> None:
+        self.run = run
+        self.source_id = source_id
+        self.path: str | None = None
+        self.reader: Any = None
+        self.pairing: Pairing | None = None
+        self.broken = False
+        self.problems: list[str] = []
+
+    def open(self, media: MediaInfo | None) -> None:
+        template = self.run.options.reference or ""
+        path = self.run.host.hook.find_reference(source_id=self.source_id, reference=template)
+        if not path:
+            self.problems.append(f"no reference found for it (--reference {template})")
+            return
+        problem = not_a_regular_file(path)
+        if problem is not None:
+            self.problems.append(f"reference {path}: {problem}")
+            return
+        self.path = path
+        source = self.run.host.catalog().source_for(path)
+        if source is None:
+            self.problems.append(f"reference {path}: unsupported file type")
+            self.path = None
+            return
+        try:
+            sampling = replace(self.run.options.sampling, max_frames=None)
+            self.reader = self.run._source(source).open(path, sampling)
+        except InputError as exc:
+            self.problems.append(f"reference {path}: {exc.reason}")
+            self.path = None
+            return
+        info = getattr(self.reader, "info", None)
+        if media is not None:
+            media.warnings.extend(compare_media(info, media, path))
+        if self.run._decode_reference:
+            self.pairing = Pairing(iter(self.reader))
+            return
+        # The scorers read the reference file themselves (vmaf through ffmpeg): the probe is enough
+        # to say whether it covers the input.
+        shortfall = _shortfall(info, media)
+        if shortfall:
+            self.problems.append(f"reference {path} {shortfall}")
+        self.close()
+
+    def attach(self, frame: Frame) -> None:
+        frame.reference_path = self.path
+        pairing = self.pairing
+        if pairing is None:
+            return
+        if self.broken:  # the reference's reader failed: every later frame goes without a partner
+            pairing.unmatched += 1
+            pairing.last_unmatched = frame.pts
+            return
+        try:
+            frame.reference = pairing.match(frame.pts)
+        except InputError as exc:
+            self.problems.append(f"reference {self.path}: {exc.reason}")
+            self.broken = True
+            self.attach(frame)
+
+    def errors(self) -> list[ErrorRecord]:
+        problems = list(self.problems)
+        if self.pairing is not None and self.pairing.unmatched:
+            problems.append(f"reference {self.path} ends before this input: {self.pairing.unmatched} frame(s) "
+                            f"have no reference frame (the last at {seconds_to_clock(self.pairing.last_unmatched or 0)})")
+        return [ErrorRecord(self.source_id, problem, None, "read") for problem in problems]
+
+    def close(self) -> None:
+        if self.reader is not None:
+            _close_quietly(self.reader)
+            self.reader = None
 
 
 def in_shard(path: str, index: int, count: int) -> bool:
@@ -210,6 +309,8 @@ class Run:
                                  f"(use one of {', '.join(POOLING_METHODS)})")
             if gate.scorer not in chosen:
                 raise UsageError(f"gate on {gate.scorer!r}, which is not among the scorers run ({', '.join(sorted(chosen))})")
+        self._decode_reference = False
+        self._check_reference()
         source_events = {name for info in catalog.sources.values() for name in info.events}
         for event_gate in self.options.event_gates:
             if event_gate.name not in chosen and event_gate.name not in source_events:
@@ -243,6 +344,18 @@ class Run:
         self._describers: dict[str, Any] = {}
         self._askers: dict[str, Any] = {}
         self._sources: dict[str, Any] = {}
+
+    def _check_reference(self) -> None:
+        full_reference = [s.name for s in self.scorer_infos if {"reference", "reference_path"} & set(s.inputs)]
+        if self.options.reference is None:
+            if full_reference:
+                raise UsageError(f"{', '.join(full_reference)} compare each input with its source: give "
+                                 f"--reference FILE (or a template such as 'masters/{{stem}}.mov')")
+            return
+        if not full_reference:
+            raise UsageError("--reference is for full-reference scorers (see `qplug scorers`), and none runs here")
+        check_template(self.options.reference)
+        self._decode_reference = any("reference" in s.inputs for s in self.scorer_infos)
 
     def _check_component_options(self) -> None:
         """An option for a component that does not run is a mistake (a typo, a forgotten ``-s``)."""
@@ -334,7 +447,7 @@ class Run:
                     assert state is not None
                     yield from self._flush(state, batch)
                     batch = []
-                    summary = self._finish_source(state, message.error, message.events)
+                    summary = self._finish_source(state, message.error, message.events, message.more)
                     state = None
                     yield summary
                 elif isinstance(message, _Resumed):
@@ -379,11 +492,16 @@ class Run:
                 reader = None
                 error: ErrorRecord | None = None
                 skipped: Frame | None = None  # the last frame an earlier run scored, kept for temporal scorers
+                reference = _Reference(self, item.path) if self.options.reference is not None else None
                 try:
                     reader = self._source(item.source).open(item.path, self.options.sampling)
+                    if reference is not None:
+                        reference.open(reader.info)
                     if not put(_Start(item, reader.info)):
                         return
                     for frame in reader:
+                        if reference is not None:
+                            reference.attach(frame)
                         if resume is not None and resume.is_done(item.path, frame.index):
                             if skipped is not None:
                                 skipped.release()
@@ -406,9 +524,12 @@ class Run:
                         skipped.release()
                     if reader is not None:
                         _close_quietly(reader)
+                    if reference is not None:
+                        reference.close()
                 if reader is None and not put(_Start(item, None)):
                     return
-                if not put(_End(item, error, _source_events(reader))):
+                more = reference.errors() if reference is not None and reader is not None else []
+                if not put(_End(item, error, _source_events(reader), more)):
                     return
         except BaseException as exc:  # never leave the scoring loop waiting forever
             put(exc)
@@ -517,9 +638,10 @@ class Run:
         result.answers[name] = record
 
     def _finish_source(self, state: _SourceState, error: ErrorRecord | None,
-                       source_events: Sequence[Event] = ()) -> SourceSummary:
+                       source_events: Sequence[Event] = (), more: Sequence[ErrorRecord] = ()) -> SourceSummary:
         if error is not None:
             state.errors.append(error)
+        state.errors.extend(more)
         pooled = {name: pooler.pooled(self.options.pooling) for name, pooler in state.poolers.items()} if state.frames else {}
         found = [e for d in state.detectors.values() for e in d.finish()] + list(source_events)
         events = sorted(found, key=lambda e: (e.start, e.scorer))
@@ -567,7 +689,10 @@ def _store(result: FrameResult, info: ScorerInfo, value: float | Score | None) -
     else:
         number = float(value)
     if number is not None and not math.isfinite(number):
-        result.errors.append(ErrorRecord(result.source_id, f"non-finite score {number}", result.index, f"score:{info.name}"))
+        # A scorer that cannot score a frame (an unparseable model answer) may say why in extra["error"].
+        reason = (value.extra or {}).get("error") if isinstance(value, Score) else None
+        result.errors.append(ErrorRecord(result.source_id, str(reason or f"non-finite score {number}"), result.index,
+                                         f"score:{info.name}"))
         number = None
     result.scores[info.name] = number
 

@@ -19,6 +19,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError, Terminated
+from .reference import TemplateReference
 from .registry import Catalog, Info
 
 ENTRY_POINT_GROUP = "qplug"
@@ -161,6 +162,7 @@ def new_host(trace: bool | None = None) -> PluginHost:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(_CoreScoring(), name="qplug.core")
+    pm.register(TemplateReference(), name="qplug.reference")
     tracing = trace if trace is not None else _truthy("QPLUG_TRACE_PLUGINS")
     if tracing:
         pm.trace.root.setwriter(_trace)

@@ -135,7 +135,9 @@ class ScorerInfo:
     :param range: (low, high) of the values; ``float('inf')`` for unbounded.
     :param higher_is_better: direction of the score; None for a two-sided score with an ``ideal``.
     :param ideal: for two-sided scores (exposure), the best value; thresholds are then distances from it.
-    :param inputs: what the scorer reads from a frame: ``"rgb"``, ``"luma"``, ``"previous"`` (temporal).
+    :param inputs: what the scorer reads from a frame: ``"rgb"``, ``"luma"``, ``"previous"`` (temporal),
+        ``"planes"`` (coded YUV samples), ``"reference"`` (the paired reference frame, full-reference
+        scorers: qplug decodes the reference) or ``"reference_path"`` (the reference file only).
     :param temporal: True when it compares a frame with the frames before it (ordered, per source).
     :param batch_size: the batch size it prefers.
     :param needs_model: True when it loads a model (slow start, memory).

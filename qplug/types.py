@@ -72,6 +72,11 @@ class Frame:
     crop_loader: Callable[[int, int, int, int], "np.ndarray"] | None = field(default=None, repr=False)
     #: ``planes_loader()``: the coded Y, U, V samples (see :attr:`planes`); sources of YUV video give it
     planes_loader: Callable[[], Planes] | None = field(default=None, repr=False)
+    #: with ``--reference``: the reference file this frame is compared with (full-reference scorers)
+    reference_path: str | None = field(default=None, repr=False)
+    #: with ``--reference``: the reference's frame on screen at this frame's time, decoded when a
+    #: chosen scorer's ``inputs`` include ``"reference"``; None past the reference's end
+    reference: "Frame | None" = field(default=None, repr=False)
     _rgb: "np.ndarray | None" = field(default=None, repr=False)
     #: scratch space shared by scorers for derived data (histograms, downscales), freed with the frame
     cache: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -170,3 +170,38 @@ def test_hook_register_converters(tmp_path, monkeypatch, capsys):
     assert "unknown converter 'nope'" in capsys.readouterr().err
     assert cli.main(["converters"]) == 0
     assert "upper" in capsys.readouterr().out
+
+
+def test_hook_find_reference(tmp_path):
+    """A media-asset lookup answers before qplug's template; full-reference scorers get the frames."""
+    masters = {}
+
+    class Lookup:
+        @hookimpl
+        def find_reference(self, source_id, reference):
+            return masters.get(os.path.basename(source_id))
+
+    class Difference:
+        def score(self, frames):
+            return [abs(float(f.rgb.mean()) - float(f.reference.rgb.mean())) / 255 if f.reference else None
+                    for f in frames]
+
+    class Plugin:
+        @hookimpl
+        def register_scorers(self, register):
+            register(ScorerInfo(name="diff", factory=Difference, description="", range=(0, 1),
+                                higher_is_better=False, inputs=("rgb", "reference")))
+
+    encode = _clip(tmp_path, levels=(100, 100, 100))
+    master = tmp_path / "master.synth"
+    master.write_text(json.dumps({"levels": [110, 110, 110, 110]}))
+    masters["a.synth"] = str(master)
+    host = _host(Plugin(), Lookup())
+    run = Run([encode], RunOptions(scorers=["diff"], reference="{dir}/unused-{stem}.synth"), host)
+    assert [round(f.scores["diff"] * 255) for f in _frames(run)] == [10, 10, 10]
+    assert run.summary.exit_code == 0
+    # Without the lookup the template answers: here it names a file that does not exist.
+    masters.clear()
+    run = Run([encode], RunOptions(scorers=["diff"], reference="{dir}/unused-{stem}.synth"), host)
+    _frames(run)
+    assert "unused-a.synth: file not found" in run.summary.sources[0].errors[0].reason

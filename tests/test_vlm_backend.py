@@ -241,7 +241,7 @@ def test_processor_that_appends_to_the_prompt_is_refused(tmp_path):
 
 def test_padding_follows_the_processor(checkpoints):
     llava = scorers.qalign(model=checkpoints["llava"])
-    assert llava.pad_fill == (123, 117, 104)  # CLIP's mean colour: LLaVA-1.5 pads instead of cropping
+    assert llava.pad_fill == (122, 116, 104)  # int(CLIP mean * 255), as LLaVA-1.5 and Q-Align pad (not rounded)
     assert scorers.qalign(model=checkpoints["llava"], pad_square=False).pad_fill is None
     assert scorers.qalign(model=checkpoints["idefics3"]).pad_fill is None  # Idefics3 keeps the aspect ratio
 

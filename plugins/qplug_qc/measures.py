@@ -8,6 +8,7 @@ numpy expression on 1080p costs milliseconds where the whole qc set has to fit i
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -234,3 +235,125 @@ def hasler_susstrunk(rgb: np.ndarray) -> float:
 def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> float:
     """Mean absolute difference of two same-shape uint8 arrays, as a fraction of full range."""
     return cv2.norm(a, b, cv2.NORM_L1) / (a.size * 255.0) if a.size else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Broadcast checks: legal range, combing, letterbox/pillarbox bars
+
+
+def legal_limits(bit_depth: int, low: int, high: int, tolerance: float) -> tuple[int, int]:
+    """Lowest and highest legal sample value of a limited-range component at ``bit_depth``.
+
+    ``low``/``high`` are the nominal 8-bit levels (luma 16-235, chroma 16-240, ITU-R BT.601/BT.709),
+    scaled by 2**(bits-8) as those standards do (10 bits: 64-940, 64-960). ``tolerance`` widens the
+    range by that fraction of its span on both sides: EBU R 103 v2.0/v3.0 allows -5 % to 105 %, which
+    gives 5-246 at 8 bits and 20-984 at 10 bits, the figures of its own table.
+    """
+    scale = 1 << (bit_depth - 8)
+    lo, hi = low * scale, high * scale
+    margin = tolerance * (hi - lo)
+    return round(lo - margin), round(hi + margin)
+
+
+def fraction_outside(samples: np.ndarray, low: int, high: int) -> tuple[float, float]:
+    """Fractions of ``samples`` below ``low`` and above ``high`` (uint8 or uint16, exact).
+
+    One min/max pass answers the common legal case; only a component that does leave the range pays
+    for the counts.
+    """
+    n = samples.size
+    if n == 0:
+        return 0.0, 0.0
+    if n < 16:  # OpenCV reads a Python scalar as an array for inputs of <= 4 elements
+        return float(np.count_nonzero(samples < low)) / n, float(np.count_nonzero(samples > high)) / n
+    smallest, largest, _, _ = cv2.minMaxLoc(samples)
+    below = above = 0.0
+    if smallest < low:
+        below = (n - cv2.countNonZero(cv2.inRange(samples, low, 65535))) / n
+    if largest > high:
+        above = (n - cv2.countNonZero(cv2.inRange(samples, 0, high))) / n
+    return below, above
+
+
+def combed_blocks(stack: np.ndarray, band: int, threshold: int = 9, block: int = 16,
+                  combpel: float = 80 / 256) -> tuple[float, float] | None:
+    """Combing in a stack of row bands: (fraction of blocks combed, fraction of pixels combed).
+
+    A pixel is combed when it is a peak or a trough against both lines of the other field by more
+    than ``threshold`` (the test of ffmpeg's ``fieldmatch`` combed-frame detection, ``cthresh`` 9,
+    after T. Tritical's IsCombedTIVTC) *and* by more than it departs from the lines of its own field
+    (``|Y - Y[r-2]| + |Y - Y[r+2]|``). The second condition is what keeps progressive detail out:
+    a sinusoid of vertical period p lines peaks against the other field by (1 - cos(2 pi/p)) and
+    against its own field by up to 2 (1 - cos(4 pi/p)), so only patterns finer than about 2.6 lines
+    (the field-alternating pattern of combing) pass; a thin line, a sharp edge or stripes of 3 lines
+    and more never do. A field-alternating pattern is by itself indistinguishable from combing in
+    one frame: 1-line stripes read as combed (only a temporal test such as ``idet`` can tell).
+
+    A block (``block`` columns by the interior rows of one band) is combed when at least ``combpel``
+    of its pixels are (fieldmatch: ``combpel`` 80 of a 16x16 block), so grain and isolated fine
+    detail do not add up to a combed frame. None when the bands are too small to measure.
+    """
+    rows, width = stack.shape[:2]
+    if band < 5 or width < block:
+        return None
+    bands = rows // band
+    # Interior rows of every band (2 rows of context each side), as shifted views of the stack.
+    y, up, down, up2, down2 = (stack[k:rows - 4 + k] for k in (2, 1, 3, 0, 4))
+    peak = cv2.max(cv2.subtract(y, cv2.max(up, down)), cv2.subtract(cv2.min(up, down), y))
+    own = cv2.add(cv2.absdiff(y, up2), cv2.absdiff(y, down2))
+    combed = cv2.threshold(cv2.subtract(peak, own), threshold, 1, cv2.THRESH_BINARY)[1]
+    inner = band - 4
+    tall = min(inner, block)  # rows of a block: the interior of a 16-row band, or 16 rows of a whole frame
+    usable = width // block * block
+    groups = [(b * band + g * tall) for b in range(bands) for g in range(inner // tall)]
+    counts = np.empty((len(groups), usable), np.int32)
+    for i, start in enumerate(groups):  # the 4 rows where two bands meet are never part of a block
+        counts[i] = cv2.reduce(combed[start:start + tall, :usable], 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    per_block = counts.reshape(len(groups), usable // block, block).sum(axis=2)
+    pixels = len(groups) * tall * usable
+    return float(np.count_nonzero(per_block >= combpel * tall * block)) / per_block.size, float(per_block.sum()) / pixels
+
+
+def _edge_run(black: np.ndarray) -> int:
+    """How many leading entries of a boolean vector are True."""
+    stop = np.flatnonzero(~black)
+    return int(stop[0]) if stop.size else black.size
+
+
+def black_bars(luma: np.ndarray, limit: float = 24.0, bright: float = 48.0,
+               rounds: int = 8) -> tuple[int, int, int, int] | None:
+    """Black borders of a picture in pixels: (top, bottom, left, right); None when there is no content.
+
+    A row (column) is black when its mean luma is at most ``limit``, as in ffmpeg's ``cropdetect``
+    (default ``limit`` 24 of 255). A bar must also hold no pixel brighter than ``bright``: a dark
+    night sky with stars, or subtitles in the bar, stop it there (OpenCV's minMaxLoc finds the
+    brightest pixel; the bar is cut before it, ``rounds`` times at most, then given up as 0).
+    """
+    height, width = luma.shape[:2]
+    if height == 0 or width == 0:
+        return None
+    black_rows = cv2.reduce(luma, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel() <= limit
+    if black_rows.all():
+        return None
+    black_cols = cv2.reduce(luma, 0, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel() <= limit
+    top = _edge_run(black_rows)
+    bottom = _edge_run(black_rows[::-1])
+    left = _edge_run(black_cols)
+    right = _edge_run(black_cols[::-1])
+
+    def trim(size: int, region: Callable[[int], np.ndarray], vertical: bool, from_start: bool) -> int:
+        for _ in range(rounds):
+            if size == 0:
+                return 0
+            _, largest, _, at = cv2.minMaxLoc(region(size))
+            if largest <= bright:
+                return size
+            where = at[1] if vertical else at[0]  # minMaxLoc gives (x, y)
+            size = where if from_start else size - 1 - where
+        return 0
+
+    top = trim(top, lambda n: luma[:n], True, True)
+    bottom = trim(bottom, lambda n: luma[height - n:], True, False)
+    left = trim(left, lambda n: luma[:, :n], False, True)
+    right = trim(right, lambda n: luma[:, width - n:], False, False)
+    return top, bottom, left, right

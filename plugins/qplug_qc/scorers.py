@@ -6,8 +6,9 @@ under ``qc.*`` keys, so each piece of work is paid for by the first scorer that 
 only need luma read ``frame.luma`` and never touch ``frame.rgb``: a video source can hand out its
 Y plane without any RGB conversion.
 
-Ranges and directions are declared once, in :data:`qplug_qc.SCORERS`; each class repeats them in
-its docstring for readers, and values are clipped to the declared range before they are returned.
+Ranges and directions are declared once, in :data:`qplug_qc.SCORERS` (the broadcast checks in
+:data:`qplug_qc.BROADCAST`); each class repeats them in its docstring for readers, and values are
+clipped to the declared range before they are returned.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any, Callable, ClassVar, Sequence, TypeVar
 import cv2
 import numpy as np
 
-from qplug.types import Frame
+from qplug.types import Frame, Score
 
-from . import SCORERS
+from . import ALL_SCORERS
 from . import measures as m
 
 T = TypeVar("T")
@@ -90,7 +91,7 @@ class _FrameScorer:
         # Guard the declared range so reports and gates can trust it, whatever the input.
         if value is None or not math.isfinite(value):
             return None
-        low, high = SCORERS[self.name].range
+        low, high = ALL_SCORERS[self.name].range
         return float(min(max(value, low), high))
 
 
@@ -301,3 +302,183 @@ class FrozenScorer:
             self._previous = small.copy() if small is frame.luma else small
             self._source = frame.source_id
         return values
+
+
+# ---------------------------------------------------------------------------------------------
+# Broadcast checks (qplug_qc.BROADCAST): not run by default, see there why
+
+#: EBU R 103 v2.0 (2016) / v3.0 (2020), "Video signal tolerance in digital television systems":
+#: signals may go 5 % of the nominal span below black and above white (8 bits: 5-246 for luma, the
+#: recommendation's own table; 10 bits: 20-984), and excursions over up to 1 % of the picture are
+#: tolerated (the registry's event threshold; EBU's note on v2.0: "small excursions both in terms of
+#: level and affected image area (up to 1% of the image) can be allowed"). R 103 v1 (2000) gave luma
+#: a tighter -1 %..103 % (8 bits: 14-241); v2.0 dropped that difference between Y and R, G, B.
+#: R 103 states no Cb/Cr figures; the same 5 % of the nominal span (the way EBU QC item 0051B
+#: computes R 103's limits from the expected range) is applied to chroma's 16-240 here.
+R103_TOLERANCE = 0.05
+#: nominal 8-bit limited ("narrow") range of ITU-R BT.601 / BT.709: luma 16-235, chroma 16-240
+LUMA_NOMINAL = (16, 235)
+CHROMA_NOMINAL = (16, 240)
+_LIMITS = {"r103": R103_TOLERANCE, "nominal": 0.0}
+
+
+def _check_limits(value: Any) -> float:
+    if value not in _LIMITS:
+        raise ValueError(f"limits must be one of {sorted(_LIMITS)}, got {value!r}")
+    return _LIMITS[value]
+
+
+def _range_score(planes: list[np.ndarray], bit_depth: int, nominal: tuple[int, int], tolerance: float) -> Score:
+    """Fraction of samples outside the tolerated range, with the nominal sub-black/super-white split."""
+    total = sum(p.size for p in planes)
+    low, high = m.legal_limits(bit_depth, *nominal, tolerance)
+    nominal_low, nominal_high = m.legal_limits(bit_depth, *nominal, 0.0)
+    outside = below = above = 0.0
+    for plane in planes:
+        share = plane.size / total if total else 0.0
+        under, over = m.fraction_outside(plane, nominal_low, nominal_high)
+        below += under * share
+        above += over * share
+        if tolerance and (under or over):  # nothing outside nominal: nothing outside the tolerance either
+            out_low, out_high = m.fraction_outside(plane, low, high)
+            outside += (out_low + out_high) * share
+        elif not tolerance:
+            outside += (under + over) * share
+    return Score(value=min(max(outside, 0.0), 1.0),
+                 extra={"below": below, "above": above, "limits": [low, high], "bit_depth": bit_depth})
+
+
+class _PlanesScorer(_FrameScorer):
+    """Base of the legal-range checks: they read :attr:`Frame.planes`, the coded samples."""
+
+    def __init__(self, limits: str = "r103") -> None:
+        self.tolerance = _check_limits(limits)
+
+    def score(self, frames: Sequence[Frame]) -> list[Score | None]:  # type: ignore[override]
+        out: list[Score | None] = []
+        for frame in frames:
+            planes = frame.planes
+            if planes is None or planes.full_range:
+                out.append(None)  # no coded samples, or full range: there is no "illegal" level
+                continue
+            out.append(self.measure_planes(planes))
+        return out
+
+    def measure_planes(self, planes: Any) -> Score:
+        raise NotImplementedError
+
+
+class IllegalLumaScorer(_PlanesScorer):
+    """``illegal_luma``: fraction of luma samples outside the legal range. Range [0, 1]; lower is better.
+
+    Legal: EBU R 103's tolerance around the nominal 16-235 (-5 % to 105 % of the span: samples 5-246
+    at 8 bits, 20-984 at 10 bits), or exactly 16-235 with ``limits="nominal"``. ``extra`` holds
+    ``below`` and ``above``, the fractions under nominal black (sub-black) and over nominal white
+    (super-white) whatever ``limits``, the ``limits`` applied and the planes' ``bit_depth``. Default
+    event: more than 1 % of the picture (R 103's area tolerance) on any frame.
+
+    Reads the coded samples (:attr:`qplug.types.Frame.planes`), never the RGB or the stretched luma.
+    None when a frame has none (still images, RGB video) or when they are full range: full-range video
+    has no illegal level. Video whose samples ffmpeg converts (10-bit, 4:2:2...) is checked on the
+    8-bit conversion, whose 16-235 is 64-940 at 10 bits (see :mod:`qplug_video.colour`).
+    """
+
+    name = "illegal_luma"
+
+    def measure_planes(self, planes: Any) -> Score:
+        return _range_score([planes.y], planes.bit_depth, LUMA_NOMINAL, self.tolerance)
+
+
+class IllegalChromaScorer(_PlanesScorer):
+    """``illegal_chroma``: fraction of Cb and Cr samples outside the legal range. Range [0, 1]; lower is better.
+
+    Legal: the tolerance of R 103 around the nominal 16-240 (5-251 at 8 bits, 19-1005 at 10 bits),
+    or exactly 16-240 with ``limits="nominal"``. Both chroma planes count, as subsampled. ``extra``
+    as for ``illegal_luma`` (``below``/``above``: under 16 / over 240). None without coded planes
+    or for full-range video, as ``illegal_luma``.
+    """
+
+    name = "illegal_chroma"
+
+    def measure_planes(self, planes: Any) -> Score:
+        return _range_score([planes.u, planes.v], planes.bit_depth, CHROMA_NOMINAL, self.tolerance)
+
+
+class CombingScorer(_FrameScorer):
+    """``combing``: fraction of the picture's 16x16 blocks that show interlace combing. Range [0, 1];
+    lower is better (0: no combing anywhere).
+
+    Read from the decoded picture itself, so it finds interlaced content whatever the stream's flags
+    say (see :func:`qplug_qc.measures.combed_blocks`: ffmpeg ``fieldmatch``'s combed-pixel test with
+    ``threshold`` 9 and ``combpel`` 80 of 256, plus a same-field test that keeps progressive detail,
+    thin lines and stripes of 3 lines or more from reading as combed). Clean progressive video reads
+    0; a panned picture woven from two fields reads a few % and more. Combing only shows where
+    something moved between the fields: a still interlaced shot reads 0, as it looks. One-line
+    stripes are, in a single frame, the same signal as combing and read as combed.
+
+    The video source deinterlaces streams *flagged* interlaced (bwdif) before scorers see them, so
+    there this measures what is left after deinterlacing; on unflagged streams it measures the
+    frames as coded. Scaling (``--max-side``) mixes the fields and hides combing. Measured on the
+    same ~0.5 MP row bands as sharpness; None for frames under 16 pixels wide or 5 rows high.
+    Default event: over 1 % of the blocks for 1 s.
+    """
+
+    name = "combing"
+
+    def __init__(self, threshold: int = 9, combpel: float = 80 / 256) -> None:
+        self.threshold = _check_level("threshold", threshold)
+        self.combpel = _check_fraction("combpel", combpel)
+
+    def score(self, frames: Sequence[Frame]) -> list[Score | None]:  # type: ignore[override]
+        return [self._combing(frame) for frame in frames]
+
+    def _combing(self, frame: Frame) -> Score | None:
+        found = m.combed_blocks(*luma_bands(frame), self.threshold, combpel=self.combpel)
+        if found is None:
+            return None
+        blocks, pixels = found
+        # extra: the fraction of (sampled) pixels that passed the per-pixel test, for finer tuning
+        return Score(value=min(max(blocks, 0.0), 1.0), extra={"pixels": pixels})
+
+
+class BarsScorer(_FrameScorer):
+    """``bars``: fraction of the picture covered by black letterbox/pillarbox bars. Range [0, 1];
+    lower is better (0: the picture fills the frame; a 2.39:1 film letterboxed in 16:9 reads ~0.26).
+
+    A border row or column is black when its mean luma is at most ``limit`` (ffmpeg ``cropdetect``'s
+    default, 24 of 255, applied here to full-range luma) and it has no pixel over ``bright`` (2x that),
+    so stars in a night sky or subtitles in a bar stop the bar there. ``extra`` holds each side's
+    bar as a fraction of the frame's height (``top``, ``bottom``) or width (``left``, ``right``) and
+    the active picture as ``[x, y, width, height]`` in pixels, as cropdetect's ``crop=w:h:x:y``.
+
+    None when there is nothing to measure against: a black frame (that is ``black``'s business, not
+    a letterbox), or a picture whose non-black part covers under ``min_active`` of the frame (a
+    title on black, a small bright object in a dark scene: no real letterbox leaves so little; a
+    9:16 picture pillarboxed in 16:9 keeps 32 %). Dark scenes can still make a dark edge of the
+    picture read as a bar on some frames: the default event asks for 2 % of the picture for 2 s.
+    """
+
+    name = "bars"
+
+    def __init__(self, limit: int = 24, bright: int | None = None, min_active: float = 0.25) -> None:
+        self.limit = _check_level("limit", limit)
+        self.bright = _check_level("bright", bright if bright is not None else min(2 * self.limit, 255))
+        self.min_active = _check_fraction("min_active", min_active)
+
+    def score(self, frames: Sequence[Frame]) -> list[Score | None]:  # type: ignore[override]
+        return [self._bars(frame) for frame in frames]
+
+    def _bars(self, frame: Frame) -> Score | None:
+        luma = frame.luma
+        height, width = luma.shape[:2]
+        found = m.black_bars(luma, self.limit, self.bright)
+        if found is None:
+            return None
+        top, bottom, left, right = found
+        active_h, active_w = max(height - top - bottom, 0), max(width - left - right, 0)
+        active = active_h * active_w / (height * width)
+        if active < self.min_active:
+            return None
+        return Score(value=min(max(1.0 - active, 0.0), 1.0),
+                     extra={"top": top / height, "bottom": bottom / height, "left": left / width,
+                            "right": right / width, "active": [left, top, active_w, active_h]})

@@ -7,10 +7,15 @@ read luma. The conversion to RGB happens here, lazily, for the scorers that ask 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from qplug.types import Planes
+
+from .graph import _BT601_SPACES  # one definition of "already BT.601", shared with the decode plan
 
 # Luma coefficients (Kr, Kb) of ITU-R BT.601 and BT.709.
 _COEFFICIENTS = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
@@ -37,6 +42,50 @@ def planes(yuv: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.nda
     u = flat[area:area + quarter].reshape(height // 2, width // 2)
     v = flat[area + quarter:area + 2 * quarter].reshape(height // 2, width // 2)
     return y, u, v
+
+
+#: ffmpeg pixel formats whose samples are Y'CbCr (planar, semi-planar or packed); RGB, grey,
+#: palette, Bayer and XYZ formats have no coded chroma to check.
+_YUV_PIX_FMT = re.compile(r"^(yuv|yuvj|yuva|nv\d|p[0-9]{3}|y2[0-9]{2}|yuyv|uyvy|yvyu|ayuv|vuy[ax]|xv[0-9]|v30x|y41|uyyvyy)")
+
+
+def source_matrix(color_space: str | None) -> str | None:
+    """A stream's matrix as the decode plan reads it: ``"bt709"``, ``"bt601"``, or None (BT.2020...)."""
+    return "bt709" if color_space == "bt709" else "bt601" if color_space in _BT601_SPACES else None
+
+
+def delivers_coded_planes(pix_fmt: str | None, color_range: str | None, coded_matrix: str | None,
+                          delivered_matrix: str, delivered_full_range: bool) -> bool:
+    """Whether the delivered I420 samples stand for the stream's coded Y'CbCr samples.
+
+    :param coded_matrix: the stream's matrix, from :func:`source_matrix` (``"bt601"``, ``"bt709"``;
+        None for any other, e.g. BT.2020).
+    :param delivered_matrix: the matrix of the delivered samples (:attr:`DecodePlan.matrix`).
+
+    True when delivery kept each level's meaning: 8-bit 4:2:0 that passes through ffmpeg untouched,
+    and limited-range Y'CbCr that swscale converts (10-bit, 4:2:2, 4:4:4, resized with
+    ``max_side``) *without changing the matrix*: that conversion keeps excursions (measured: 10-bit
+    1000 and 8 come out as 250 and 2) and its 16-235 is 64-940 at 10 bits. Legal-range checks then
+    run on the 8-bit conversion: a 10-bit sample counts as outside 16-235 when it lies outside about
+    64-940 (to the nearest 8-bit level); resizing averages excursions narrower than the scale factor
+    into their surroundings, so the fractions of a resized frame are a lower bound.
+
+    False when a conversion changed the matrix (BT.709 10-bit or resized BT.709, BT.2020: graph.py
+    converts those to BT.601, and that conversion clips every excursion, measured), for full-range
+    Y'CbCr squeezed into limited range (legal by construction), and for RGB, grey and palette sources.
+    Interlaced streams deinterlaced by ``bwdif`` keep their planes: its interpolation can overshoot
+    by a few levels at sharp edges, within EBU R 103's tolerance in practice.
+    """
+    if not pix_fmt or not _YUV_PIX_FMT.match(pix_fmt) or coded_matrix != delivered_matrix:
+        return False
+    coded_full_range = pix_fmt.startswith("yuvj") or color_range == "pc"
+    return coded_full_range == delivered_full_range
+
+
+def i420_planes(yuv: np.ndarray, height: int, width: int, full_range: bool) -> Planes:
+    """The delivered frame's Y, U and V planes (views, no copy) as :class:`qplug.types.Planes`."""
+    y, u, v = planes(yuv, height, width)
+    return Planes(y=y, u=u, v=v, bit_depth=8, full_range=full_range)
 
 
 def full_range_luma(y: np.ndarray, colour: Colour) -> np.ndarray:

@@ -401,6 +401,9 @@ class VideoReader:
             step = None
         depth = bit_depth(stream.pix_fmt)
         tint = colour.Colour(plan.matrix, plan.full_range)
+        # The coded samples, for broadcast legal-range checks (Frame.planes), when delivery kept their meaning.
+        coded = colour.delivers_coded_planes(stream.pix_fmt, stream.color_range, colour.source_matrix(stream.color_space),
+                                             plan.matrix, plan.full_range)
         times_done = False
 
         def next_time() -> _FrameTime | None:
@@ -469,7 +472,8 @@ class VideoReader:
                           duration=duration, rgb_loader=partial(colour.i420_to_rgb, buf, height, width, tint),
                           luma_loader=partial(colour.full_range_luma, buf[:width * height].reshape(height, width), tint),
                           preview_loader=partial(colour.i420_preview, buf, height, width, tint),
-                          crop_loader=partial(colour.i420_crop, buf, height, width, tint))
+                          crop_loader=partial(colour.i420_crop, buf, height, width, tint),
+                          planes_loader=partial(colour.i420_planes, buf, height, width, plan.full_range) if coded else None)
             del buf
             count += 1
             prev_pts = pts

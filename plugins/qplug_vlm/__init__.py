@@ -3,7 +3,10 @@
 One backend (:mod:`qplug_vlm.backend`) loads a local transformers checkpoint once per process and
 serves every component registered here:
 
-- scorers ``qalign``, ``qalign-aesthetics`` (Q-Align, [1, 5]) and ``qbench`` (Q-Bench P(good), [0, 1]);
+- scorers ``qalign``, ``qalign-aesthetics`` (Q-Align, [1, 5]) and ``qbench`` (Q-Bench P(good), [0, 1]),
+  each asked the way a released checkpoint was trained when its family has a preset
+  (:mod:`qplug_vlm.presets`: Q-ReAlign, Q-SiT);
+- scorer ``qscore-text``: models that write their score as text (VisualQuality-R1, Q-Insight), [1, 5];
 - describer ``vlm``: a low-level quality description of each frame;
 - asker ``vlm``: multiple-choice answers from the option letters' logits, or free text.
 
@@ -23,10 +26,12 @@ from qplug.registry import AskerInfo, DescriberInfo, ScorerInfo
 # backend.py imports torch and transformers inside its functions only, so these imports stay cheap.
 from .backend import (Backend, GenerationSettings, LoadOptions, clear_cache, has_default_model, load_backend, load_count,
                       resolve_options)
-from .prompts import METHODS, ScoringMethod
+from .presets import PRESETS, Preset
+from .prompts import METHODS, RATING_METHODS, ScoringMethod
 
-__all__ = ["SCORERS", "DESCRIBERS", "ASKERS", "METHODS", "ScoringMethod", "Backend", "GenerationSettings",
-           "LoadOptions", "load_backend", "load_count", "clear_cache", "resolve_options", "has_default_model"]
+__all__ = ["SCORERS", "DESCRIBERS", "ASKERS", "METHODS", "RATING_METHODS", "PRESETS", "Preset", "ScoringMethod",
+           "Backend", "GenerationSettings", "LoadOptions", "load_backend", "load_count", "clear_cache",
+           "resolve_options", "has_default_model"]
 
 
 def _scorer(name: str, factory: str, method: str, description: str, default: bool = False) -> ScorerInfo:
@@ -45,6 +50,11 @@ SCORERS: dict[str, ScorerInfo] = {info.name: info for info in (
             "Q-Align aesthetics prompt: expected aesthetic level, excellent=5 .. bad=1"),
     _scorer("qbench", "qbench", "qbench",
             "Q-Bench: model's probability of 'good' against 'poor' (synonyms=True: Q-Boost triads)"),
+    # Generation is slower than one prefill and answers vary in length: smaller batches.
+    ScorerInfo(name="qscore-text", factory="qplug_vlm.textscore:build", range=RATING_METHODS["visualquality-r1"].range,
+               higher_is_better=True, inputs=("rgb",), batch_size=4, needs_model=True, unit="1-5",
+               description="rating the model writes as text (VisualQuality-R1, Q-Insight), 1-5; unusable answers "
+                           "are frame errors"),
 )}
 
 DESCRIBERS: dict[str, DescriberInfo] = {info.name: info for info in (
@@ -77,4 +87,17 @@ def register_askers(register: Callable[[AskerInfo], None]) -> None:
     """Register the ``vlm`` asker."""
     for info in ASKERS.values():
         register(info)
+
+
+@hookimpl
+def register_converters(register: Callable[..., None]) -> None:
+    """Register the ``llava`` converter: an original-layout LLaVA-1.5 release (Q-Instruct's) to transformers' layout."""
+    from qplug.registry import ConverterInfo
+
+    register(ConverterInfo(
+        name="llava", factory="qplug_vlm.convert_llava:LlavaConverter",
+        description="original LLaVA-1.5 release (LlavaLlamaForCausalLM + separate CLIP) to LlavaForConditionalGeneration",
+        options={"vision_tower": "the CLIP ViT-L/14-336 directory the release's mm_vision_tower names",
+                 "dtype": "float16, bfloat16 or float32 (default: as the release stores it)"},
+        required=("vision_tower",)))
 

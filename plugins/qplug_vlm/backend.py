@@ -15,17 +15,22 @@ Loading options (keyword arguments of every ``vlm`` component, usually from ``Ru
 - ``trust_remote_code``: run Python shipped in the checkpoint; off unless given explicitly.
 - ``attn_implementation``: ``sdpa`` by default, ``eager`` when the model lacks SDPA.
 
-Weights are read from safetensors only (never unpickled) and nothing is ever downloaded.
+Weights are read from safetensors only (never unpickled) and nothing is ever downloaded. A checkpoint
+whose tensors do not fit the model its config describes (another key layout: transformers would fill it
+with random weights) is refused (:mod:`qplug_vlm.loadcheck`). Processors that need torchvision only for
+videos (Qwen2.5-VL, Qwen3.5, LLaVA-OneVision) load image-only without it
+(:func:`image_only_processor_class`).
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from qplug.errors import UsageError
 
@@ -214,24 +219,51 @@ class Backend:
 
     # -- prompts ---------------------------------------------------------------------------------
 
-    def render(self, question: str, prefix: str | None = None) -> str:
+    @property
+    def model_type(self) -> str | None:
+        """``config.json``'s ``model_type`` (how presets recognise a model family)."""
+        return getattr(getattr(self.model, "config", None), "model_type", None)
+
+    @property
+    def architectures(self) -> tuple[str, ...]:
+        """``config.json``'s ``architectures``, or the loaded class's name for a model built in memory."""
+        names = getattr(getattr(self.model, "config", None), "architectures", None) or ()
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return tuple(dict.fromkeys([*names, type(base).__name__]))
+
+    def render(self, question: str, prefix: str | None = None, *, system: str | None = None,
+               image_first: bool = True, template_kwargs: Mapping[str, Any] | None = None) -> str:
         """The prompt text for one image and ``question``, ending where the model should continue.
 
         With ``prefix`` the assistant turn is opened and continued from ``prefix`` (the model's next
-        token follows it); without, the prompt ends with the template's generation prompt.
+        token follows it, trailing space included); without, the prompt ends with the template's
+        generation prompt.
+
+        :param system: a system turn before the user's (models trained with one, e.g. Q-Insight).
+        :param image_first: the image before the question in the user turn (after it for Q-SiT).
+        :param template_kwargs: extra chat-template variables (``enable_thinking=False`` for Qwen3.5).
         """
-        messages: list[dict[str, Any]] = [
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+        content = [{"type": "image"}, {"type": "text", "text": question}]
+        messages: list[dict[str, Any]] = [{"role": "user", "content": content if image_first else content[::-1]}]
+        if system:
+            messages.insert(0, {"role": "system", "content": [{"type": "text", "text": system}]})
         if prefix:
             messages.append({"role": "assistant", "content": [{"type": "text", "text": prefix}]})
         try:
             text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=not prefix,
-                                                      continue_final_message=bool(prefix))
+                                                      continue_final_message=bool(prefix),
+                                                      **dict(template_kwargs or {}))
         except Exception as exc:  # a template that cannot take an image, or a broken template
             raise UsageError(f"{self.name}: its chat template failed on an image prompt: "
                              f"{type(exc).__name__}: {exc}") from exc
         if isinstance(text, list):  # some processors return one string per conversation
             text = text[0]
+        if prefix:
+            # Templates that strip the final message drop a trailing space the model must see (Q-SiT's
+            # "... is " reads the level word as a token of its own after that space).
+            trailing = prefix[len(prefix.rstrip()):]
+            if trailing and not text.endswith(trailing):
+                text += trailing
         if self._bos_text and not text.startswith(self._bos_text):
             text = self._bos_text + text
         self._check_prompt_end(text)
@@ -271,13 +303,15 @@ class Backend:
         with_special = tokenizer("a", add_special_tokens=True)["input_ids"]
         return tokenizer.bos_token if with_special and with_special[0] == bos_id else ""
 
-    def first_tokens(self, context: str, words: Sequence[str], purpose: str) -> list[int]:
+    def first_tokens(self, context: str, words: Sequence[str], purpose: str, bare: bool = False) -> list[int]:
         """The id of each word's first sub-token as it follows ``context`` in the model's own tokenization.
 
         Tokenizing ``context + " " + word`` and taking the first token past the context works for
         SentencePiece ('▁word'), byte-level BPE ('Ġword') and tokenizers without either, where
         encoding the word alone would not (no hard-coded ids: those differ between checkpoints).
 
+        :param bare: read the first token of the word encoded on its own instead: the prompt already
+            ends with a space token ("... is "), so the next token cannot carry a space (Q-SiT's read-out).
         :raises UsageError: when a word is unknown to the tokenizer or two words share a token.
         """
         tokenizer = self.tokenizer
@@ -285,6 +319,12 @@ class Backend:
         base = tokenizer(context, add_special_tokens=False)["input_ids"]
         ids: list[int] = []
         for word in words:
+            if bare:
+                alone = tokenizer(word, add_special_tokens=False)["input_ids"]
+                if not alone:
+                    raise UsageError(f"{self.name}: the word {word!r} has no tokens")
+                ids.append(int(alone[0]))
+                continue
             full = tokenizer(context + joiner + word, add_special_tokens=False)["input_ids"]
             common = 0
             while common < min(len(base), len(full)) and base[common] == full[common]:
@@ -377,7 +417,9 @@ def _pad_colour(image_processor: Any) -> tuple[int, ...]:
     mean = getattr(image_processor, "image_mean", None)
     if not mean or len(mean) != 3:
         return (127, 127, 127)
-    return tuple(int(round(float(m) * 255)) for m in mean)
+    # int(), not round(): LLaVA's expand2square and Q-Align pad with tuple(int(x * 255) for x in mean),
+    # (122, 116, 104) for CLIP's mean; rounding gave (123, 117, 104) and moved their logits.
+    return tuple(int(float(m) * 255) for m in mean)
 
 
 def _quote(words: Sequence[str]) -> str:
@@ -392,17 +434,27 @@ _cache_lock = threading.RLock()
 _loads = 0
 
 
+def checked_options(**options: Any) -> LoadOptions:
+    """:func:`resolve_options`, with an unknown option name a one-line error rather than a TypeError."""
+    known = inspect.signature(resolve_options).parameters
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise UsageError(f"unknown option(s) {', '.join(unknown)} (model options: {', '.join(known)})")
+    return resolve_options(**options)
+
+
 def load_backend(**options: Any) -> Backend:
     """The backend for these loading options, loaded on first use and shared afterwards.
 
     Takes the keyword arguments of :func:`resolve_options`. Scorers, describers and askers of one
     run call this with the same options, so one process holds one copy of the weights.
     """
-    known = inspect.signature(resolve_options).parameters
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise UsageError(f"unknown option(s) {', '.join(unknown)} (model options: {', '.join(known)})")
-    key = resolve_options(**options)
+    key = checked_options(**options)
+    from .mplug_owl2 import is_mplug_owl2
+
+    if is_mplug_owl2(key.model):
+        raise UsageError(f"{key.model} is an mPLUG-Owl2 checkpoint (Q-Align, OneAlign, Co-Instruct): qplug scores "
+                         "it with qalign and qalign-aesthetics; the describer, asker and qbench do not run on it yet")
     with _cache_lock:
         backend = _cache.get(key)
         if backend is None:
@@ -444,10 +496,7 @@ def _load(options: LoadOptions) -> Backend:
     common: dict[str, Any] = {"local_files_only": True, "trust_remote_code": options.trust_remote_code}
     # The processor first: it is cheap, and a missing or template-less processor should fail before
     # gigabytes of weights are read.
-    try:
-        processor = AutoProcessor.from_pretrained(path, **common)
-    except Exception as exc:
-        raise UsageError(f"{path}: its processor could not be loaded: {_first_line(exc)}") from exc
+    processor = _load_processor(AutoProcessor, path, common)
     try:
         config = AutoConfig.from_pretrained(path, **common)
     except Exception as exc:
@@ -459,7 +508,7 @@ def _load(options: LoadOptions) -> Backend:
     if options.device != "cpu":
         kwargs["device_map"] = options.device  # place weights straight on the device, no CPU copy
     try:
-        model = from_pretrained(AutoModelForImageTextToText, path, kwargs)
+        model = from_pretrained(AutoModelForImageTextToText, path, kwargs, config=config)
     except UsageError:
         raise
     except Exception as exc:
@@ -495,17 +544,103 @@ def _prefer_channels_last(model: Any) -> bool:
     return True
 
 
-def from_pretrained(auto: Any, path: Path, kwargs: dict[str, Any]) -> Any:
-    """``auto.from_pretrained``; when SDPA was asked for and a sub-model has no SDPA kernel (an
-    EfficientNet or other convolutional tower), retried with transformers' own choice, which is SDPA
-    for each sub-model that has it and eager attention for the rest."""
+def from_pretrained(auto: Any, path: Path, kwargs: dict[str, Any], config: Any = None) -> Any:
+    """``auto.from_pretrained`` with every weight accounted for.
+
+    Refused with :class:`~qplug_vlm.loadcheck.IncompatibleWeights` (a ``UsageError``) when the
+    checkpoint's tensors do not fit the model its config describes: checked before loading when most
+    are missing (no random 7B model is ever allocated), and exactly afterwards from transformers'
+    loading report. When SDPA was asked for and a sub-model has no SDPA kernel (an EfficientNet or
+    other convolutional tower), retried with transformers' own choice, which is SDPA for each sub-model
+    that has it and eager attention for the rest.
+
+    :param config: the checkpoint's config when already loaded (read here otherwise).
+    """
+    from . import loadcheck
+
+    trust = bool(kwargs.get("trust_remote_code", False))
+    if config is None:
+        try:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=trust)
+        except Exception:  # from_pretrained below reports an unreadable config itself
+            config = None
+    if config is not None:
+        loadcheck.preflight(auto, Path(path), config, trust)
+    kwargs = dict(kwargs, output_loading_info=True)
     try:
-        return auto.from_pretrained(path, **kwargs)
+        model, info = auto.from_pretrained(path, **kwargs)
     except (ValueError, ImportError) as exc:
         text = str(exc).lower()
         if kwargs.get("attn_implementation") == "sdpa" and ("sdpa" in text or "scaled_dot_product" in text):
-            return auto.from_pretrained(path, **{k: v for k, v in kwargs.items() if k != "attn_implementation"})
-        raise
+            model, info = auto.from_pretrained(path, **{k: v for k, v in kwargs.items() if k != "attn_implementation"})
+        else:
+            raise
+    loadcheck.check_loading_info(Path(path), config if config is not None else model.config, info)
+    return model
+
+
+def _load_processor(auto: Any, path: Path, common: dict[str, Any]) -> Any:
+    """``AutoProcessor`` for the checkpoint, or its class without the video processor when only that failed.
+
+    Qwen2.5-VL, Qwen3.5 and LLaVA-OneVision processors carry a video processor that needs torchvision,
+    which a CPU-only install may lack (ANCHORS: it is not installable beside torch 2.13); their image
+    processors have PIL versions. qplug sends images only, so the processor is rebuilt without it.
+    """
+    try:
+        return auto.from_pretrained(path, **common)
+    except Exception as exc:
+        failure = exc
+    cls = _processor_class(path)
+    if cls is not None and "video_processor" in cls.get_attributes():
+        try:
+            return image_only_processor_class(cls).from_pretrained(path, **common)
+        except Exception:
+            pass  # the original error says more
+    raise UsageError(f"{path}: its processor could not be loaded: {_first_line(failure)}") from failure
+
+
+def _processor_class(path: Path) -> Any:
+    """The transformers processor class a checkpoint names (processor_config.json, else its model type)."""
+    import transformers
+
+    name = None
+    for file in ("processor_config.json", "preprocessor_config.json"):
+        try:
+            name = json.loads((path / file).read_text()).get("processor_class")
+        except (OSError, ValueError):
+            continue
+        if name:
+            break
+    if not name:
+        try:
+            from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
+
+            model_type = json.loads((path / "config.json").read_text()).get("model_type")
+            name = PROCESSOR_MAPPING_NAMES.get(model_type)
+        except (OSError, ValueError, ImportError):
+            return None
+    return getattr(transformers, name, None) if isinstance(name, str) else None
+
+
+def image_only_processor_class(cls: Any) -> Any:
+    """``cls`` (a multimodal processor class) without its video processor, under the same name.
+
+    Its parts (``get_attributes``) no longer include ``video_processor``, so transformers neither loads
+    nor type-checks one (the check needs torchvision's video classes); ``cls.__init__`` still receives
+    ``video_processor=None`` and drops it. Images and text go through ``cls``'s own code unchanged, and
+    saved processors keep ``cls``'s name and settings, so a full install loads them normally.
+    """
+    attributes = [name for name in cls.get_attributes() if name != "video_processor"]
+    if len(attributes) == len(cls.get_attributes()):
+        return cls
+
+    def get_attributes(klass: Any) -> list[str]:
+        return list(attributes)
+
+    return type(cls.__name__, (cls,), {"get_attributes": classmethod(get_attributes), "__module__": cls.__module__,
+                                       "__doc__": f"{cls.__name__} for images only (no video processor)."})
 
 
 def _dtype_keyword() -> str:

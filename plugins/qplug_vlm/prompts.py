@@ -13,12 +13,19 @@ transformers, and no import of any other ``qplug_vlm`` module, so depending on i
 - :data:`DESCRIBE_PROMPT`: the describer's question; :func:`mcq_prompt`, :data:`MCQ_SUFFIX` and
   :data:`LETTERS`: the asker's lettered multiple-choice format.
 - :data:`ASPECTS`, :data:`MEDIA`, :func:`check_choice`: what a rating may be about.
+- Released checkpoints' own read-outs, used by their presets (:mod:`qplug_vlm.presets`):
+  :data:`QSIT_METHOD` (Q-SiT's level prompt) and :data:`RATING_METHODS` (models that write their
+  score as text, VisualQuality-R1 and Q-Insight, read by the ``qscore-text`` scorer).
 
 Sources of the prompts and words (each cited where it is used):
 
 - Q-Align (Wu et al. 2023, arXiv 2312.17090; Q-Future/Q-Align ``scorer.py``).
 - Q-Bench (Wu et al. 2023, arXiv 2309.14181; Q-Future/Q-Bench), also used by Q-Instruct.
 - Q-Boost (Zhang et al. 2023, arXiv 2312.15300): synonym triads with a neutral middle level.
+- Q-SiT ("Teaching LMMs for Image Quality Scoring and Interpreting"; Q-Future/Q-SiT), VisualQuality-R1
+  (Wu et al. 2025, arXiv 2505.14460; TianheWu/VisualQuality-R1) and Q-Insight (Li et al. 2025, arXiv
+  2503.22679; bytedance/Q-Insight): copied verbatim from the code those models were trained or
+  evaluated with (cited at each constant).
 
 Changing a prompt or a level word changes what the shipped default model is asked: it was trained
 on these exact strings (``qplug_training.corpus.questions``), so retrain it with the change.
@@ -30,13 +37,20 @@ from dataclasses import dataclass
 
 from qplug.errors import UsageError
 
-__all__ = ["ASPECTS", "MEDIA", "LevelSet", "ScoringMethod", "check_choice", "QALIGN_LEVELS", "QBENCH_LEVELS",
-           "QBOOST_TRIADS", "METHODS", "method", "DESCRIBE_PROMPT", "MCQ_SUFFIX", "LETTERS", "mcq_prompt"]
+__all__ = ["ASPECTS", "MEDIA", "WORD_STARTS", "LevelSet", "ScoringMethod", "check_choice", "QALIGN_LEVELS",
+           "QBENCH_LEVELS", "QBOOST_TRIADS", "METHODS", "method", "QSIT_LEVELS", "QSIT_METHOD", "RatingMethod",
+           "RATING_METHODS", "DESCRIBE_PROMPT", "MCQ_SUFFIX", "LETTERS", "mcq_prompt"]
 
 #: What may be rated, and what the frame is called in the prompt. Q-Align swaps "quality" for
 #: "aesthetics" and "image" for "video" in the same sentence [Q-Align scorer.py].
 ASPECTS = ("quality", "aesthetics")
 MEDIA = ("image", "video")
+
+#: How a level word is read after the prefix. ``"space"``: the word's first sub-token as it follows a
+#: space (``" excellent"``), as Q-Align reads it. ``"bare"``: the first token of the word encoded on its
+#: own, for prefixes that end in a space (Q-SiT's reference code appends ``"... is "`` and reads
+#: ``tokenizer("Excellent")[0]``).
+WORD_STARTS = ("space", "bare")
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,10 @@ class ScoringMethod:
     :param synonyms: Q-Boost synonym sets averaged instead of ``levels`` when ``synonyms=True``
         (empty: the method has none and refuses the option).
     :param citation: where the prompt and words come from.
+    :param image_first: the image comes before the question in the user turn (Q-Align), or after it (Q-SiT).
+    :param word_start: how the level words are read after the prefix (:data:`WORD_STARTS`).
+    :param aspects: the aspects its question can be asked about; a fixed prompt (Q-SiT's) has one.
+    :param media: the media its question can name.
     """
 
     name: str
@@ -82,6 +100,14 @@ class ScoringMethod:
     levels: LevelSet
     synonyms: tuple[LevelSet, ...] = ()
     citation: str = ""
+    image_first: bool = True
+    word_start: str = "space"
+    aspects: tuple[str, ...] = ASPECTS
+    media: tuple[str, ...] = MEDIA
+
+    def __post_init__(self) -> None:
+        if self.word_start not in WORD_STARTS:
+            raise ValueError(f"word_start must be one of {WORD_STARTS}")
 
     @property
     def range(self) -> tuple[float, float]:
@@ -91,6 +117,10 @@ class ScoringMethod:
         """The (question, assistant prefix) for an aspect and a medium."""
         check_choice("aspect", aspect, ASPECTS)
         check_choice("medium", medium, MEDIA)
+        if aspect not in self.aspects or medium not in self.media:
+            raise UsageError(f"the {self.name} prompt rates only the {'/'.join(self.aspects)} of an "
+                             f"{'/'.join(self.media)}, not the {aspect} of a {medium} (pass preset=none for "
+                             "the generic Q-Align prompt)")
         return (self.question.format(aspect=aspect, medium=medium),
                 self.prefix.format(aspect=aspect, medium=medium))
 
@@ -148,6 +178,113 @@ def method(name: str) -> ScoringMethod:
         return METHODS[name]
     except KeyError:
         raise UsageError(f"unknown scoring method {name!r} (known: {', '.join(METHODS)})") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Released checkpoints' own prompts (used through qplug_vlm.presets; not in METHODS, so the shipped
+# model's tokenizer corpus does not change)
+
+#: Q-SiT's five levels, capitalised as its scoring code reads them; weighted 5..1 so the ``qalign``
+#: scorer's [1, 5] range holds (Q-SiT's own 1, .75, .5, .25, 0 is ``extra.normalised``).
+QSIT_LEVELS = LevelSet(("Excellent", "Good", "Fair", "Poor", "Bad"), (5.0, 4.0, 3.0, 2.0, 1.0))
+
+#: Q-SiT's scoring read-out as published with its numbers: Q-Future/Q-SiT
+#: eval_scripts/qsit_transformers_test_iqa.py and the "image quality scoring" snippet of the
+#: zhangzicheng/q-sit model card (the same code). The question comes *before* the image; the reference
+#: appends "The quality of this image is " (trailing space) after the generation prompt and reads the
+#: logits of tokenizer("Excellent")[0] ... (the bare capitalised words) next. Its training JSONs
+#: (training_jsons/train_koniq_qsit.json) used a shorter question and "The quality of the image is
+#: excellent." instead; the evaluation wording is kept because the published SRCC/PLCC come from it.
+QSIT_METHOD = ScoringMethod(
+    name="q-sit",
+    question=("Assume you are an image quality evaluator. \nYour rating should be chosen from the following five "
+              "categories: Excellent, Good, Fair, Poor, and Bad (from high to low). \nHow would you rate the "
+              "quality of this image?"),
+    prefix="The quality of this image is ",
+    levels=QSIT_LEVELS,
+    citation="Q-SiT; Q-Future/Q-SiT eval_scripts/qsit_transformers_test_iqa.py",
+    image_first=False,
+    word_start="bare",
+    aspects=("quality",),
+    media=("image",),
+)
+
+
+@dataclass(frozen=True)
+class RatingMethod:
+    """How to ask a model that writes its score as text, and where the number is in its answer.
+
+    The answer is generated; the number is read from the last ``<answer_tag>...</answer_tag>`` block:
+    the value of ``"json_key": x`` when present (Q-Insight answers in JSON), else the block's first
+    number (VisualQuality-R1). Parsing lives in :mod:`qplug_vlm.textscore`.
+
+    :param name: the method's name.
+    :param question: the user turn (with the image, before or after it).
+    :param low: lowest valid rating; a number outside [low, high] is a frame error.
+    :param high: highest valid rating.
+    :param system: a system turn, if the model was trained with one.
+    :param image_first: the image comes before the question in the user turn.
+    :param answer_tag: the tag around the final answer.
+    :param json_key: the key of the rating when the answer is JSON.
+    :param max_new_tokens: default generation length (reasoning comes before the answer).
+    :param citation: where the prompt comes from.
+    """
+
+    name: str
+    question: str
+    low: float
+    high: float
+    system: str | None = None
+    image_first: bool = True
+    answer_tag: str = "answer"
+    json_key: str = "rating"
+    max_new_tokens: int = 512
+    citation: str = ""
+
+    @property
+    def range(self) -> tuple[float, float]:
+        return self.low, self.high
+
+
+#: VisualQuality-R1's training question, verbatim: TianheWu/VisualQuality-R1 datasets/make_data.py
+#: (PROMPT_POOL, prefixed with "You are doing the image quality assessment task. Here is the question: ")
+#: followed by vlm_modules/qwen_module.py's "scoring" question template; the image comes first, no
+#: system turn; the README's inference examples use the same text. Answers look like
+#: "<think>...</think><answer>3.75</answer>"; its README's batch example generates up to 512 tokens.
+VISUALQUALITY_R1 = RatingMethod(
+    name="visualquality-r1",
+    question=("You are doing the image quality assessment task. Here is the question: What is your overall rating "
+              "on the quality of this picture? The rating should be a float between 1 and 5, rounded to two "
+              "decimal places, with 1 representing very poor quality and 5 representing excellent quality. "
+              "First output the thinking process in <think> </think> tags and then output the final answer "
+              "with only one score in <answer> </answer> tags."),
+    low=1.0,
+    high=5.0,
+    citation="VisualQuality-R1, arXiv 2505.14460; TianheWu/VisualQuality-R1 datasets/make_data.py, qwen_module.py",
+)
+
+#: Q-Insight's score question and R1-style system turn, verbatim from its training code
+#: (bytedance/Q-Insight src/open-r1-multimodal/src/open_r1/qinsight_multi_task.py: SYSTEM_PROMPT,
+#: SCORE_QUESTION_PROMPT, user turn = image then question; the reward reads '"rating": x' inside
+#: <answer>). Its demo (src/eval/demo_score.py) puts the question before the image; training's order is kept.
+Q_INSIGHT = RatingMethod(
+    name="q-insight",
+    question=("What is your overall rating on the quality of this picture? The rating should be a float between 1 "
+              "and 5, rounded to two decimal places, with 1 representing very poor quality and 5 representing "
+              "excellent quality. Return the final answer in JSON format with the following keys: \"rating\": "
+              "The score."),
+    system=("A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
+            "assistant first thinks about the reasoning process in the mind and then provides the user with the "
+            "answer. The reasoning process and answer are enclosed within <think> </think> and <answer> </answer> "
+            "tags, respectively, i.e., <think> reasoning process here </think><answer> answer here </answer>"),
+    low=1.0,
+    high=5.0,
+    max_new_tokens=1024,
+    citation="Q-Insight, arXiv 2503.22679; bytedance/Q-Insight qinsight_multi_task.py",
+)
+
+#: Methods for models that write their score as text, by name.
+RATING_METHODS: dict[str, RatingMethod] = {m.name: m for m in (VISUALQUALITY_R1, Q_INSIGHT)}
 
 
 # ---------------------------------------------------------------------------------------------

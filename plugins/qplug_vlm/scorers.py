@@ -14,6 +14,10 @@ the centre) sees 2.4% of a 1080p frame. ``windows=N`` scores an N x N grid of wi
 the frame instead (N^2 times the model work) and pools them: ``window_pool="mean"`` for an overall
 figure, ``"min"`` for QC that must catch a local defect. Each window's value and the worst window's
 position are kept in ``extra``.
+
+A released checkpoint is asked the way it was trained (:mod:`qplug_vlm.presets`): ``preset="auto"``
+(what :func:`build` uses) picks its family's prompt, prefix, level words and chat-template switches
+from its config; ``preset="none"`` keeps the generic method.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from qplug.errors import UsageError
 from qplug.types import Score
 
 from .images import DEFAULT_MAX_SIDE, native_windows, to_pil, window_origins
+from .presets import AUTO, Preset, level_method, select
 from .prompts import ScoringMethod, method as lookup_method
 
 if TYPE_CHECKING:
@@ -45,11 +50,15 @@ class LevelScorer:
     :param windows: windows per side of the grid scored in each frame (models with a native-resolution
         window only); 1 is the centre window.
     :param window_pool: ``"mean"`` or ``"min"`` of the windows' scores.
+    :param preset: a model family's settings (:mod:`qplug_vlm.presets`): a :class:`Preset`, its name,
+        ``"auto"`` (chosen from the backend's config) or ``None``/``"none"`` (``method`` as given).
+        The preset's own method replaces ``method`` when it has one of the same name.
     """
 
     def __init__(self, backend: "Backend", method: ScoringMethod, aspect: str = "quality", medium: str = "image",
                  synonyms: bool = False, image_max_side: int | None = DEFAULT_MAX_SIDE,
-                 pad_square: bool | None = None, windows: int = 1, window_pool: str = "mean") -> None:
+                 pad_square: bool | None = None, windows: int = 1, window_pool: str = "mean",
+                 preset: "Preset | str | None" = None) -> None:
         if isinstance(windows, bool) or not isinstance(windows, int) or not 1 <= windows <= 8:
             raise UsageError(f"windows must be a whole number from 1 to 8 (windows per side), not {windows!r}")
         if window_pool not in ("mean", "min"):
@@ -59,12 +68,17 @@ class LevelScorer:
                              f"frame; {backend.name} resizes the whole frame, so there is nothing to move")
         self.windows, self.window_pool = windows, window_pool
         self.backend = backend
+        self.preset = preset if isinstance(preset, Preset) or preset is None else \
+            select(preset, backend.model_type, backend.architectures)
+        method = level_method(method, self.preset)
         self.method = method
         question, prefix = method.prompt(aspect, medium)
-        self.prompt = backend.render(question, prefix)
+        self.prompt = backend.render(question, prefix, image_first=method.image_first,
+                                     template_kwargs=self.preset.chat_template_kwargs if self.preset else None)
         self.sets = method.level_sets(synonyms)
         # Resolved now, so a checkpoint whose tokenizer cannot tell the words apart fails at load time.
-        self.token_ids = [backend.first_tokens(self.prompt, s.words, f"{method.name} scoring") for s in self.sets]
+        self.token_ids = [backend.first_tokens(self.prompt, s.words, f"{method.name} scoring",
+                                               bare=method.word_start == "bare") for s in self.sets]
         self.low, self.high = self.sets[0].low, self.sets[0].high
         self.image_max_side = image_max_side
         self.pad_fill = backend.pad_fill(pad_square)
@@ -127,14 +141,29 @@ class LevelScorer:
 
 def build(method: str = "qalign", *, aspect: str = "quality", medium: str = "image", synonyms: bool = False,
           image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None, windows: int = 1,
-          window_pool: str = "mean", **load_options: Any) -> LevelScorer:
-    """A :class:`LevelScorer` on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`."""
-    from .backend import load_backend
+          window_pool: str = "mean", preset: str = AUTO, **load_options: Any) -> LevelScorer:
+    """A :class:`LevelScorer` on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`.
+
+    ``preset`` (``"auto"``, ``"none"`` or a name from :data:`qplug_vlm.presets.PRESETS`) is checked
+    before the model is loaded, so a misspelt name costs no load.
+    """
+    from .backend import checked_options, load_backend
+    from .mplug_owl2 import is_mplug_owl2
 
     chosen = lookup_method(method)
+    select(preset)  # a UsageError for an unknown name, before any weights are read
+    resolved = checked_options(**load_options)
+    if is_mplug_owl2(resolved.model):
+        # No auto class reads mPLUG-Owl2: qplug's own implementation scores it (Q-Align's read-out).
+        from .mplug_owl2.scorer import MplugQAlignScorer, refuse_unsupported
+
+        refuse_unsupported(chosen, {"synonyms": synonyms, "pad_square": pad_square, "windows": windows,
+                                    "window_pool": window_pool, "preset": preset})
+        return MplugQAlignScorer(resolved.model, resolved.device, resolved.dtype, chosen, aspect=aspect,
+                                 medium=medium, image_max_side=image_max_side)  # type: ignore[return-value]
     return LevelScorer(load_backend(**load_options), chosen, aspect=aspect, medium=medium, synonyms=synonyms,
                        image_max_side=image_max_side, pad_square=pad_square, windows=windows,
-                       window_pool=window_pool)
+                       window_pool=window_pool, preset=preset)
 
 
 def qalign(**options: Any) -> LevelScorer:

@@ -13,6 +13,17 @@ shapes, ranges and consistency, never what the model "thinks" of an image.
 - :func:`build_tiny_idefics3`: Idefics3 (SmolVLM's architecture), which tiles large images, so the
   number of image tokens depends on the frame's size: the case left padding must get right.
 - :func:`llava_model`: the same LLaVA layout at any size, e.g. ``LLAVA_15_7B`` for benchmarks.
+- :func:`build_tiny_qwen3_5`: Qwen3.5 (Q-ReAlign's architecture: hybrid linear/full attention, M-RoPE,
+  native-resolution images), with a Qwen-style template that honours ``enable_thinking``.
+- :func:`build_tiny_llava_onevision`: LLaVA-OneVision (Q-SiT's architecture), SigLIP + Qwen2, any-res tiling.
+- :func:`build_tiny_qwen2_5_vl`: Qwen2.5-VL (VisualQuality-R1's and Q-Insight's architecture).
+- :func:`build_tiny_original_llava`: weights saved in the *original* LLaVA key layout
+  (``LlavaLlamaForCausalLM``, ``model.mm_projector``, flat config): a checkpoint transformers would load
+  as random weights, which qplug must refuse.
+
+Qwen3.5's, Qwen2.5-VL's and LLaVA-OneVision's processors carry a video processor that needs torchvision; they are
+built image-only (:func:`qplug_vlm.backend.image_only_processor_class`) and saved under their own
+class names, so a full install loads them as usual.
 
 The ``CLIPImageProcessorPil``/``Idefics3ImageProcessorPil`` classes are used because the default
 image processor classes need torchvision (ANCHORS §6).
@@ -215,5 +226,192 @@ def _save(directory: str | os.PathLike[str], model: Any, processor: Any) -> Path
     return path
 
 
+# ---------------------------------------------------------------------------------------------
+# Qwen3.5 (Q-ReAlign) and LLaVA-OneVision (Q-SiT)
+
+#: Qwen's chat and vision markers, which its processors look up by name.
+QWEN_TOKENS = ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>",
+               "<think>", "</think>")
+
+#: A ChatML template in the Qwen3.5 style: an empty think block opens the answer when
+#: ``enable_thinking`` is false (as Q-ReAlign was trained), an open ``<think>`` otherwise.
+QWEN_TEMPLATE = (
+    "{% set think = '<think>\n\n</think>\n\n' if enable_thinking is defined and not enable_thinking "
+    "else '<think>\n' %}"
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['role'] == 'assistant' %}{{ think }}{% endif %}"
+    "{% for c in m['content'] %}{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% else %}{{ c['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{{ think }}{% endif %}")
+
+#: A LLaVA-OneVision (Qwen2) template: the image placeholder wherever the content puts the image.
+ONEVISION_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% for c in m['content'] %}"
+    "{% if c['type'] == 'image' %}<image>\n{% else %}{{ c['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def build_tiny_qwen3_5(directory: str | os.PathLike[str], seed: int = 0) -> Path:
+    """Save a tiny random Qwen3.5 checkpoint (``Qwen3_5ForConditionalGeneration``) into ``directory``.
+
+    One linear-attention and one full-attention layer, 16 px patches merged 2x2; frames are resized to
+    keep their aspect ratio between 32x32 and 64x64 pixels, so different frames get different token counts.
+    """
+    import torch
+    from transformers import Qwen2VLImageProcessorPil, Qwen3_5Config, Qwen3_5ForConditionalGeneration, \
+        Qwen3VLProcessor
+
+    from .backend import image_only_processor_class
+
+    tokenizer = tiny_tokenizer(add_bos=False, extra_special=QWEN_TOKENS)
+    image_processor = Qwen2VLImageProcessorPil(size={"shortest_edge": 32 * 32, "longest_edge": 64 * 64},
+                                               patch_size=16, merge_size=2, temporal_patch_size=2)
+    processor = image_only_processor_class(Qwen3VLProcessor)(image_processor=image_processor, tokenizer=tokenizer,
+                                                             chat_template=QWEN_TEMPLATE)
+    tokenizer = processor.tokenizer
+    ids = {name: tokenizer.convert_tokens_to_ids(f"<|{name}|>") for name in
+           ("image_pad", "video_pad", "vision_start", "vision_end", "im_end")}
+    config = Qwen3_5Config(
+        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=16,
+                           spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32,
+                           num_position_embeddings=64, initializer_range=0.2),
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, head_dim=16, linear_key_head_dim=8,
+                         linear_value_head_dim=8, linear_num_key_heads=2, linear_num_value_heads=2,
+                         layer_types=["linear_attention", "full_attention"], initializer_range=0.2,
+                         pad_token_id=tokenizer.pad_token_id, bos_token_id=None, eos_token_id=ids["im_end"],
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1],
+                                          "mrope_interleaved": True, "partial_rotary_factor": 0.5}),
+        image_token_id=ids["image_pad"], video_token_id=ids["video_pad"],
+        vision_start_token_id=ids["vision_start"], vision_end_token_id=ids["vision_end"])
+    torch.manual_seed(seed)
+    model = Qwen3_5ForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = [ids["im_end"]]
+    return _save(directory, model, processor)
+
+
+def build_tiny_qwen2_5_vl(directory: str | os.PathLike[str], seed: int = 0) -> Path:
+    """Save a tiny random Qwen2.5-VL checkpoint (VisualQuality-R1's and Q-Insight's architecture).
+
+    Frames keep their aspect ratio between 28x28 and 56x56 pixels (14 px patches merged 2x2).
+    """
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, \
+        Qwen2VLImageProcessorPil
+
+    from .backend import image_only_processor_class
+
+    tokenizer = tiny_tokenizer(add_bos=False, extra_special=QWEN_TOKENS)
+    image_processor = Qwen2VLImageProcessorPil(size={"shortest_edge": 28 * 28, "longest_edge": 56 * 56},
+                                               patch_size=14, merge_size=2, temporal_patch_size=2)
+    processor = image_only_processor_class(Qwen2_5_VLProcessor)(image_processor=image_processor, tokenizer=tokenizer,
+                                                                chat_template=QWEN_TEMPLATE)
+    tokenizer = processor.tokenizer
+    ids = {name: tokenizer.convert_tokens_to_ids(f"<|{name}|>") for name in
+           ("image_pad", "video_pad", "vision_start", "vision_end", "im_end")}
+    config = Qwen2_5_VLConfig(
+        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32, window_size=56,
+                           fullatt_block_indexes=[1], initializer_range=0.2),
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, initializer_range=0.2,
+                         pad_token_id=tokenizer.pad_token_id, bos_token_id=None, eos_token_id=ids["im_end"],
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}),
+        image_token_id=ids["image_pad"], video_token_id=ids["video_pad"],
+        vision_start_token_id=ids["vision_start"], vision_end_token_id=ids["vision_end"])
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = [ids["im_end"]]
+    return _save(directory, model, processor)
+
+
+def build_tiny_llava_onevision(directory: str | os.PathLike[str], seed: int = 0) -> Path:
+    """Save a tiny random LLaVA-OneVision checkpoint (SigLIP + Qwen2, any-res tiles) into ``directory``."""
+    import torch
+    from transformers import LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration, \
+        LlavaOnevisionImageProcessorPil, LlavaOnevisionProcessor, Qwen2Config, SiglipVisionConfig
+
+    from .backend import image_only_processor_class
+
+    tokenizer = tiny_tokenizer(add_bos=False, extra_special=QWEN_TOKENS)
+    pinpoints = [[32, 32], [32, 64], [64, 32], [64, 64]]
+    image_processor = LlavaOnevisionImageProcessorPil(size={"height": 32, "width": 32}, image_grid_pinpoints=pinpoints)
+    processor = image_only_processor_class(LlavaOnevisionProcessor)(
+        image_processor=image_processor, tokenizer=tokenizer, num_image_tokens=(32 // 8) ** 2,
+        vision_feature_select_strategy="full", chat_template=ONEVISION_TEMPLATE)
+    tokenizer = processor.tokenizer
+    vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                image_size=32, patch_size=8)
+    text = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=2, initializer_range=0.2,
+                       pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"))
+    config = LlavaOnevisionConfig(vision_config=vision, text_config=text, image_grid_pinpoints=pinpoints,
+                                  image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+                                  video_token_index=tokenizer.convert_tokens_to_ids("<|video_pad|>"),
+                                  vision_feature_select_strategy="full", vision_feature_layer=-1)
+    torch.manual_seed(seed)
+    model = LlavaOnevisionForConditionalGeneration(config).eval()
+    with torch.no_grad():  # a visible spread: the default 0.02 init makes a tiny model's logits nearly flat
+        for parameter in model.parameters():
+            if parameter.dim() > 1:
+                parameter.normal_(0.0, 0.2)
+    return _save(directory, model, processor)
+
+
+# ---------------------------------------------------------------------------------------------
+# The original LLaVA layout (refused)
+
+
+def build_tiny_original_llava(directory: str | os.PathLike[str], seed: int = 0) -> Path:
+    """Save a tiny checkpoint in the *original* LLaVA repository's layout, as Q-Instruct's LLaVA releases are.
+
+    ``config.json`` is flat (the Llama sizes at the top level) with ``model_type`` "llava",
+    ``architectures`` ["LlavaLlamaForCausalLM"] and the vision tower only named (``mm_vision_tower``);
+    the weights are named ``model.embed_tokens.weight``, ``model.layers.N...``, ``model.mm_projector.0.weight``,
+    ``lm_head.weight``. transformers reads this config as a default-size ``LlavaConfig`` and would load
+    none of these tensors. The processor files are a working tiny LLaVA processor's, so loading gets as
+    far as the weights.
+    """
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    tokenizer = tiny_tokenizer()
+    model = llava_model(tokenizer, seed=seed)
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    llava_processor(tokenizer).save_pretrained(path)
+    renames = (("model.language_model.", "model."), ("model.multi_modal_projector.linear_1.", "model.mm_projector.0."),
+               ("model.multi_modal_projector.linear_2.", "model.mm_projector.2."))
+    tensors = {}
+    for key, value in model.state_dict().items():
+        if key.startswith("model.vision_tower."):
+            continue  # the original layout loads the tower by name, it is not stored
+        for old, new in renames:
+            if key.startswith(old):
+                key = new + key[len(old):]
+                break
+        tensors[key] = value.detach().to(torch.float16).contiguous()
+    save_file(tensors, str(path / "model.safetensors"), metadata={"format": "pt"})
+    text = model.config.text_config
+    config = {
+        "architectures": ["LlavaLlamaForCausalLM"], "model_type": "llava", "hidden_size": text.hidden_size,
+        "intermediate_size": text.intermediate_size, "num_hidden_layers": text.num_hidden_layers,
+        "num_attention_heads": text.num_attention_heads, "num_key_value_heads": text.num_key_value_heads,
+        "vocab_size": text.vocab_size, "max_position_embeddings": text.max_position_embeddings, "rms_norm_eps": 1e-5,
+        "hidden_act": "silu", "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id, "tie_word_embeddings": False, "torch_dtype": "float16",
+        "mm_vision_tower": "openai/clip-vit-large-patch14-336", "mm_projector_type": "mlp2x_gelu",
+        "mm_hidden_size": model.config.vision_config.hidden_size, "mm_vision_select_layer": -2,
+        "mm_vision_select_feature": "patch", "mm_use_im_start_end": False, "mm_use_im_patch_token": False,
+        "image_aspect_ratio": "pad", "freeze_mm_mlp_adapter": False, "tune_mm_mlp_adapter": False,
+    }
+    (path / "config.json").write_text(json.dumps(config, indent=2))
+    return path
+
+
 #: Builders by architecture name, for parametrised tests and benchmarks.
 TINY_BUILDERS = {"llava": build_tiny_llava, "idefics3": build_tiny_idefics3}
+#: Builders of the families that have presets (:mod:`qplug_vlm.presets`).
+PRESET_BUILDERS = {"qwen3_5": build_tiny_qwen3_5, "llava_onevision": build_tiny_llava_onevision,
+                   "qwen2_5_vl": build_tiny_qwen2_5_vl}

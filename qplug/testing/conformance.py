@@ -209,7 +209,8 @@ class ScorerConformance(_Conformance):
     #: sizes that must not crash the scorer (returning None or raising InputError is fine)
     tiny_sizes: ClassVar[Sequence[tuple[int, int]]] = ((1, 1), (2, 2))
     #: the inputs a ScorerInfo may declare
-    known_inputs: ClassVar[frozenset[str]] = frozenset({"rgb", "luma", "previous"})
+    known_inputs: ClassVar[frozenset[str]] = frozenset({"rgb", "luma", "previous", "planes", "reference",
+                                                       "reference_path"})
     #: build the scorer once per test class (models load once); False builds one per test
     reuse_scorer: ClassVar[bool] = True
 
