@@ -21,7 +21,7 @@ _EXPORTS = {
     "EventRule": "events",
     "EventGate": "gates", "Gate": "gates",
     "hookimpl": "hookspecs",
-    "AskerInfo": "registry", "ConverterInfo": "registry", "DescriberInfo": "registry", "ScorerInfo": "registry", "SourceInfo": "registry",
+    "AskerInfo": "registry", "CommandInfo": "registry", "ConverterInfo": "registry", "DescriberInfo": "registry", "ScorerInfo": "registry", "SourceInfo": "registry",
     "WriterContext": "registry", "WriterInfo": "registry",
     "SCHEMA_VERSION": "types", "Answer": "types", "ErrorRecord": "types", "Event": "types", "Frame": "types",
     "FrameResult": "types", "MediaInfo": "types", "Planes": "types", "RunSummary": "types", "Sampling": "types", "Score": "types",
@@ -50,6 +50,6 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, eagerly
     from .events import EventRule
     from .gates import EventGate, Gate
     from .hookspecs import hookimpl
-    from .registry import AskerInfo, ConverterInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterContext, WriterInfo
+    from .registry import AskerInfo, CommandInfo, ConverterInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterContext, WriterInfo
     from .types import (SCHEMA_VERSION, Answer, ErrorRecord, Event, Frame, FrameResult, MediaInfo, Planes, RunSummary,
                         Sampling, Score, SourceSummary)

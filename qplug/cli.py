@@ -122,9 +122,11 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser(converter_options: dict[str, str] | None = None) -> argparse.ArgumentParser:
+def build_parser(converter_options: dict[str, str] | None = None,
+                 plugin_commands: dict[str, Any] | None = None) -> argparse.ArgumentParser:
     """The command line. ``converter_options`` (name -> help) are the options every registered
-    converter accepts; :func:`main` reads them from the plugins only for ``qplug convert``."""
+    converter accepts; :func:`main` reads them from the plugins only for ``qplug convert``.
+    ``plugin_commands`` are the :class:`~qplug.registry.CommandInfo` plugins registered."""
     parser = argparse.ArgumentParser(
         prog="qplug", description="Frame-level image and video quality: score frames, find bad stretches, gate pipelines.",
         epilog="Exit codes: 0 pass, 1 a --fail-under/--fail-over gate failed, 2 an input or a report could not be "
@@ -182,6 +184,9 @@ def build_parser(converter_options: dict[str, str] | None = None) -> argparse.Ar
     for name, helptext in sorted((converter_options or {}).items()):
         convert.add_argument(f"--{name.replace('_', '-')}", dest=f"option_{name}", metavar="VALUE", help=helptext)
     convert.set_defaults(handler=_cmd_convert)
+
+    for info in sorted((plugin_commands or {}).values(), key=lambda i: i.name):
+        _add_plugin_command(commands, info)
 
     plugins = commands.add_parser("plugins", help="list loaded plugins as JSON")
     plugins.set_defaults(handler=_cmd_plugins)
@@ -402,6 +407,33 @@ def _outputs(args: argparse.Namespace, default_to_stdout: bool = False) -> list[
     return outputs or ([Output(None, args.format)] if default_to_stdout else [])
 
 
+_BUILT_IN_COMMANDS = {"score", "describe", "ask", "convert", "plugins", "scorers", "sources", "describers",
+                      "askers", "writers", "formats", "converters"}
+
+
+def _add_plugin_command(commands: Any, info: Any) -> None:
+    """A plugin's sub-command; a broken one is reported and left out, never fatal to the others."""
+    from .registry import resolve
+
+    if info.name in _BUILT_IN_COMMANDS:
+        print(f"qplug: warning: a plugin's command {info.name!r} would hide qplug's own; ignored", file=sys.stderr)
+        return
+    parser = commands.add_parser(info.name, help=info.description, description=info.description)
+    try:
+        handler = resolve(info.setup)(parser)
+    except Exception as exc:
+        print(f"qplug: warning: command {info.name!r} could not be set up: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return
+    parser.set_defaults(handler=handler)
+
+
+def _plugin_commands() -> dict[str, Any]:
+    from .plugins import get_host
+
+    return dict(get_host().catalog().commands)
+
+
 def _converter_options() -> dict[str, str]:
     """Every option any registered converter takes, for ``qplug convert``'s parser."""
     from .plugins import get_host
@@ -498,7 +530,11 @@ def _print_source(summary: Any, quiet: bool = False) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_converter_options() if argv[:1] == ["convert"] else None)
+    # Plugins' commands are looked up only when the first word is not one of qplug's own (or for
+    # --help), so `qplug score` never pays for them.
+    wanted = argv[:1] and argv[0] not in _BUILT_IN_COMMANDS
+    parser = build_parser(_converter_options() if argv[:1] == ["convert"] else None,
+                          _plugin_commands() if wanted else None)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import pluggy
 
 if TYPE_CHECKING:
-    from .registry import AskerInfo, ConverterInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterInfo
+    from .registry import AskerInfo, CommandInfo, ConverterInfo, DescriberInfo, ScorerInfo, SourceInfo, WriterInfo
     from .types import Frame, Score
 
 PROJECT = "qplug"
@@ -68,6 +68,14 @@ def register_converters(register: Callable[["ConverterInfo"], None]) -> None:
     (``qplug convert NAME SOURCE OUTPUT``).
 
     :param register: call with a :class:`qplug.registry.ConverterInfo` for each converter.
+    """
+
+
+@hookspec
+def register_commands(register: Callable[["CommandInfo"], None]) -> None:
+    """Register extra ``qplug`` sub-commands (``qplug serve``).
+
+    :param register: call with a :class:`qplug.registry.CommandInfo` for each command.
     """
 
 

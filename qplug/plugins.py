@@ -30,6 +30,7 @@ _REGISTRATION_HOOKS = {
     "askers": "register_askers",
     "writers": "register_writers",
     "converters": "register_converters",
+    "commands": "register_commands",
 }
 
 

@@ -394,7 +394,28 @@ class ConverterInfo:
                 "required": list(self.required)}
 
 
-Info = Union[ScorerInfo, DescriberInfo, AskerInfo, SourceInfo, WriterInfo, ConverterInfo]
+@dataclass(frozen=True)
+class CommandInfo:
+    """A ``qplug`` sub-command a plugin adds.
+
+    :param setup: callable or import path ``setup(parser) -> handler``: it adds the command's arguments
+        to ``parser`` (an ``argparse.ArgumentParser``) and returns ``handler(args) -> exit code``. Keep
+        the module light: ``setup`` runs whenever the command line is built; import heavy things in
+        the handler.
+    """
+
+    name: str
+    setup: Factory
+    description: str
+
+    def __post_init__(self) -> None:
+        _check_name("command", self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description}
+
+
+Info = Union[ScorerInfo, DescriberInfo, AskerInfo, SourceInfo, WriterInfo, ConverterInfo, CommandInfo]
 
 
 @dataclass
@@ -410,6 +431,7 @@ class Catalog:
     sources: dict[str, SourceInfo] = field(default_factory=dict)
     writers: dict[str, WriterInfo] = field(default_factory=dict)
     converters: dict[str, ConverterInfo] = field(default_factory=dict)
+    commands: dict[str, CommandInfo] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 

@@ -205,3 +205,34 @@ def test_hook_find_reference(tmp_path):
     run = Run([encode], RunOptions(scorers=["diff"], reference="{dir}/unused-{stem}.synth"), host)
     _frames(run)
     assert "unused-a.synth: file not found" in run.summary.sources[0].errors[0].reason
+
+
+def test_hook_register_commands(monkeypatch, capsys):
+    from qplug import CommandInfo, cli, plugins
+
+    def setup(parser):
+        parser.add_argument("--name", default="world")
+
+        def handler(args):
+            print(f"hello {args.name}")
+            return 0 if args.name != "fail" else 2
+
+        return handler
+
+    class Plugin:
+        @hookimpl
+        def register_commands(self, register):
+            register(CommandInfo(name="hello", setup=setup, description="say hello"))
+            register(CommandInfo(name="score", setup=setup, description="tries to hide qplug score"))
+
+    monkeypatch.setattr(plugins, "_default", _host(Plugin()))
+    assert cli.main(["hello", "--name", "qc"]) == 0
+    assert capsys.readouterr().out == "hello qc\n"
+    assert cli.main(["hello", "--name", "fail"]) == 2
+    capsys.readouterr()
+    try:
+        cli.main(["--help"])
+    except SystemExit:
+        pass
+    captured = capsys.readouterr()
+    assert "hello" in captured.out and "would hide qplug's own" in captured.err
