@@ -50,18 +50,13 @@ def checkpoint(request, checkpoints):
 
 
 @pytest.fixture(autouse=True)
-def no_model_env(monkeypatch):
-    for name in (backend.ENV_MODEL, backend.ENV_ADAPTER, backend.ENV_DEVICE, backend.ENV_DTYPE):
-        monkeypatch.delenv(name, raising=False)
+def _no_model_env(no_model_env):
+    """Every test here: no model from the environment (tests/conftest.py)."""
 
 
 @pytest.fixture
-def frames():
-    """Four frames of different sizes and aspect ratios (Idefics3 gives them different token counts)."""
-    rng = np.random.default_rng(7)
-    sizes = [(48, 64), (120, 40), (32, 32), (90, 160)]
-    return [Frame.from_rgb(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), source_id="mem", index=i)
-            for i, (h, w) in enumerate(sizes)]
+def frames(odd_frames):
+    return odd_frames
 
 
 def assert_valid(score, low, high):

@@ -250,6 +250,28 @@ ONEVISION_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
+def _tiny_qwen_processor(processor_class: Any, patch_size: int, smallest: int,
+                         largest: int) -> tuple[Any, Any, dict[str, int]]:
+    """A Qwen-family processor without its video part, on the tiny tokenizer, and its special token ids.
+
+    Frames keep their aspect ratio between ``smallest``² and ``largest``² pixels (patches merged 2x2).
+    """
+    from transformers import Qwen2VLImageProcessorPil
+
+    from .backend import image_only_processor_class
+
+    tokenizer = tiny_tokenizer(add_bos=False, extra_special=QWEN_TOKENS)
+    image_processor = Qwen2VLImageProcessorPil(size={"shortest_edge": smallest * smallest,
+                                                     "longest_edge": largest * largest},
+                                               patch_size=patch_size, merge_size=2, temporal_patch_size=2)
+    processor = image_only_processor_class(processor_class)(image_processor=image_processor, tokenizer=tokenizer,
+                                                            chat_template=QWEN_TEMPLATE)
+    tokenizer = processor.tokenizer
+    ids = {name: tokenizer.convert_tokens_to_ids(f"<|{name}|>") for name in
+           ("image_pad", "video_pad", "vision_start", "vision_end", "im_end")}
+    return processor, tokenizer, ids
+
+
 def build_tiny_qwen3_5(directory: str | os.PathLike[str], seed: int = 0) -> Path:
     """Save a tiny random Qwen3.5 checkpoint (``Qwen3_5ForConditionalGeneration``) into ``directory``.
 
@@ -257,19 +279,9 @@ def build_tiny_qwen3_5(directory: str | os.PathLike[str], seed: int = 0) -> Path
     keep their aspect ratio between 32x32 and 64x64 pixels, so different frames get different token counts.
     """
     import torch
-    from transformers import Qwen2VLImageProcessorPil, Qwen3_5Config, Qwen3_5ForConditionalGeneration, \
-        Qwen3VLProcessor
+    from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration, Qwen3VLProcessor
 
-    from .backend import image_only_processor_class
-
-    tokenizer = tiny_tokenizer(add_bos=False, extra_special=QWEN_TOKENS)
-    image_processor = Qwen2VLImageProcessorPil(size={"shortest_edge": 32 * 32, "longest_edge": 64 * 64},
-                                               patch_size=16, merge_size=2, temporal_patch_size=2)
-    processor = image_only_processor_class(Qwen3VLProcessor)(image_processor=image_processor, tokenizer=tokenizer,
-                                                             chat_template=QWEN_TEMPLATE)
-    tokenizer = processor.tokenizer
-    ids = {name: tokenizer.convert_tokens_to_ids(f"<|{name}|>") for name in
-           ("image_pad", "video_pad", "vision_start", "vision_end", "im_end")}
+    processor, tokenizer, ids = _tiny_qwen_processor(Qwen3VLProcessor, patch_size=16, smallest=32, largest=64)
     config = Qwen3_5Config(
         vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=16,
                            spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32,
@@ -295,19 +307,9 @@ def build_tiny_qwen2_5_vl(directory: str | os.PathLike[str], seed: int = 0) -> P
     Frames keep their aspect ratio between 28x28 and 56x56 pixels (14 px patches merged 2x2).
     """
     import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, \
-        Qwen2VLImageProcessorPil
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
 
-    from .backend import image_only_processor_class
-
-    tokenizer = tiny_tokenizer(add_bos=False, extra_special=QWEN_TOKENS)
-    image_processor = Qwen2VLImageProcessorPil(size={"shortest_edge": 28 * 28, "longest_edge": 56 * 56},
-                                               patch_size=14, merge_size=2, temporal_patch_size=2)
-    processor = image_only_processor_class(Qwen2_5_VLProcessor)(image_processor=image_processor, tokenizer=tokenizer,
-                                                                chat_template=QWEN_TEMPLATE)
-    tokenizer = processor.tokenizer
-    ids = {name: tokenizer.convert_tokens_to_ids(f"<|{name}|>") for name in
-           ("image_pad", "video_pad", "vision_start", "vision_end", "im_end")}
+    processor, tokenizer, ids = _tiny_qwen_processor(Qwen2_5_VLProcessor, patch_size=14, smallest=28, largest=56)
     config = Qwen2_5_VLConfig(
         vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=14,
                            spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32, window_size=56,
