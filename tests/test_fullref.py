@@ -152,3 +152,24 @@ def test_full_reference_scorers_need_a_reference_and_vice_versa(ladder):
     assert alone.returncode == 2 and "give --reference" in alone.stderr
     useless = fr("score", rungs[18], "--reference", master, "-s", "sharpness")
     assert useless.returncode == 2 and "none runs here" in useless.stderr
+
+
+# -- the plugin kit's contract, on the built-in full-reference scorers -------------------------------
+
+import qplug_fullref  # noqa: E402
+from qplug.testing.conformance import ScorerConformance  # noqa: E402
+
+
+class TestPsnrConformance(ScorerConformance):
+    plugin = qplug_fullref
+    scorer_name = "psnr"
+
+
+class TestPsnrYuvConformance(ScorerConformance):
+    plugin = qplug_fullref
+    scorer_name = "psnr_yuv"
+
+
+class TestSsimConformance(ScorerConformance):
+    plugin = qplug_fullref
+    scorer_name = "ssim"

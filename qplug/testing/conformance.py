@@ -234,11 +234,31 @@ class ScorerConformance(_Conformance):
         """Frames to score: the synthetic variants for a still scorer, a panning clip for a temporal one."""
         width, height = self.frame_size
         if self.info().temporal:
-            return synthetic.video_frames(8, 25.0, width, height, effects={4: "blurred", 5: "noisy"})
-        return synthetic.variants(width, height).as_list()
+            frames = synthetic.video_frames(8, 25.0, width, height, effects={4: "blurred", 5: "noisy"})
+        else:
+            frames = synthetic.variants(width, height).as_list()
+        return self.with_reference(frames) if self.full_reference() else frames
+
+    def full_reference(self) -> bool:
+        """A full-reference scorer reads ``frame.reference`` (see the ``find_reference`` hook)."""
+        return "reference" in self.info().inputs
+
+    def with_reference(self, frames: Sequence[Frame], reference: Frame | None = None) -> list[Frame]:
+        """Give each frame a reference, as a run with ``--reference`` does: ``reference`` when given,
+        else an identical copy of the frame itself (what a lossless encode would be compared with)."""
+        for frame in frames:
+            if frame.reference is None:
+                frame.reference = reference or Frame.from_rgb(frame.rgb.copy(), source_id="reference",
+                                                              index=frame.index, pts=frame.pts)
+                frame.reference_path = "reference"
+        return list(frames)
 
     def score(self, scorer: Any, frames: Sequence[Frame]) -> list[float | None]:
         """Score in batches of the declared ``batch_size``, as a run does; one number (or None) per frame."""
+        if "reference_path" in self.info().inputs:
+            pytest.skip("reads the reference file itself: its plugin's own tests cover it with real files")
+        if self.full_reference():
+            frames = self.with_reference(frames)
         size = self.info().batch_size
         values: list[float | None] = []
         for start in range(0, len(frames), size):
@@ -332,6 +352,28 @@ class ScorerConformance(_Conformance):
                 f"{name}: the sharp frame scored {reference:.6g} and the degraded one {degraded:.6g}, "
                 f"but {info.direction} is declared")
 
+    def test_full_reference_prefers_the_reference(self) -> None:
+        """A full-reference scorer rates a frame identical to its reference better than a blurred or
+        noisy copy of it, and its frame errors are InputError when the reference is missing."""
+        if not self.full_reference():
+            pytest.skip("not a full-reference scorer")
+        info = self.info()
+        frames = synthetic.variants(*self.frame_size)
+        sharp = frames["sharp"]
+        same = self.score(self.scorer(), self.with_reference([synthetic.variants(*self.frame_size)["sharp"]], sharp))[0]
+        for variant in ("blurred", "noisy"):
+            worse = self.score(self.scorer(), self.with_reference([frames[variant]], sharp))[0]
+            assert same is not None and worse is not None, f"{variant}: no score ({same}, {worse})"
+            assert info.badness(same) < info.badness(worse), (
+                f"the identical frame scored {same:.6g} and the {variant} one {worse:.6g}, "
+                f"but {info.direction} is declared")
+        alone = synthetic.variants(*self.frame_size)["sharp"]
+        try:
+            values = list(self.scorer().score([alone]))
+        except InputError:
+            return  # the run records it against the frame
+        assert values == [None], "a frame without a reference must give None or raise InputError"
+
     def test_tiny_frames(self) -> None:
         """A 1x1 or 2x2 frame must not crash: return a value or None, or raise InputError."""
         info = self.info()
@@ -357,8 +399,10 @@ class ScorerConformance(_Conformance):
         width, height = self.frame_size
         clip = write_synth(tmp_path / "clip.qsynth", frames=6, width=width, height=height,
                            variants=["sharp", "blurred", "noisy"])
+        reference = {"reference": os.fspath(clip)} if set(self.info().inputs) & {"reference", "reference_path"} else {}
         result = run_plugin(self.plugin, clip, name=self.registered_as(), builtins=False, synth=True,
-                            scorers=[self.scorer_name], scorer_options={self.scorer_name: dict(self.scorer_options)})
+                            scorers=[self.scorer_name], scorer_options={self.scorer_name: dict(self.scorer_options)},
+                            **reference)
         errors = [e.reason for f in result.frames for e in f.errors] + [e.reason for e in result.summary.errors]
         assert not errors, f"the run recorded errors: {errors}"
         assert len(result.frames) == 6
