@@ -49,9 +49,16 @@ def library(images: int, clips: int) -> Path:
     return folder
 
 
-def run(folder: Path, jobs: int, scorers: list[str]) -> float:
+def blank_image(path: Path) -> None:
+    from PIL import Image
+
+    if not path.exists():
+        Image.new("RGB", (64, 48), (128, 128, 128)).save(path)
+
+
+def run(folder: Path, jobs: int, scorers: list[str], ray: bool = False) -> float:
     command = [sys.executable, "-m", "qplug", "score", str(folder), "--jobs", str(jobs), "-q", "--out", os.devnull,
-               "--format", "jsonl"] + sum((["-s", s] for s in scorers), [])
+               "--format", "jsonl"] + sum((["-s", s] for s in scorers), []) + (["--ray"] if ray else [])
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -65,17 +72,29 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--model", action="store_true", help="also time -s qalign (the default model)")
+    parser.add_argument("--ray", action="store_true", help="also time --ray (a local Ray instance, 2 actors)")
     args = parser.parse_args()
     folder = library(args.images, args.clips)
     sets = {"qc": QC} | ({"qalign": ["qalign"]} if args.model else {})
     figures: dict[str, dict[str, float]] = {}
     for label, scorers in sets.items():
-        times: dict[int, list[float]] = {1: [], 2: []}
+        times: dict[str, list[float]] = {"1": [], "2": [], "ray2": []}
         for _ in range(args.repeat):
             for jobs in (1, 2):  # interleaved against load drift
-                times[jobs].append(run(folder, jobs, scorers))
-        one, two = statistics.median(times[1]), statistics.median(times[2])
+                times[str(jobs)].append(run(folder, jobs, scorers))
+            if args.ray:
+                times["ray2"].append(run(folder, 2, scorers, ray=True))
+        one, two = statistics.median(times["1"]), statistics.median(times["2"])
         figures[label] = {"jobs1_s": one, "jobs2_s": two, "speedup": one / two}
+        if args.ray:
+            ray2 = statistics.median(times["ray2"])
+            figures[label] |= {"ray2_s": ray2, "ray_speedup": one / ray2}
+    if args.ray:  # what --ray costs before any input is scored: start-up on an empty folder
+        empty = OUT / "empty"
+        empty.mkdir(parents=True, exist_ok=True)
+        blank_image(empty / "one.png")
+        figures["ray_startup_s"] = statistics.median(run(empty, 2, QC, ray=True) for _ in range(args.repeat))
+        figures["serial_startup_s"] = statistics.median(run(empty, 1, QC) for _ in range(args.repeat))
     figures["peak_rss_children_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps(figures, indent=2))
     return 0

@@ -106,6 +106,10 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument("--batch-size", type=_positive_int, metavar="N", help="frames per batch")
     common.add_argument("--jobs", "-j", type=_positive_int, default=1, metavar="N",
                         help="score inputs in N worker processes (each loads its own model); same results as 1")
+    common.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                        help="score inputs on a Ray cluster (no ADDRESS: a local Ray instance) with --jobs actors "
+                        "(default: one per core); needs pip install 'qplug[ray]'")
+    common.add_argument("--ray-gpus", type=float, default=0.0, metavar="N", help="GPUs per Ray actor (e.g. 1)")
     common.add_argument("--model", metavar="DIR", help="model directory for model-backed components "
                         "(default: $QPLUG_MODEL, else the model shipped with qplug)")
     common.add_argument("--adapter", metavar="DIR", help="LoRA adapter directory applied on top of the model")
@@ -296,7 +300,6 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
     cannot be written), the reports are closed with ``RunSummary`` saying so, and the exit code
     matches what they say.
     """
-    from .parallel import parallel_results
     from .pipeline import Run
     from .plugins import get_host
     from .progress import Progress
@@ -328,7 +331,7 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
         options.progress = progress.update
     summary = run.summary
     try:
-        for item in parallel_results(run, args.jobs):
+        for item in _results(run, args):
             if isinstance(item, FrameResult):
                 reporter.frame(item)
                 if on_frame is not None:
@@ -369,6 +372,17 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
     finally:
         if not _AS_PROGRAM:  # the qplug program exits with these signals still held
             deferred.__exit__(None, None, None)
+
+
+def _results(run: Any, args: argparse.Namespace) -> Any:
+    """Where the run's results come from: this process, N worker processes, or a Ray cluster."""
+    from .parallel import parallel_results
+
+    if getattr(args, "ray", None):
+        from .ray_backend import RayPool, ray_workers
+
+        return RayPool(run, args.ray, ray_workers(args.jobs), args.ray_gpus)
+    return parallel_results(run, args.jobs)
 
 
 def _take_writer_options(component_options: dict[str, Any], outputs: list[Any], catalog: Any) -> dict[str, Any]:
