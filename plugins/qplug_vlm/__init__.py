@@ -101,3 +101,12 @@ def register_converters(register: Callable[..., None]) -> None:
                  "dtype": "float16, bfloat16 or float32 (default: as the release stores it)"},
         required=("vision_tower",)))
 
+
+
+@hookimpl
+def register_commands(register: Callable[..., None]) -> None:
+    """Register ``qplug serve``: the model behind an OpenAI-compatible HTTP API (docs/serving.md)."""
+    from qplug.registry import CommandInfo
+
+    register(CommandInfo(name="serve", setup="qplug_vlm.serve:setup",
+                         description="serve the model over HTTP: OpenAI chat completions with logprobs, /v1/score"))

@@ -22,6 +22,7 @@ from its config; ``preset="none"`` keeps the generic method.
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any, Sequence
 
 from qplug.errors import UsageError
@@ -29,6 +30,7 @@ from qplug.types import Score
 
 from .images import DEFAULT_MAX_SIDE, native_windows, to_pil, window_origins
 from .presets import AUTO, Preset, level_method, select
+from .backend import resolve_options
 from .prompts import ScoringMethod, method as lookup_method
 
 if TYPE_CHECKING:
@@ -141,17 +143,37 @@ class LevelScorer:
 
 def build(method: str = "qalign", *, aspect: str = "quality", medium: str = "image", synonyms: bool = False,
           image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None, windows: int = 1,
-          window_pool: str = "mean", preset: str = AUTO, **load_options: Any) -> LevelScorer:
+          window_pool: str = "mean", preset: str = AUTO, endpoint: str | None = None,
+          endpoint_model: str | None = None, api_key: str | None = None, concurrency: int = 8,
+          timeout: float = 60.0, retries: int = 3, prefill: bool = True, **load_options: Any) -> LevelScorer:
     """A :class:`LevelScorer` on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`.
 
     ``preset`` (``"auto"``, ``"none"`` or a name from :data:`qplug_vlm.presets.PRESETS`) is checked
     before the model is loaded, so a misspelt name costs no load.
+
+    With ``endpoint`` (or ``$QPLUG_ENDPOINT``) no model is loaded: frames go to that OpenAI-compatible
+    server (:mod:`qplug_vlm.remote`; ``endpoint_model``, ``api_key``, ``concurrency``, ``timeout``,
+    ``retries`` and ``prefill`` apply there) and the loading options are not used.
     """
+    import os
+
     from .backend import checked_options, load_backend
     from .mplug_owl2 import is_mplug_owl2
 
     chosen = lookup_method(method)
     select(preset)  # a UsageError for an unknown name, before any weights are read
+    endpoint = endpoint or os.environ.get("QPLUG_ENDPOINT") or None
+    if endpoint:
+        from . import remote
+
+        known = inspect.signature(resolve_options).parameters
+        unknown = sorted(set(load_options) - set(known))
+        if unknown:
+            raise UsageError(f"unknown option(s) {', '.join(unknown)}")
+        return remote.build(endpoint, chosen, aspect=aspect, medium=medium, synonyms=synonyms,  # type: ignore[return-value]
+                            image_max_side=image_max_side, pad_square=pad_square, windows=windows,
+                            window_pool=window_pool, preset=preset, endpoint_model=endpoint_model, api_key=api_key,
+                            concurrency=concurrency, timeout=timeout, retries=retries, prefill=prefill)
     resolved = checked_options(**load_options)
     if is_mplug_owl2(resolved.model):
         # No auto class reads mPLUG-Owl2: qplug's own implementation scores it (Q-Align's read-out).
