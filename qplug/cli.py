@@ -6,13 +6,12 @@ User errors print one line and no traceback; ``QPLUG_DEBUG=1`` shows the traceba
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
 import sys
 import threading
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from . import __version__
 from .errors import QplugError, Terminated, UsageError
@@ -355,8 +354,7 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
     finally:
         # From here the reports are being closed with this ending: a late Ctrl-C or SIGTERM must
         # neither leave them half written nor change the exit code they state.
-        deferred = _signals_deferred()
-        deferred.__enter__()
+        held = _hold_signals()
         if progress is not None:
             progress.clear()
         reporter.close(summary)
@@ -371,7 +369,7 @@ def _execute(args: argparse.Namespace, options: Any, outputs: list[Any], on_fram
         return summary.exit_code
     finally:
         if not _AS_PROGRAM:  # the qplug program exits with these signals still held
-            deferred.__exit__(None, None, None)
+            _release_signals(held)
 
 
 def _results(run: Any, args: argparse.Namespace) -> Any:
@@ -591,18 +589,17 @@ def _terminate_on_sigterm() -> Any:
     return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM while reports are closed; the exit code already says how the run ended."""
+def _hold_signals() -> dict[int, Any]:
+    """Ignore SIGINT and SIGTERM (reports are being closed; the exit code already says how the run
+    ended); return the handlers to put back with :func:`_release_signals`."""
     if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in held.items():
-            signal.signal(sig, handler)
+        return {}  # handlers can only be changed from the main thread
+    return {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _release_signals(held: dict[int, Any]) -> None:
+    for sig, handler in held.items():
+        signal.signal(sig, handler)
 
 
 _AS_PROGRAM = False
