@@ -28,14 +28,22 @@ def _time(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least {least}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _whole_number(text, 1)
+
+
+def _non_negative_int(text: str) -> int:
+    return _whole_number(text, 0)
 
 
 def _positive_float(text: str) -> float:
@@ -103,6 +111,9 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument("--max-frames", type=_positive_int, metavar="N", help="at most N frames per input")
     common.add_argument("--max-side", type=_positive_int, metavar="PX", help="downscale so the longer side is at most PX")
     common.add_argument("--batch-size", type=_positive_int, metavar="N", help="frames per batch")
+    common.add_argument("--max-frame-errors", type=_non_negative_int, default=0, metavar="N",
+                        help="frames a scorer, describer or asker may fail on before the run exits 2 (default 0: "
+                        "any frame that could not be scored is an error of the run)")
     common.add_argument("--jobs", "-j", type=_positive_int, default=1, metavar="N",
                         help="score inputs in N worker processes (each loads its own model); same results as 1")
     common.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
@@ -285,10 +296,11 @@ def _run_options(args: argparse.Namespace, **fields: Any) -> Any:
     for name, key, value in args.option:
         component_options.setdefault(name, {})[key] = value
     return RunOptions(sampling=sampling, batch_size=args.batch_size, model_options=model_options,
-                      scorer_options=component_options, shard=args.shard, **fields)
+                      scorer_options=component_options, shard=args.shard,
+                      max_frame_errors=args.max_frame_errors, **fields)
 
 
-_STATUS = {"passed": "PASS", "gate_failed": "FAIL (quality gate)", "errors": "ERRORS (some inputs could not be read)",
+_STATUS = {"passed": "PASS", "gate_failed": "FAIL (quality gate)", "errors": "ERRORS (some inputs or frames could not be scored)",
            "failed": "FAILED (see the errors above)", "interrupted": "INTERRUPTED", "terminated": "TERMINATED"}
 
 

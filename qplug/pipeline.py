@@ -64,6 +64,8 @@ class RunOptions:
         the path's bytes), so ``n`` jobs given the same inputs split them without talking to each other.
     :param reference: the reference for full-reference scorers: a file, or a template such as
         ``masters/{stem}.mov`` (see :mod:`qplug.reference`).
+    :param max_frame_errors: per-frame errors tolerated before the run's outcome is ``errors``
+        (exit 2); see :class:`~qplug.types.RunSummary`.
     :param progress: called after each batch with (source, frames scored in it, media info).
     """
 
@@ -86,6 +88,7 @@ class RunOptions:
     shard: tuple[int, int] | None = None
     reference: str | None = None
     prefetch_bytes: int = 256 * 1024 * 1024
+    max_frame_errors: int = 0
     progress: Callable[[str, int, MediaInfo | None], None] | None = None
 
 
@@ -262,6 +265,7 @@ class _SourceState:
         self.media = media
         self.started = time.perf_counter()
         self.frames = 0
+        self.frame_errors = 0
         self.errors: list[ErrorRecord] = []
         self.poolers = {s.name: Pooler() for s in run.scorer_infos}
         fps = media.fps if media else None
@@ -269,8 +273,9 @@ class _SourceState:
                           for s in run.scorer_infos if (rule := run.event_rules.get(s.name)) is not None}
 
     def add(self, pts: float | None, duration: float | None, timecode: str | None,
-            scores: Mapping[str, float | None]) -> None:
+            scores: Mapping[str, float | None], failed: bool = False) -> None:
         self.frames += 1
+        self.frame_errors += failed
         for name, pooler in self.poolers.items():
             value = scores.get(name)
             pooler.add(value)
@@ -336,7 +341,8 @@ class Run:
             + [a.batch_size for a in self.asker_infos])
         self.summary = RunSummary(scorers=[s.name for s in self.scorer_infos],
                                   describers=[d.name for d in self.describer_infos],
-                                  askers=[a.name for a in self.asker_infos])
+                                  askers=[a.name for a in self.asker_infos],
+                                  max_frame_errors=self.options.max_frame_errors)
         self._check_component_options()
         self._inputs: list[InputItem] | None = None
         self._budget = _ByteBudget(self.options.prefetch_bytes)
@@ -546,7 +552,7 @@ class Run:
         if resume is not None:
             # Frames scored before the interruption count in this source's pooled scores and events.
             for prior in resume.frames.get(message.item.path, []):
-                state.add(prior.pts, None, prior.timecode, prior.scores)
+                state.add(prior.pts, None, prior.timecode, prior.scores, prior.failed)
         return state
 
     def _flush(self, state: _SourceState, batch: list[Frame]) -> Iterator[FrameResult]:
@@ -566,7 +572,7 @@ class Run:
                             lambda frames, asker=asker: asker.ask(frames, question, list(choices) if choices else None),
                             lambda result, answer, name=ainfo.name: self._store_answer(result, name, question, answer))
         for frame, result in zip(batch, results):
-            state.add(frame.pts, frame.duration, frame.timecode, result.scores)
+            state.add(frame.pts, frame.duration, frame.timecode, result.scores, bool(result.errors))
             self.summary.frames += 1
             yield result
             frame.release()
@@ -646,7 +652,7 @@ class Run:
         found = [e for d in state.detectors.values() for e in d.finish()] + list(source_events)
         events = sorted(found, key=lambda e: (e.start, e.scorer))
         summary = SourceSummary(source_id=state.item.path, media=state.media, frames=state.frames, pooled=pooled,
-                                events=events, errors=state.errors,
+                                events=events, errors=state.errors, frame_errors=state.frame_errors,
                                 wall_seconds=round(time.perf_counter() - state.started, 4))
         if state.frames:
             summary.gate_failures = self._gate_failures(pooled, events)

@@ -27,6 +27,7 @@ class PriorFrame:
     pts: float | None
     timecode: str | None
     scores: dict[str, float | None]
+    failed: bool = False  # a scorer, describer or asker failed on it
 
 
 @dataclass
@@ -66,7 +67,7 @@ def load_resume_state(path: str) -> ResumeState:
                 continue
             if kind == "frame" and isinstance(record.get("index"), int):
                 prior = PriorFrame(record["index"], record.get("pts"), record.get("timecode"),
-                                   dict(record.get("scores") or {}))
+                                   dict(record.get("scores") or {}), bool(record.get("errors")))
                 state.scorers = (state.scorers or set()) | set(prior.scores)
                 state.frames.setdefault(source, []).append(prior)
                 state.done_indices.setdefault(source, set()).add(prior.index)

@@ -360,6 +360,8 @@ class SourceSummary:
     wall_seconds: float | None = None
     #: True when the summary was carried over from an earlier run's report by ``--resume``
     resumed: bool = False
+    #: frames of this source on which a scorer, describer or asker failed (their records hold the reasons)
+    frame_errors: int = 0
 
     @property
     def ok(self) -> bool:
@@ -370,7 +372,8 @@ class SourceSummary:
             "type": "source", "schema": SCHEMA_VERSION, "source": self.source_id,
             "media": self.media.to_dict() if self.media else None, "frames": self.frames,
             "pooled": self.pooled, "events": [e.to_dict() for e in self.events],
-            "errors": [e.to_dict() for e in self.errors], "gate_failures": self.gate_failures,
+            "errors": [e.to_dict() for e in self.errors], "frame_errors": self.frame_errors,
+            "gate_failures": self.gate_failures,
             "wall_seconds": self.wall_seconds,
         }
 
@@ -387,7 +390,8 @@ class SourceSummary:
         return cls(source_id=record["source"], media=MediaInfo(**media) if isinstance(media, dict) else None,
                    frames=int(record.get("frames") or 0), pooled=dict(record.get("pooled") or {}),
                    events=events, errors=errors, gate_failures=list(record.get("gate_failures") or []),
-                   wall_seconds=record.get("wall_seconds"), resumed=True)
+                   wall_seconds=record.get("wall_seconds"), resumed=True,
+                   frame_errors=int(record.get("frame_errors") or 0))
 
 
 #: How a run can end, and the exit code each ending gives. The order of the first four is precedence:
@@ -403,6 +407,10 @@ class RunSummary:
         ``"terminated"`` (SIGTERM) or ``"failed"`` (the setup or a report could not be completed).
     :param failures: run-level problems that belong to no input (a report that could not be
         written, a model that could not be loaded), one sentence each.
+    :param max_frame_errors: how many per-frame errors (a scorer, describer or asker that failed on
+        one frame) the run tolerates before its outcome is ``errors``. The default, 0, makes any
+        unscored frame an error of the run: a QC verdict on frames that were not all scored is
+        not a pass. Whole-source and read errors always count.
     """
 
     sources: list[SourceSummary] = field(default_factory=list)
@@ -413,10 +421,16 @@ class RunSummary:
     wall_seconds: float = 0.0
     stopped: str | None = None
     failures: list[str] = field(default_factory=list)
+    max_frame_errors: int = 0
 
     @property
     def errors(self) -> list[ErrorRecord]:
         return [e for s in self.sources for e in s.errors]
+
+    @property
+    def frame_errors(self) -> int:
+        """Frames on which a scorer, describer or asker failed, over every source."""
+        return sum(s.frame_errors for s in self.sources)
 
     @property
     def gate_failed(self) -> bool:
@@ -431,17 +445,19 @@ class RunSummary:
             return "failed"
         if any(e.index is None or e.stage == "read" for e in self.errors):
             return "errors"
+        if self.frame_errors > self.max_frame_errors:
+            return "errors"
         return "gate_failed" if self.gate_failed else "passed"
 
     @property
     def exit_code(self) -> int:
-        """0 passed, 1 a quality gate failed, 2 an input or the run failed, 130/143 interrupted/terminated."""
+        """0 passed, 1 a quality gate failed, 2 an input, a frame or the run failed, 130/143 interrupted/terminated."""
         return OUTCOME_EXIT_CODES[self.outcome]
 
     def to_dict(self) -> dict[str, Any]:
         record = {"type": "run", "schema": SCHEMA_VERSION, "scorers": list(self.scorers),
                   "describers": list(self.describers), "askers": list(self.askers), "frames": self.frames,
-                  "sources": len(self.sources), "errors": len(self.errors),
+                  "sources": len(self.sources), "errors": len(self.errors), "frame_errors": self.frame_errors,
                   "gate_failed": self.gate_failed, "outcome": self.outcome, "exit_code": self.exit_code,
                   "wall_seconds": round(self.wall_seconds, 3)}
         if self.failures:

@@ -133,7 +133,31 @@ def test_a_scorer_exception_marks_only_its_batch(tmp_path, host):
     assert failed == [4, 5, 6, 7]  # the batch of 4 holding frame 5
     assert all("scorer exploded" in f.errors[0].reason for f in frames if f.index in failed)
     assert all(f.scores["change"] is not None for f in frames[1:])
-    assert run.summary.exit_code == 0  # scoring errors are in the report; every input was read
+    assert summary.frame_errors == 4
+    # Frames that were not all scored are no pass: the run's outcome is "errors" (exit 2)...
+    assert run.summary.frame_errors == 4 and run.summary.outcome == "errors" and run.summary.exit_code == 2
+    # ...unless the run tolerates that many.
+    for tolerated, code in ((4, 0), (3, 2)):
+        run = Run([clip], RunOptions(scorers=["brightness"], scorer_options={"brightness": {"fail_on": 5}},
+                                     max_frame_errors=tolerated), host)
+        collect(run)
+        assert run.summary.exit_code == code, tolerated
+
+
+def test_frame_errors_survive_a_resume(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [100] * 8)
+    finished = write_synth(tmp_path / "b.synth", [100] * 8)
+    failing = RunOptions(scorers=["brightness"], scorer_options={"brightness": {"fail_on": 1}}, batch_size=2)
+    first, sources = collect(Run([clip, finished], failing, host))
+    assert [f.index for f in first if f.errors] == [0, 1, 0, 1]
+    report = tmp_path / "run.jsonl"
+    # The first input was cut after 4 frames (2 failed); the second finished, with its 2 failures.
+    kept = [f.to_dict() for f in first if f.source_id == clip][:4] + [s.to_dict() for s in sources if s.source_id == finished]
+    report.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    resumed = Run([clip, finished], RunOptions(scorers=["brightness"], resume=load_resume_state(str(report))), host)
+    _, summaries = collect(resumed)
+    assert {s.source_id: s.frame_errors for s in summaries} == {clip: 2, finished: 2}
+    assert resumed.summary.exit_code == 2  # the resumed run is not a pass: 4 frames were never scored
 
 
 def test_gates_fail_the_run_with_exit_code_1(tmp_path, host):

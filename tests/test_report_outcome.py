@@ -85,7 +85,7 @@ def test_json_summary_and_jsonl_of_an_interrupted_run_say_interrupted_and_130() 
 @pytest.mark.parametrize("outcome,line,gates", [
     ("passed", "passed (exit 0)", "passed"),
     ("gate_failed", "quality gate failed (exit 1)", "failed"),
-    ("errors", "errors (exit 2) \u00b7 some inputs could not be read", "did not pass"),
+    ("errors", "errors (exit 2) \u00b7 some inputs or frames could not be scored", "did not pass"),
     ("failed", "failed (exit 2) \u00b7 the run or one of its reports could not be completed", "did not pass"),
     ("terminated", "terminated (exit 143) \u00b7 the report covers only what was scored before the run was terminated",
      "did not pass"),

@@ -339,10 +339,8 @@ def test_killed_server_gives_frame_errors_not_a_hang(tiny, tmp_path):
     assert errors, stderr
     assert any("qalign" in json.dumps(r["errors"]) for r in errors)
     run = next(r for r in records if r.get("type") == "run")
-    assert scoring.returncode == run["exit_code"]
-    # qplug's core counts frame errors in the report but not in the exit code (README: exit 2 is for
-    # unreadable inputs and run failures); exit 2 here needs a core change (see docs/serving.md).
-    assert scoring.returncode in (0, 2), (scoring.returncode, stderr[-2000:])
+    assert scoring.returncode == run["exit_code"] == 2, (scoring.returncode, stderr[-2000:])
+    assert run["outcome"] == "errors"
 
 
 def test_sigterm_finishes_in_flight_requests(tiny):

@@ -114,7 +114,7 @@ def named_record(record: Mapping[str, Any], key: str = "source") -> dict[str, An
 OUTCOME_NOTES = {
     "passed": "",
     "gate_failed": "",
-    "errors": "some inputs could not be read",
+    "errors": "some inputs or frames could not be scored",
     "failed": "the run or one of its reports could not be completed",
     "interrupted": "the report covers only what was scored before the interruption",
     "terminated": "the report covers only what was scored before the run was terminated",
