@@ -173,6 +173,59 @@ def test_remote_backend_equals_local_scores_with_the_shipped_model():
                     assert theirs.levels[word] == pytest.approx(p, abs=1e-4)
 
 
+def test_remote_describer_and_asker_equal_local_ones_with_the_shipped_model():
+    from qplug_vlm import asker as local_asker
+    from qplug_vlm import describer as local_describer
+
+    if not backend.has_default_model():
+        pytest.skip("the shipped model is not installed")
+    frames = [Frame.from_rgb(rgb, index=i) for i, rgb in enumerate(images(3, seed=5))]
+    questions = [("Is this image blurry?", ["yes", "no"]),
+                 ("Which distortion is most visible?", ["noise", "blur", "compression", "none"]),
+                 ("What is the main problem of this image?", None)]
+    with Running(backend.DEFAULT_MODEL_DIR) as running:
+        describer = remote.describer(endpoint=running.url, retries=0, max_new_tokens=24)
+        asker = remote.asker(endpoint=running.url, retries=0, max_new_tokens=12)
+        try:
+            local = local_describer.build(device="cpu", max_new_tokens=24).describe(frames)
+            assert describer.describe(frames) == local  # greedy: the same words
+            mine = local_asker.build(device="cpu", max_new_tokens=12)
+            for question, choices in questions:
+                expected, got = mine.ask(frames, question, choices), asker.ask(frames, question, choices)
+                for want, have in zip(expected, got):
+                    assert have.text == want.text and have.choice == want.choice
+                    for option, p in (want.probabilities or {}).items():
+                        if have.probabilities[option] > 0:  # 0: its letter was not in the server's top 20
+                            assert have.probabilities[option] == pytest.approx(p, abs=1e-4)
+        finally:
+            describer.close()
+            asker.close()
+
+
+def test_remote_asker_reads_letters_and_fails_a_frame_without_them():
+    asker = remote.RemoteAsker.__new__(remote.RemoteAsker)
+
+    class Server:
+        def __init__(self, top):
+            self.top = top
+
+        def complete(self, messages, **options):
+            entries = [type("E", (), {"token": t, "logprob": lp})() for t, lp in self.top]
+            content = [type("C", (), {"top_logprobs": entries})()]
+            return type("R", (), {"choices": [type("X", (), {"logprobs": type("L", (), {"content": content})()})()]})()
+
+    from PIL import Image
+
+    image = Image.new("RGB", (8, 8))
+    asker.server = Server([("B", -0.2), (" A", -1.9), ("the", -3.0)])
+    answer = asker._choose(image, "q", ["sharp", "blurry", "noisy"], ["A", "B", "C"])
+    assert answer.choice == "blurry" and answer.probabilities["noisy"] == 0
+    assert answer.probabilities["blurry"] + answer.probabilities["sharp"] == pytest.approx(1.0)
+    asker.server = Server([("the", -0.1), ("a", -1.0)])
+    with pytest.raises(remote.RemoteError, match="none of the answer tokens"):
+        asker._choose(image, "q", ["sharp", "blurry"], ["A", "B"])
+
+
 def test_level_word_outside_top_k_or_no_logprobs_is_a_frame_error():
     scorer = remote.RemoteLevelScorer.__new__(remote.RemoteLevelScorer)
     from qplug_vlm.prompts import method
