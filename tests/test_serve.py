@@ -157,6 +157,8 @@ def test_remote_backend_equals_local_scores_with_the_shipped_model():
         for name in ("qalign", "qalign_aesthetics", "qbench"):
             local = getattr(scorers, name)(device="cpu").score(frames)
             far = getattr(scorers, name)(endpoint=running.url, retries=0)
+            # The server says its model sees a native 224 window, so only that window travels.
+            assert far.server.native_crop == running.backend.native_crop == (224, 224)
             try:
                 got = far.score(frames)
             finally:

@@ -82,8 +82,17 @@ class Endpoint:
         self.client = openai.OpenAI(base_url=self.endpoint, api_key=api_key or os.environ.get(ENV_API_KEY) or "EMPTY",
                                     timeout=float(timeout), max_retries=retries)
         self._openai = openai
-        self.model = endpoint_model or os.environ.get(ENV_ENDPOINT_MODEL) or self._first_model()
+        named = endpoint_model or os.environ.get(ENV_ENDPOINT_MODEL)
+        served = self._models(required=not named)
+        self.model = named or served[0].id
+        #: (height, width) of the centre window the served model sees, when its server says so (qplug
+        #: serve does for models that crop without resizing): frames are sent as that window only.
+        self.native_crop = _native_crop(next((m for m in served if m.id == self.model), None))
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="qplug-remote")
+
+    def image(self, frame: "Frame", max_side: int | None) -> Any:
+        """The frame as it is sent: the model's centre window when known, else bounded to ``max_side``."""
+        return to_pil(frame, max_side, native_crop=self.native_crop)
 
     def map(self, call: Any, items: Sequence[Any]) -> list[Any]:
         """``call`` on each item, at most ``concurrency`` at a time, results in order."""
@@ -98,21 +107,32 @@ class Endpoint:
         except self._openai.APIError as exc:  # refused connection, timeout (after the retries)
             raise RemoteError(f"{self.endpoint}: {type(exc).__name__}: {_short(exc)}") from None
 
-    def _first_model(self) -> str:
+    def _models(self, required: bool) -> list[Any]:
+        """The served models; when a model is named, a server that cannot list them is still used."""
         try:
             models = list(self.client.models.list())
         except self._openai.AuthenticationError:
             raise UsageError(f"{self.endpoint} refused the API key (set OPENAI_API_KEY or api_key=)") from None
         except self._openai.APIError as exc:
+            if not required:
+                return []
             raise UsageError(f"{self.endpoint} could not be asked for its models: {type(exc).__name__}: "
                              f"{_short(exc)}") from None
-        if not models:
+        if not models and required:
             raise UsageError(f"{self.endpoint} serves no model")
-        return models[0].id
+        return models
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
+
+
+def _native_crop(model: Any) -> tuple[int, int] | None:
+    hints = getattr(model, "qplug", None) if model is not None else None
+    crop = hints.get("native_crop") if isinstance(hints, dict) else None
+    if isinstance(crop, list) and len(crop) == 2 and all(isinstance(v, int) and v > 0 for v in crop):
+        return int(crop[0]), int(crop[1])
+    return None
 
 
 class RemoteError(Exception):
@@ -152,7 +172,7 @@ class RemoteLevelScorer:
     def score(self, frames: Sequence["Frame"]) -> list[Score]:
         """One :class:`Score` per frame; a frame the server could not score has a NaN value and
         ``extra["error"]`` (qplug records it as that frame's error)."""
-        images = [to_pil(frame, self.image_max_side) for frame in frames]
+        images = [self.server.image(frame, self.image_max_side) for frame in frames]
         return self.server.map(self._score_one, images)
 
     def messages(self, image: Any) -> list[dict[str, Any]]:
@@ -219,7 +239,7 @@ class RemoteDescriber:
         self.image_max_side = image_max_side
 
     def describe(self, frames: Sequence["Frame"]) -> list[str]:
-        images = [to_pil(frame, self.image_max_side) for frame in frames]
+        images = [self.server.image(frame, self.image_max_side) for frame in frames]
         return self.server.map(lambda image: _content(self.server.complete(_user(image, self.prompt), **self.options)),
                                images)
 
@@ -249,7 +269,7 @@ class RemoteAsker:
     def ask(self, frames: Sequence["Frame"], question: str, choices: Sequence[str] | None = None) -> list[Answer]:
         if not question.strip():
             raise UsageError("the question is empty")
-        images = [to_pil(frame, self.image_max_side) for frame in frames]
+        images = [self.server.image(frame, self.image_max_side) for frame in frames]
         if choices is None:
             return self.server.map(
                 lambda image: Answer(text=_content(self.server.complete(_user(image, question.strip()), **self.options))),

@@ -292,8 +292,14 @@ class App:
                 "forward_calls": self.batcher.forward_calls, "queued": self.batcher.queue.qsize()}
 
     def models(self) -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": self.config.model_id, "object": "model", "created": self.created,
-                                            "owned_by": "qplug"}]}
+        model: dict[str, Any] = {"id": self.config.model_id, "object": "model", "created": self.created,
+                                 "owned_by": "qplug"}
+        crop = self.backend.native_crop
+        if crop is not None:
+            # The model sees only this centre window at native resolution: qplug's remote components
+            # send just that window (the same pixels the server would crop, a fraction of the bytes).
+            model["qplug"] = {"native_crop": list(crop)}
+        return {"object": "list", "data": [model]}
 
     def _count(self) -> None:
         with self._count_lock:
