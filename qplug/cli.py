@@ -124,6 +124,8 @@ def _common_options() -> argparse.ArgumentParser:
                         "(default: $QPLUG_MODEL, else the model shipped with qplug)")
     common.add_argument("--adapter", metavar="DIR", help="LoRA adapter directory applied on top of the model")
     common.add_argument("--device", metavar="DEV", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    common.add_argument("--endpoint", metavar="URL", help="run model-backed components on this OpenAI-compatible "
+                        "server (qplug serve, vLLM) instead of loading a model here (default: $QPLUG_ENDPOINT)")
     common.add_argument("--format", "-f", metavar="WRITER", help="report writer for every --out, or for the report "
                         "on standard output (jsonl, json, csv, html; see `qplug writers`); without it each --out "
                         "takes the writer of its extension, and an unknown extension is refused")
@@ -291,7 +293,9 @@ def _run_options(args: argparse.Namespace, **fields: Any) -> Any:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     model_options = {key: value for key, value in (("model", args.model), ("adapter", args.adapter),
-                                                   ("device", args.device)) if value}
+                                                   ("device", args.device), ("endpoint", args.endpoint)) if value}
+    if args.endpoint and (args.model or args.adapter or args.device):
+        raise UsageError("--endpoint runs the model on the server: drop --model, --adapter and --device")
     component_options: dict[str, dict[str, Any]] = {}
     for name, key, value in args.option:
         component_options.setdefault(name, {})[key] = value

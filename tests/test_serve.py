@@ -204,6 +204,46 @@ def test_remote_describer_and_asker_equal_local_ones_with_the_shipped_model():
             asker.close()
 
 
+def test_cli_endpoint_runs_every_model_component_remotely(tmp_path):
+    """qplug score/describe/ask --endpoint against a real server equal the same commands run locally."""
+    from PIL import Image
+
+    if not backend.has_default_model():
+        pytest.skip("the shipped model is not installed")
+    for i, rgb in enumerate(images(2, seed=8)):
+        Image.fromarray(np.ascontiguousarray(np.kron(rgb, np.ones((3, 3, 1), dtype=np.uint8)))).save(tmp_path / f"{i}.png")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    commands = [("score", "-s", "qalign", "-s", "qbench"), ("describe", "--option", "vlm.max_new_tokens=20"),
+                ("ask", "Is this image blurry?", "--choices", "yes", "no")]
+
+    def outputs(extra):
+        found = []
+        for command in commands:
+            out = tmp_path / f"{command[0]}-{len(extra)}.jsonl"
+            done = subprocess.run(qplug(command[0], str(tmp_path / "0.png"), str(tmp_path / "1.png"), *command[1:],
+                                        "--out", str(out), *extra), env=env, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr[-2000:]
+            records = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+            found.append([{k: r.get(k) for k in ("scores", "descriptions", "answers")} for r in records
+                          if r.get("type") == "frame"])
+        return found
+
+    with Running(backend.DEFAULT_MODEL_DIR) as running:
+        far = outputs(["--endpoint", running.url])
+        forward_calls = running.app.batcher.forward_calls
+    near = outputs([])
+    assert forward_calls >= 2 * 3  # every command's frames went to the server
+    for remote_records, local_records in zip(far, near):
+        assert len(remote_records) == len(local_records) == 2
+        for theirs, mine in zip(remote_records, local_records):
+            assert any(mine[key] for key in ("scores", "descriptions", "answers")), mine
+            assert theirs["descriptions"] == mine["descriptions"]
+            for name, value in (mine["scores"] or {}).items():
+                assert theirs["scores"][name] == pytest.approx(value, abs=1e-4)
+            for name, answer in (mine["answers"] or {}).items():
+                assert theirs["answers"][name]["choice"] == answer["choice"]
+
+
 def test_remote_asker_reads_letters_and_fails_a_frame_without_them():
     asker = remote.RemoteAsker.__new__(remote.RemoteAsker)
 
@@ -419,3 +459,22 @@ def test_sigterm_finishes_in_flight_requests(tiny):
             server.kill()
     assert result and result[0][0] == 200, result
     assert KEY not in server.stderr.read()
+
+
+def test_components_that_cannot_run_remotely_say_so():
+    from qplug.errors import UsageError
+    from qplug_vlm import asker, textscore
+
+    with pytest.raises(UsageError, match="qscore-text runs only with the model in this process"):
+        textscore.build(endpoint="http://127.0.0.1:9")
+    with pytest.raises(UsageError, match="pad_square cannot be used with endpoint="):
+        remote._refuse_local_options({"pad_square": True})
+    with pytest.raises(UsageError, match="could not be asked for its models"):
+        asker.build(endpoint="http://127.0.0.1:9", retries=0, timeout=2)  # nothing listens on port 9
+
+
+def test_endpoint_and_model_together_are_a_usage_error(tmp_path):
+    done = subprocess.run(qplug("score", str(tmp_path), "--endpoint", "http://127.0.0.1:9", "--model", str(tmp_path)),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--endpoint runs the model on the server" in done.stderr
+    assert "Traceback" not in done.stderr

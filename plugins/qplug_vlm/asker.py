@@ -20,7 +20,7 @@ from qplug.types import Answer
 
 from .backend import GenerationSettings
 from .images import DEFAULT_MAX_SIDE, to_pil
-from .prompts import LETTERS, mcq_prompt
+from .prompts import LETTERS, is_yes_no, mcq_prompt
 
 if TYPE_CHECKING:
     from qplug.types import Frame
@@ -59,7 +59,7 @@ class Asker:
                 options = key[1]
                 if len(set(options)) != len(options) or len(options) < 2:
                     raise UsageError(f"give at least two different choices, not {list(options)}")
-                cached = self._yes_no_prompt(question, options) if not self.letters and _is_yes_no(options) else None
+                cached = self._yes_no_prompt(question, options) if not self.letters and is_yes_no(options) else None
                 if cached is None:
                     text = self.backend.render(mcq_prompt(question, options))
                     cached = (text, self.backend.first_tokens(text, LETTERS[:len(options)], "multiple-choice answering"))
@@ -93,15 +93,22 @@ class Asker:
         return answers
 
 
-def _is_yes_no(options: Sequence[str]) -> bool:
-    return len(options) == 2 and {option.strip().lower() for option in options} == {"yes", "no"}
-
-
 def build(*, max_new_tokens: int = 64, do_sample: bool = False, temperature: float = 1.0, top_p: float | None = None,
           seed: int | None = None, image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
           letters: bool = False, **load_options: Any) -> Asker:
-    """The ``vlm`` asker on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`."""
+    """The ``vlm`` asker on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`.
+
+    With ``endpoint=`` (or ``$QPLUG_ENDPOINT``) no model is loaded: the asker asks that server
+    (:class:`qplug_vlm.remote.RemoteAsker`; ``endpoint_model``, ``api_key``, ``concurrency``,
+    ``timeout`` and ``retries`` apply there).
+    """
+    from . import remote
     from .backend import load_backend
+
+    if remote.wanted(load_options):
+        return remote.asker(max_new_tokens=max_new_tokens, do_sample=do_sample,  # type: ignore[return-value]
+                            temperature=temperature, top_p=top_p, seed=seed, image_max_side=image_max_side,
+                            pad_square=pad_square, letters=letters, **load_options)
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
                                   top_p=top_p, seed=seed)

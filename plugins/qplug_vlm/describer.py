@@ -44,8 +44,19 @@ def build(*, prompt: str | None = None, medium: str = "image", max_new_tokens: i
           temperature: float = 1.0, top_p: float | None = None, seed: int | None = None,
           image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
           **load_options: Any) -> Describer:
-    """The ``vlm`` describer on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`."""
+    """The ``vlm`` describer on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`.
+
+    With ``endpoint=`` (or ``$QPLUG_ENDPOINT``) no model is loaded: the describer asks that server
+    (:class:`qplug_vlm.remote.RemoteDescriber`; ``endpoint_model``, ``api_key``, ``concurrency``,
+    ``timeout`` and ``retries`` apply there).
+    """
+    from . import remote
     from .backend import load_backend
+
+    if remote.wanted(load_options):
+        return remote.describer(max_new_tokens=max_new_tokens, do_sample=do_sample,  # type: ignore[return-value]
+                                temperature=temperature, top_p=top_p, seed=seed, image_max_side=image_max_side,
+                                pad_square=pad_square, prompt=prompt, medium=medium, **load_options)
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
                                   top_p=top_p, seed=seed)

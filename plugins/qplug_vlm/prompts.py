@@ -34,7 +34,6 @@ on these exact strings (``qplug_training.corpus.questions``), so retrain it with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 from qplug.errors import UsageError
 
@@ -302,7 +301,7 @@ MCQ_SUFFIX = "Answer with the option's letter from the given choices directly."
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def is_yes_no(options: Sequence[str]) -> bool:
+def is_yes_no(options: list[str] | tuple[str, ...]) -> bool:
     """True for exactly the two options yes and no (any case, any order): asked as a plain question."""
     return len(options) == 2 and {option.strip().lower() for option in options} == {"yes", "no"}
 

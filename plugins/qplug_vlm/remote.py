@@ -339,6 +339,11 @@ def _token_logprob(token: str, top: list[tuple[str, float]]) -> float | None:
     return max(matches) if matches else None
 
 
+def wanted(options: dict[str, Any]) -> bool:
+    """Whether a component with these options runs remotely (``endpoint=`` or ``$QPLUG_ENDPOINT``)."""
+    return bool(options.get("endpoint") or os.environ.get(ENV_ENDPOINT))
+
+
 def describer(**options: Any) -> RemoteDescriber:
     """The remote ``vlm`` describer for ``endpoint=`` and the describer's own options."""
     server = _connect(options)
@@ -354,10 +359,14 @@ def asker(**options: Any) -> RemoteAsker:
 
 
 def _refuse_local_options(options: dict[str, Any]) -> None:
-    local = sorted(set(options) & {"model", "adapter", "merge_adapter", "device", "dtype", "trust_remote_code",
-                                   "attn_implementation", "pad_square", "prefill"})
-    if local:
-        raise UsageError(f"{', '.join(local)} = cannot be used with endpoint=: the server decides how the model runs")
+    """Loading options mean nothing for a model on a server: refused when set, dropped when not."""
+    local = {"model", "adapter", "merge_adapter", "device", "dtype", "trust_remote_code", "attn_implementation",
+             "pad_square", "prefill"}
+    given = sorted(key for key in set(options) & local if options[key] not in (None, False))
+    if given:
+        raise UsageError(f"{', '.join(given)} cannot be used with endpoint=: the server decides how the model runs")
+    for key in local & set(options):
+        del options[key]
 
 
 class _NoLevels(Exception):

@@ -135,8 +135,14 @@ def build(*, preset: str = AUTO, max_new_tokens: int | None = None, do_sample: b
           **load_options: Any) -> TextScorer:
     """The ``qscore-text`` scorer on the shared backend; ``load_options`` go to
     :func:`~qplug_vlm.backend.load_backend`. An unknown ``preset`` fails before any weights are read."""
+    import os
+
     from .backend import load_backend
 
+    if load_options.pop("endpoint", None) or os.environ.get("QPLUG_ENDPOINT"):
+        raise UsageError("qscore-text runs only with the model in this process, not through an endpoint: "
+                         "unset QPLUG_ENDPOINT / drop --endpoint for it (qalign, qbench, the describer and "
+                         "the asker run remotely)")
     chosen = select(preset)
     if chosen is not None and chosen.rating is None:
         raise UsageError(f"preset {preset!r} has no written-score method; qscore-text presets: "
