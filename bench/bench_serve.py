@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--max-batch", type=int, nargs="+", default=[0, 1],
                         help="server --max-batch values to compare (0: the server's default for the device; 1: unbatched)")
+    parser.add_argument("--batch-wait-ms", type=float, default=serve.Config.batch_wait_ms)
     args = parser.parse_args()
     backend = load_backend(**({"model": args.model} if args.model else {}))
     rgb = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
@@ -85,7 +86,7 @@ def main() -> None:
     rows = []
     forward_only(backend, Image.fromarray(rgb))
     for max_batch in args.max_batch:
-        config = serve.Config(model_id="bench", quiet=True, max_queue=256,
+        config = serve.Config(model_id="bench", quiet=True, max_queue=256, batch_wait_ms=args.batch_wait_ms,
                               max_batch=max_batch or serve.default_max_batch(backend.device))
         server = serve.Server(serve.App(backend, config), "127.0.0.1", 0)
         server.start()
@@ -93,7 +94,8 @@ def main() -> None:
         for clients in args.clients:
             rate, lat = run_elsewhere(server.url, payload, clients, args.requests)
             lat.sort()
-            rows.append({"max_batch": config.max_batch, "clients": clients, "images_per_s": round(rate, 1),
+            rows.append({"max_batch": config.max_batch, "batch_wait_ms": config.batch_wait_ms, "clients": clients,
+                         "images_per_s": round(rate, 1),
                          "p50_ms": round(1000 * statistics.median(lat), 1),
                          "p99_ms": round(1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], 1),
                          "forward_calls": app_calls(server)})
