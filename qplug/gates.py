@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .errors import UsageError
-from .pooling import POOLING_METHODS
+from .pooling import POOLING_METHODS, SOURCE_POOL
 from .types import Event
 
 
@@ -28,7 +28,7 @@ class Gate:
             raise UsageError(f"gate {text!r} must look like NAME=VALUE or NAME.POOL=VALUE")
         # Scorer names may hold dots (example.edge_density): only a known pool after the last dot is a pool.
         scorer, dot, pool = name.rpartition(".")
-        if not dot or pool not in POOLING_METHODS:
+        if not dot or (pool not in POOLING_METHODS and pool != SOURCE_POOL):
             scorer, pool = name, "mean"
         try:
             value = float(raw)

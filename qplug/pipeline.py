@@ -25,7 +25,7 @@ from .events import EventDetector, EventRule
 from .gates import EventGate, Gate
 from .inputs import InputItem, expand_inputs, not_a_regular_file
 from .plugins import PluginHost, get_host
-from .pooling import POOLING_METHODS, Pooler, check_methods
+from .pooling import POOLING_METHODS, SOURCE_POOL, Pooler, check_methods
 from .registry import AskerInfo, DescriberInfo, ScorerInfo, SourceInfo, resolve
 from .reference import Pairing, check_template, compare_media
 from .resume import ResumeState
@@ -266,6 +266,8 @@ class _SourceState:
         self.started = time.perf_counter()
         self.frames = 0
         self.frame_errors = 0
+        #: frames an earlier run scored (``--resume``): the scorers did not see them
+        self.resumed_frames = 0
         self.errors: list[ErrorRecord] = []
         self.poolers = {s.name: Pooler() for s in run.scorer_infos}
         fps = media.fps if media else None
@@ -553,6 +555,7 @@ class Run:
             # Frames scored before the interruption count in this source's pooled scores and events.
             for prior in resume.frames.get(message.item.path, []):
                 state.add(prior.pts, None, prior.timecode, prior.scores, prior.failed)
+                state.resumed_frames += 1
         return state
 
     def _flush(self, state: _SourceState, batch: list[Frame]) -> Iterator[FrameResult]:
@@ -649,15 +652,46 @@ class Run:
             state.errors.append(error)
         state.errors.extend(more)
         pooled = {name: pooler.pooled(self.options.pooling) for name, pooler in state.poolers.items()} if state.frames else {}
+        source_scores = self._score_sources(state, pooled) if state.frames and not state.resumed_frames else {}
         found = [e for d in state.detectors.values() for e in d.finish()] + list(source_events)
         events = sorted(found, key=lambda e: (e.start, e.scorer))
         summary = SourceSummary(source_id=state.item.path, media=state.media, frames=state.frames, pooled=pooled,
                                 events=events, errors=state.errors, frame_errors=state.frame_errors,
+                                source_scores=source_scores,
                                 wall_seconds=round(time.perf_counter() - state.started, 4))
         if state.frames:
             summary.gate_failures = self._gate_failures(pooled, events)
         self.summary.sources.append(summary)
         return summary
+
+    def _score_sources(self, state: _SourceState, pooled: dict[str, dict[str, float | None]]) -> dict[str, dict[str, Any]]:
+        """Each scorer's verdict on the whole source (``score_source()``), into ``pooled[name]["source"]``.
+
+        Not asked after a ``--resume`` that continued this source part-way: the scorer saw only the
+        frames after the resume point, and a verdict on part of a source is not the source's.
+        A scorer that fails here fails the source (a whole-source error), as a reader would.
+        """
+        found: dict[str, dict[str, Any]] = {}
+        for info in self.scorer_infos:
+            call = getattr(self._scorers[info.name], "score_source", None)
+            if not callable(call):
+                continue
+            try:
+                value = call()
+                if value is None:
+                    continue
+                record = value.to_dict() if isinstance(value, Score) else {"value": float(value)}
+                if not math.isfinite(float(record["value"])):
+                    reason = (record.get("extra") or {}).get("error") or f"non-finite score {record['value']}"
+                    raise ValueError(reason)
+            except Exception as exc:
+                state.errors.append(ErrorRecord(state.item.path, f"{info.name}: {_reason(exc)}", None,
+                                                f"score_source:{info.name}"))
+                continue
+            record["value"] = float(record["value"])
+            found[info.name] = record
+            pooled.setdefault(info.name, {})[SOURCE_POOL] = record["value"]
+        return found
 
     def _gate_failures(self, pooled: dict[str, dict[str, float | None]], events: Sequence[Event]) -> list[str]:
         return ([msg for gate in self.options.gates if (msg := gate.check(pooled)) is not None]

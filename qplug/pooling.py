@@ -14,6 +14,10 @@ from typing import Callable, Sequence
 #: higher-is-better scores (VMAF tools report the same set); high ones serve lower-is-better scores.
 POOLING_METHODS: tuple[str, ...] = ("mean", "min", "max", "p5", "p10", "p90", "p95", "hmean", "std")
 
+#: The pooled entry that holds a scorer's own verdict on a whole source (its ``score_source()``, e.g.
+#: Q-Align's video score from all sampled frames in one prompt) rather than a pool of frame values.
+SOURCE_POOL = "source"
+
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Linear-interpolated percentile (numpy's default method) of already sorted values."""

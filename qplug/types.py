@@ -226,7 +226,7 @@ class MediaInfo:
 
 @dataclass(frozen=True)
 class Score:
-    """One scorer's verdict on one frame.
+    """One scorer's verdict on one frame (or, from ``score_source()``, on a whole source).
 
     :param value: the score, inside the scorer's documented range.
     :param levels: optional probabilities over named levels (e.g. excellent..bad), summing to 1.
@@ -236,6 +236,14 @@ class Score:
     value: float
     levels: Mapping[str, float] | None = None
     extra: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"value": self.value}
+        if self.levels:
+            record["levels"] = {k: float(v) for k, v in self.levels.items()}
+        if self.extra:
+            record["extra"] = dict(self.extra)
+        return record
 
 
 @dataclass(frozen=True)
@@ -362,6 +370,9 @@ class SourceSummary:
     resumed: bool = False
     #: frames of this source on which a scorer, describer or asker failed (their records hold the reasons)
     frame_errors: int = 0
+    #: whole-source scores (a scorer's ``score_source()``), by scorer: ``{"value", "levels"?, "extra"?}``;
+    #: the value is also ``pooled[scorer]["source"]``, where gates read it
+    source_scores: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -373,6 +384,7 @@ class SourceSummary:
             "media": self.media.to_dict() if self.media else None, "frames": self.frames,
             "pooled": self.pooled, "events": [e.to_dict() for e in self.events],
             "errors": [e.to_dict() for e in self.errors], "frame_errors": self.frame_errors,
+            "source_scores": self.source_scores,
             "gate_failures": self.gate_failures,
             "wall_seconds": self.wall_seconds,
         }
@@ -391,7 +403,8 @@ class SourceSummary:
                    frames=int(record.get("frames") or 0), pooled=dict(record.get("pooled") or {}),
                    events=events, errors=errors, gate_failures=list(record.get("gate_failures") or []),
                    wall_seconds=record.get("wall_seconds"), resumed=True,
-                   frame_errors=int(record.get("frame_errors") or 0))
+                   frame_errors=int(record.get("frame_errors") or 0),
+                   source_scores=dict(record.get("source_scores") or {}))
 
 
 #: How a run can end, and the exit code each ending gives. The order of the first four is precedence:

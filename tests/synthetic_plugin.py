@@ -13,7 +13,7 @@ import numpy as np
 
 from qplug.errors import InputError
 from qplug import ScorerInfo, SourceInfo, hookimpl
-from qplug.types import Frame, MediaInfo, Sampling
+from qplug.types import Frame, MediaInfo, Sampling, Score
 
 
 class SynthReader:
@@ -102,6 +102,29 @@ class Change:
         return out
 
 
+class Span:
+    """Source-level: the range of grey levels over the whole source, from ``score_source()``; each
+    frame's own value is its level (so frame and source values can be told apart in tests)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.levels: list[float] = []
+
+    def reset(self) -> None:
+        self.levels = []
+
+    def score(self, frames: Sequence[Frame]) -> list[float]:
+        self.levels.extend(float(f.rgb.mean()) / 255.0 for f in frames)
+        return self.levels[-len(frames):]
+
+    def score_source(self) -> Score | None:
+        if self.fail:
+            raise RuntimeError("no verdict")
+        if not self.levels:
+            return None
+        return Score(value=max(self.levels) - min(self.levels), extra={"frames": len(self.levels)})
+
+
 @hookimpl
 def register_sources(register: Any) -> None:
     register(SourceInfo(name="synth", factory=SynthSource, description="synthetic test clips",
@@ -115,6 +138,8 @@ def register_scorers(register: Any) -> None:
                         event_min_duration=0.5))
     register(ScorerInfo(name="change", factory=Change, description="frame-to-frame change", range=(0.0, 1.0),
                         higher_is_better=True, temporal=True, batch_size=3))
+    register(ScorerInfo(name="span", factory=Span, description="range of grey levels over the source",
+                        range=(0.0, 1.0), higher_is_better=True, temporal=True, batch_size=2))
 
 
 class Words:

@@ -144,6 +144,42 @@ def test_a_scorer_exception_marks_only_its_batch(tmp_path, host):
         assert run.summary.exit_code == code, tolerated
 
 
+def test_a_scorer_gives_a_whole_source_verdict_that_gates_can_read(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [50, 100, 200, 150, 100])
+    flat = write_synth(tmp_path / "b.synth", [100] * 4)
+    run = Run([clip, flat], RunOptions(scorers=["span", "brightness"], gates=[Gate.parse("span.source=0.2")]), host)
+    frames, summaries = collect(run)
+    by_source = {s.source_id: s for s in summaries}
+    assert by_source[clip].source_scores == {"span": {"value": pytest.approx(150 / 255), "extra": {"frames": 5}}}
+    assert by_source[clip].pooled["span"]["source"] == pytest.approx(150 / 255)
+    assert by_source[clip].pooled["span"]["mean"] == pytest.approx(120 / 255)  # the frames' own values
+    assert "source" not in by_source[clip].pooled["brightness"]  # a scorer without score_source()
+    assert by_source[flat].pooled["span"]["source"] == 0.0  # reset between sources
+    assert by_source[flat].gate_failures == ["span.source = 0 is under 0.2"] and not by_source[clip].gate_failures
+    record = json.loads(json.dumps(by_source[clip].to_dict()))
+    assert SourceSummary.from_dict(record).source_scores == record["source_scores"]
+
+
+def test_a_failing_source_verdict_fails_its_source_only(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [50, 100])
+    run = Run([clip], RunOptions(scorers=["span"], scorer_options={"span": {"fail": True}}), host)
+    frames, (summary,) = collect(run)
+    assert [f.scores["span"] for f in frames] == [pytest.approx(50 / 255), pytest.approx(100 / 255)]
+    (error,) = summary.errors
+    assert error.index is None and error.stage == "score_source:span" and "no verdict" in error.reason
+    assert "source" not in summary.pooled["span"] and run.summary.exit_code == 2
+
+
+def test_no_source_verdict_on_a_source_resumed_part_way(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [50, 100, 200, 150])
+    first, _ = collect(Run([clip], RunOptions(scorers=["span"]), host))
+    report = tmp_path / "run.jsonl"
+    report.write_text("".join(json.dumps(f.to_dict()) + "\n" for f in first[:2]))
+    run = Run([clip], RunOptions(scorers=["span"], resume=load_resume_state(str(report))), host)
+    _, (summary,) = collect(run)
+    assert summary.frames == 4 and summary.source_scores == {} and "source" not in summary.pooled["span"]
+
+
 def test_frame_errors_survive_a_resume(tmp_path, host):
     clip = write_synth(tmp_path / "a.synth", [100] * 8)
     finished = write_synth(tmp_path / "b.synth", [100] * 8)

@@ -730,3 +730,17 @@ def test_html_single_still_has_no_charts_and_escapes_gate_text() -> None:
     assert "<h3>Picture</h3>" in text and len(page.find("img")) == 1
     assert "no events" not in text  # events are about time
     assert page.find("span", **{"class": "badge fail"})
+
+
+def test_html_glance_shows_a_whole_source_score_when_a_scorer_gives_one() -> None:
+    stream = io.StringIO()
+    writer = HtmlReportWriter(stream, {"scorers": scorer_options(), "thumbnails": 0})
+    for i in range(3):
+        writer.write_frame(frame_result(NASTY, i, 0.5, noise=1.0, fps=5.0))
+    summary = source_summary(NASTY, 3)
+    summary.pooled["sharp"]["source"] = 0.8125
+    summary.source_scores = {"sharp": {"value": 0.8125}}
+    writer.write_source(summary)
+    writer.close(run_summary([summary]))
+    text = stream.getvalue()
+    assert "<th>whole source</th>" in text and "0.8125" in text

@@ -365,6 +365,8 @@ class HtmlReportWriter:
         pooled = summary.pooled if summary else {}
         names = [n for n in self._scorer_order if n in pooled] + [n for n in pooled if n not in self._scorer_order]
         if names:
+            # A scorer's verdict on the whole source (Q-Align's video score), beside the pooled frames.
+            whole = any("source" in (pooled.get(name) or {}) for name in names)
             rows = []
             for name in names:
                 values, meta = pooled.get(name) or {}, self._meta(name)
@@ -376,8 +378,10 @@ class HtmlReportWriter:
                             + f'<td class="dir">{esc(meta.direction)}</td>'
                             + (f'<td class="num hit">{hits}</td>' if hits else _cell(0, True))
                             + _cell("all" if count is None or count >= frames else
-                                    f"{count:.0f} of {frames}", True) + "</tr>")
-            headers = ["scorer", "mean", "p5", "p95", "better", "events", "frames with a value"]
+                                    f"{count:.0f} of {frames}", True)
+                            + (_cell(format_number(values.get("source")), True) if whole else "") + "</tr>")
+            headers = ["scorer", "mean", "p5", "p95", "better", "events", "frames with a value",
+                       *(["whole source"] if whole else [])]
             parts.append(_table("glance", headers, rows))
         return "".join(parts)
 
