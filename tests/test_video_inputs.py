@@ -12,6 +12,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import json
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -110,6 +111,26 @@ def test_reader_leaves_no_private_directory(clips: dict[str, Path]) -> None:
     with reader:
         assert len(list(reader)) == 25
     assert not os.path.exists(directory)  # released when the reader closes
+
+
+def test_a_killed_process_private_directory_is_removed_by_the_next_one(clips: dict[str, Path], tmp_path: Path) -> None:
+    """SIGKILL runs no cleanup: the next qplug process removes what the dead one left, nothing else."""
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    code = ("import os, sys; from qplug_video.safe_input import open_input; t = open_input(sys.argv[1]); "
+            "print(t.popen_kwargs()['cwd'], flush=True); os.kill(os.getpid(), 9)")
+    killed = subprocess.run([sys.executable, "-c", code, str(clips["small"])], env=env, capture_output=True, text=True)
+    left = Path(killed.stdout.strip())
+    assert killed.returncode == -9 and left.is_dir() and left.parent == tmp_path
+    alive = tmp_path / f"qplug-video-{os.getpid()}-keep"  # a live process's directory
+    alive.mkdir()
+    unrelated = tmp_path / "qplug-video-notapid"
+    unrelated.mkdir()
+    code = ("import sys; from qplug_video.safe_input import open_input; t = open_input(sys.argv[1]); "
+            "d = t.popen_kwargs()['cwd']; t.close(); print(d)")
+    done = subprocess.run([sys.executable, "-c", code, str(clips["small"])], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert not left.exists() and alive.is_dir() and unrelated.is_dir()
+    assert not Path(done.stdout.strip()).exists()
 
 
 def test_probe_parser_reads_fields_only_where_ffmpeg_prints_them() -> None:

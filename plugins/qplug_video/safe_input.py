@@ -35,6 +35,51 @@ _SAFE_EXTENSION = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
 _PROC_FD = sys.platform.startswith("linux") and os.path.isdir("/proc/self/fd")
 
 
+#: Private directories are named ``qplug-video-<pid>-<random>`` so that a later run can tell the
+#: ones a killed process (SIGKILL, out of memory) left behind from those of a live one.
+_DIRECTORY_PREFIX = "qplug-video-"
+
+
+_swept: set[str] = set()
+
+
+def _private_directory() -> str:
+    """A new private directory for one input's link; the first one of a process first removes those
+    that dead qplug processes left behind."""
+    root = tempfile.gettempdir()
+    if root not in _swept:
+        _swept.add(root)
+        _sweep_orphans(root)
+    return tempfile.mkdtemp(prefix=f"{_DIRECTORY_PREFIX}{os.getpid()}-", dir=root)
+
+
+def _sweep_orphans(root: str) -> None:
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(_DIRECTORY_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        pid_text = name[len(_DIRECTORY_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        path = os.path.join(root, name)
+        try:
+            if os.stat(path).st_uid == os.getuid():  # only our own user's leftovers
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
 def _extension(path: str) -> str:
     """The file's extension when it is plain letters and digits, else none."""
     ext = os.path.splitext(path)[1]
@@ -106,7 +151,7 @@ def open_input(path: str) -> MediaInput:
         info = os.fstat(fd)
         if info.st_size == 0:
             raise InputError(path, "empty file (0 bytes)")
-        directory = tempfile.mkdtemp(prefix="qplug-video-")
+        directory = _private_directory()
         name = BENIGN_STEM + _extension(path)
         try:
             os.symlink(f"/proc/self/fd/{fd}" if _PROC_FD else os.path.abspath(path), os.path.join(directory, name))
