@@ -744,3 +744,17 @@ def test_html_glance_shows_a_whole_source_score_when_a_scorer_gives_one() -> Non
     writer.close(run_summary([summary]))
     text = stream.getvalue()
     assert "<th>whole source</th>" in text and "0.8125" in text
+
+
+def test_html_curve_is_not_drawn_across_missing_frames() -> None:
+    """Frames 40-59 never decoded (a decode gap): two lines, none bridging the hole."""
+    stream = io.StringIO()
+    writer = HtmlReportWriter(stream, {"scorers": {"sharp": scorer_options()["sharp"]}, "thumbnails": 0})
+    for i in [*range(40), *range(60, 100)]:
+        writer.write_frame(FrameResult(source_id=VIDEO, index=i, pts=i / 25, timecode=None, width=64, height=64,
+                                       scores={"sharp": 0.5 + (i % 3) / 10}))
+    writer.close(run_summary([]))
+    lines = parse(stream.getvalue()).find("polyline", **{"class": "curve"})
+    assert len(lines) == 2
+    left, right = (polyline_points(line) for line in lines)
+    assert max(x for x, _ in left) < min(x for x, _ in right)

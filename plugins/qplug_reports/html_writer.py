@@ -217,6 +217,10 @@ class HtmlReportWriter:
             x = float(x)
             if state.last_x is not None and x > state.last_x:
                 step = x - state.last_x
+                if state.min_step is not None and step > 2.5 * state.min_step:
+                    # Frames are missing here (a decode gap): no line is drawn across the hole.
+                    for curve in state.curves.values():
+                        curve.add_gap((state.last_x + x) / 2)
                 state.min_step = step if state.min_step is None else min(state.min_step, step)
             state.first_x = x if state.first_x is None else min(state.first_x, x)
             state.last_x = x if state.last_x is None else max(state.last_x, x)
