@@ -57,9 +57,11 @@ class FrameChange:
 
     def __init__(self) -> None:
         self.previous: np.ndarray | None = None
+        self.peak = 0.0
 
     def reset(self) -> None:
         self.previous = None
+        self.peak = 0.0
 
     def score(self, frames: Sequence[Frame]) -> list[float | None]:
         out: list[float | None] = []
@@ -68,7 +70,12 @@ class FrameChange:
             same = self.previous is not None and self.previous.shape == luma.shape
             out.append(float(np.abs(luma - self.previous).mean() / 255.0) if same else None)
             self.previous = luma
+        self.peak = max([self.peak, *(v for v in out if v is not None)])
         return out
+
+    def score_source(self) -> float:
+        """The largest change in the source: a whole-source verdict."""
+        return self.peak
 
 
 class Words:
@@ -244,9 +251,25 @@ class MutatesPixels:
         return [0.5 for _ in frames]
 
 
+class SourceVerdictOutOfRange:
+    def reset(self):
+        pass
+
+    def score(self, frames):
+        return [0.5 for _ in frames]
+
+    def score_source(self):
+        return 3.0
+
+
 class TestOutOfRange(ScorerConformance):
     plugin = scorer_plugin("bad.range", OutOfRange)
     scorer_name = "bad.range"
+
+
+class TestSourceVerdictOutOfRange(ScorerConformance):
+    plugin = scorer_plugin("bad.verdict", SourceVerdictOutOfRange, temporal=True)
+    scorer_name = "bad.verdict"
 
 
 class TestWrongCount(ScorerConformance):
@@ -451,6 +474,7 @@ _PACKAGED = {
 #: class -> the rules it must fail (every other rule must pass or skip)
 _EXPECTED_FAILURES = {
     "TestOutOfRange": {"test_values_are_finite_and_within_range", "test_tiny_frames"},
+    "TestSourceVerdictOutOfRange": {"test_source_verdict_is_in_range"},
     "TestWrongCount": {"test_scores_one_value_per_frame", "test_values_are_finite_and_within_range",
                        "test_batch_equals_one_by_one", "test_is_deterministic", "test_does_not_modify_frames",
                        "test_runs_in_a_pipeline"},

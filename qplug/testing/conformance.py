@@ -395,6 +395,25 @@ class ScorerConformance(_Conformance):
         scorer = self.scorer()
         assert callable(getattr(scorer, "reset", None)), "a temporal scorer needs reset(), called before each source"
 
+    def test_source_verdict_is_in_range(self, tmp_path: Any) -> None:
+        """A scorer with ``score_source()`` gives each source one verdict inside its range."""
+        if not callable(getattr(self.scorer(), "score_source", None)):
+            pytest.skip("no score_source(): no whole-source verdict")
+        assert self.info().temporal, "score_source() needs temporal=True (ordered frames and reset() per source)"
+        width, height = self.frame_size
+        clip = write_synth(tmp_path / "clip.qsynth", frames=6, width=width, height=height,
+                           variants=["sharp", "blurred", "noisy"])
+        reference = {"reference": os.fspath(clip)} if set(self.info().inputs) & {"reference", "reference_path"} else {}
+        result = run_plugin(self.plugin, clip, name=self.registered_as(), builtins=False, synth=True,
+                            scorers=[self.scorer_name], scorer_options={self.scorer_name: dict(self.scorer_options)},
+                            **reference)
+        (summary,) = result.summary.sources
+        assert not summary.errors, [e.reason for e in summary.errors]
+        value = summary.pooled.get(self.scorer_name, {}).get("source")
+        if value is not None:
+            low, high = self.info().range
+            assert math.isfinite(value) and low <= value <= high, f"source verdict {value} outside {(low, high)}"
+
     def test_runs_in_a_pipeline(self, tmp_path: Any) -> None:
         width, height = self.frame_size
         clip = write_synth(tmp_path / "clip.qsynth", frames=6, width=width, height=height,
