@@ -399,7 +399,8 @@ class ScorerConformance(_Conformance):
         """A scorer with ``score_source()`` gives each source one verdict inside its range."""
         if not callable(getattr(self.scorer(), "score_source", None)):
             pytest.skip("no score_source(): no whole-source verdict")
-        assert self.info().temporal, "score_source() needs temporal=True (ordered frames and reset() per source)"
+        assert callable(getattr(self.scorer(), "reset", None)), \
+            "a scorer with score_source() needs reset(), called before each source, to start each verdict afresh"
         width, height = self.frame_size
         clip = write_synth(tmp_path / "clip.qsynth", frames=6, width=width, height=height,
                            variants=["sharp", "blurred", "noisy"])
