@@ -401,13 +401,7 @@ class ScorerConformance(_Conformance):
             pytest.skip("no score_source(): no whole-source verdict")
         assert callable(getattr(self.scorer(), "reset", None)), \
             "a scorer with score_source() needs reset(), called before each source, to start each verdict afresh"
-        width, height = self.frame_size
-        clip = write_synth(tmp_path / "clip.qsynth", frames=6, width=width, height=height,
-                           variants=["sharp", "blurred", "noisy"])
-        reference = {"reference": os.fspath(clip)} if set(self.info().inputs) & {"reference", "reference_path"} else {}
-        result = run_plugin(self.plugin, clip, name=self.registered_as(), builtins=False, synth=True,
-                            scorers=[self.scorer_name], scorer_options={self.scorer_name: dict(self.scorer_options)},
-                            **reference)
+        result = self._pipeline_run(tmp_path)
         (summary,) = result.summary.sources
         assert not summary.errors, [e.reason for e in summary.errors]
         value = summary.pooled.get(self.scorer_name, {}).get("source")
@@ -415,14 +409,18 @@ class ScorerConformance(_Conformance):
             low, high = self.info().range
             assert math.isfinite(value) and low <= value <= high, f"source verdict {value} outside {(low, high)}"
 
-    def test_runs_in_a_pipeline(self, tmp_path: Any) -> None:
+    def _pipeline_run(self, tmp_path: Any) -> Any:
+        """The scorer in a whole pipeline run over a six-frame synthetic clip (sharp, blurred, noisy)."""
         width, height = self.frame_size
         clip = write_synth(tmp_path / "clip.qsynth", frames=6, width=width, height=height,
                            variants=["sharp", "blurred", "noisy"])
         reference = {"reference": os.fspath(clip)} if set(self.info().inputs) & {"reference", "reference_path"} else {}
-        result = run_plugin(self.plugin, clip, name=self.registered_as(), builtins=False, synth=True,
-                            scorers=[self.scorer_name], scorer_options={self.scorer_name: dict(self.scorer_options)},
-                            **reference)
+        return run_plugin(self.plugin, clip, name=self.registered_as(), builtins=False, synth=True,
+                          scorers=[self.scorer_name], scorer_options={self.scorer_name: dict(self.scorer_options)},
+                          **reference)
+
+    def test_runs_in_a_pipeline(self, tmp_path: Any) -> None:
+        result = self._pipeline_run(tmp_path)
         errors = [e.reason for f in result.frames for e in f.errors] + [e.reason for e in result.summary.errors]
         assert not errors, f"the run recorded errors: {errors}"
         assert len(result.frames) == 6
