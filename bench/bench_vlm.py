@@ -1,8 +1,9 @@
 """Throughput of the model backend: images/s for ``qalign`` scoring and for descriptions.
 
     python bench/bench_vlm.py                      # CPU, tiny random LLaVA and Idefics3, batch 1 and 16
-    python bench/bench_vlm.py --gpu                # CUDA, random LLaVA-1.5-7B in bf16, batch 1, 8, 32
-    python bench/bench_vlm.py --gpu --dry-run-cpu  # the GPU code path on the CPU with a shrunk model
+    python bench/bench_vlm.py --gpu                # CUDA, random LLaVA-1.5-7B and mPLUG-Owl2-7B in bf16, batch 1, 8, 32
+    python bench/bench_vlm.py --gpu --family mplug-owl2   # one of them
+    python bench/bench_vlm.py --gpu --dry-run-cpu  # the GPU code path on the CPU with shrunk models
 
 CPU mode builds the tiny test checkpoints (:mod:`qplug_vlm.testing`), loads them back through qplug
 as a user would, and times the ``qalign`` scorer and the ``vlm`` describer on 640x480 frames. The
@@ -13,7 +14,10 @@ GPU mode builds random weights with the real LLaVA-1.5-7B shapes (CLIP ViT-L/14-
 vocabulary 32064) straight on the GPU in bf16 (initialising 7B parameters on the CPU would take
 minutes), and times ``qalign`` scoring on 1920x1080 frames: end to end (frame → PIL → processor →
 prefill → score) and the prefill alone, with peak GPU memory per batch size. Random weights cost the
-same as trained ones, so the timings stand for a real LLaVA-1.5-7B / Q-Instruct checkpoint.
+same as trained ones, so the timings stand for a real LLaVA-1.5-7B / Q-Instruct checkpoint. The same
+for mPLUG-Owl2-7B (Q-Align, OneAlign, Co-Instruct: ViT-L/14 at 448 px, 65 image tokens, LLaMA-2-7B)
+with qplug's own implementation and Q-Align's read-out, plus Q-Align's video mode (a clip of 8 frames
+in one prompt, 520 image tokens) at batch 1.
 
 Describing runs a fixed number of new tokens (end-of-sequence disabled), so runs are comparable.
 """
@@ -101,10 +105,7 @@ def run_cpu(args: argparse.Namespace) -> None:
 def run_gpu(args: argparse.Namespace) -> None:
     import torch
 
-    from qplug_vlm.backend import Backend
-    from qplug_vlm.prompts import METHODS
-    from qplug_vlm.scorers import LevelScorer
-    from qplug_vlm.testing import benchmark_device, llava_model, llava_processor, tiny_tokenizer
+    from qplug_vlm.testing import benchmark_device
 
     device, dtype, size = benchmark_device(args.dry_run_cpu, args.threads)
     width, height, batches = (320, 180, [1, 2]) if device == "cpu" else (1920, 1080, args.batches)
@@ -113,37 +114,106 @@ def run_gpu(args: argparse.Namespace) -> None:
         if device == "cuda":
             torch.cuda.synchronize()
 
+    for family in args.family:
+        {"llava": _gpu_llava, "mplug-owl2": _gpu_mplug_owl2}[family](args, device, dtype, size, sync, width, height,
+                                                                   batches)
+        if device == "cuda":
+            torch.cuda.empty_cache()
+
+
+def _header(args: argparse.Namespace, device: str, what: str, model: Any, dtype: Any, seconds: float, width: int,
+            height: int, image_tokens: int) -> None:
+    import torch
+
+    parameters = sum(p.numel() for p in model.parameters())
+    print(f"{'dry run on CPU' if device == 'cpu' else torch.cuda.get_device_name()}: {what}, "
+          f"{parameters / 1e6:,.1f}M parameters in {dtype}, built in {seconds:.1f} s; "
+          f"{width}x{height} frames, {image_tokens} image tokens each")
+    print(f"{'batch':>5} {'images/s':>9} {'prefill/s':>10} {'ms/batch':>9} {'peak GiB':>9}")
+
+
+def _measure(device: str, sync: Callable[[], None], score: Callable[[list[Frame]], Any],
+             forward: Callable[[], Any], batch: int, frames: list[Frame], iterations: int) -> None:
+    """One row: end to end (frames to scores) and the prefill alone (a prepared batch), peak memory."""
+    import torch
+
+    if device == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    end_to_end = rate(score, frames, batch, sync)
+    forward()
+    sync()
+    started = time.perf_counter()
+    for _ in range(iterations):
+        forward()
+    sync()
+    prefill = batch * iterations / (time.perf_counter() - started)
+    peak = torch.cuda.max_memory_allocated() / 2 ** 30 if device == "cuda" else float("nan")
+    print(f"{batch:>5} {end_to_end:>9.1f} {prefill:>10.1f} {1000 * batch / end_to_end:>9.1f} {peak:>9.2f}", flush=True)
+
+
+def _gpu_llava(args: argparse.Namespace, device: str, dtype: Any, size: Any, sync: Callable[[], None], width: int,
+               height: int, batches: list[int]) -> None:
+    from qplug_vlm.backend import Backend
+    from qplug_vlm.prompts import METHODS
+    from qplug_vlm.scorers import LevelScorer
+    from qplug_vlm.testing import llava_model, llava_processor, tiny_tokenizer
+
     tokenizer = tiny_tokenizer()
     processor = llava_processor(tokenizer, size)
     started = time.perf_counter()
     model = llava_model(tokenizer, size, device=device, dtype=dtype)
     sync()
-    parameters = sum(p.numel() for p in model.parameters())
-    print(f"{'dry run on CPU' if args.dry_run_cpu else torch.cuda.get_device_name()}: LLaVA layout, "
-          f"{parameters / 1e6:,.1f}M parameters in {dtype}, built in {time.perf_counter() - started:.1f} s; "
-          f"{width}x{height} frames, {(size.image_size // size.patch_size) ** 2} image tokens each")
+    _header(args, device, "LLaVA-1.5-7B layout", model, dtype, time.perf_counter() - started, width, height,
+            (size.image_size // size.patch_size) ** 2)
     backend = Backend(model, processor, name="random LLaVA-1.5-7B")
     scorer = LevelScorer(backend, METHODS["qalign"])
-    print(f"{'batch':>5} {'images/s':>9} {'prefill/s':>10} {'ms/batch':>9} {'peak GiB':>9}")
     for batch in batches:
-        count = max(batch * args.iterations, batch)
-        frames = frames_like_photos(count, width, height)
-        if device == "cuda":
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-        end_to_end = rate(scorer.score, frames, batch, sync)
-        # The prefill alone: the batch prepared once, already on the device.
+        frames = frames_like_photos(max(batch * args.iterations, batch), width, height)
         prepared = backend.prepare([_pil(scorer, frame) for frame in frames[:batch]], [scorer.prompt] * batch)
-        backend.forward(prepared)
-        sync()
-        started = time.perf_counter()
-        for _ in range(args.iterations):
-            backend.forward(prepared)
-        sync()
-        prefill = batch * args.iterations / (time.perf_counter() - started)
-        peak = torch.cuda.max_memory_allocated() / 2 ** 30 if device == "cuda" else float("nan")
-        print(f"{batch:>5} {end_to_end:>9.1f} {prefill:>10.1f} {1000 * batch / end_to_end:>9.1f} {peak:>9.2f}",
-              flush=True)
+        _measure(device, sync, scorer.score, lambda: backend.forward(prepared), batch, frames, args.iterations)
+
+
+def _gpu_mplug_owl2(args: argparse.Namespace, device: str, dtype: Any, size: Any, sync: Callable[[], None],
+                    width: int, height: int, batches: list[int]) -> None:
+    import torch
+
+    from qplug_vlm.images import to_pil
+    from qplug_vlm.mplug_owl2 import prepare_batch, qalign_prompt
+    from qplug_vlm.mplug_owl2.processing import MPLUGOwl2ImageProcessor
+    from qplug_vlm.mplug_owl2.scorer import MplugQAlignScorer
+    from qplug_vlm.mplug_owl2.scoring import to_device
+    from qplug_vlm.mplug_owl2.testing import MPLUG_OWL2_7B, random_model, tiny_config
+    from qplug_vlm.prompts import METHODS
+    from qplug_vlm.testing import tiny_tokenizer
+
+    tokenizer = tiny_tokenizer()
+    config = MPLUG_OWL2_7B if device == "cuda" else tiny_config(len(tokenizer))
+    started = time.perf_counter()
+    model = random_model(config, device=device, dtype=dtype)
+    sync()
+    _header(args, device, "mPLUG-Owl2-7B layout" if device == "cuda" else "mPLUG-Owl2 layout (tiny)", model, dtype,
+            time.perf_counter() - started, width, height, model.num_visual_tokens)
+    processor = MPLUGOwl2ImageProcessor()
+    scorer = MplugQAlignScorer.from_parts(model, tokenizer, processor, METHODS["qalign"])
+    prompt = qalign_prompt()
+
+    def forward(batch: dict[str, Any]) -> Any:
+        with torch.inference_mode():
+            return model(**batch, logits_to_keep=1).logits
+
+    for batch in batches:
+        frames = frames_like_photos(max(batch * args.iterations, batch), width, height)
+        images = [to_pil(frame, scorer.image_max_side) for frame in frames[:batch]]
+        prepared = to_device(prepare_batch(tokenizer, processor, images, [prompt] * batch), model.device)
+        _measure(device, sync, scorer.score, lambda: forward(prepared), batch, frames, args.iterations)
+    # Q-Align's video mode: one clip of 8 frames (1 fps: 8 s of video) in one prompt.
+    clip = frames_like_photos(8, width, height, seed=1)
+    video = to_device(prepare_batch(tokenizer, processor, [[to_pil(f, scorer.image_max_side) for f in clip]],
+                                    [qalign_prompt(medium="video")]), model.device)
+    print("video: a clip of 8 frames in one prompt per call (frames/s in the images/s column)")
+    _measure(device, sync, lambda clips: scorer.score_video([clips]), lambda: forward(video), len(clip), clip,
+             args.iterations)
 
 
 def _pil(scorer: Any, frame: Frame) -> Any:
@@ -154,8 +224,10 @@ def _pil(scorer: Any, frame: Frame) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--gpu", action="store_true", help="time a random LLaVA-1.5-7B on CUDA")
+    parser.add_argument("--gpu", action="store_true", help="time random LLaVA-1.5-7B and mPLUG-Owl2-7B on CUDA")
     parser.add_argument("--dry-run-cpu", action="store_true", help="with --gpu: run its code path on the CPU, shrunk")
+    parser.add_argument("--family", nargs="+", choices=["llava", "mplug-owl2"], default=["llava", "mplug-owl2"],
+                        help="GPU mode: which 7B layouts to time (default both)")
     parser.add_argument("--batches", type=int, nargs="+", help="batch sizes (default: 1 16 on CPU, 1 8 32 on GPU)")
     parser.add_argument("--frames", type=int, default=32, help="CPU mode: frames per measurement")
     parser.add_argument("--iterations", type=int, default=4, help="GPU mode: timed batches per batch size")

@@ -15,6 +15,17 @@ Steps (done for the committed fixtures, Q-Align commit 14dfdffb3b970c0727d48938b
     /tmp/qalign-ref-venv/bin/python scripts/make_mplug_owl2_fixtures.py /tmp/qalign-ref \\
         tests/fixtures/mplug_owl2_reference
 
+Video and generation goldens (``reference_video.json``, ``reference_video.npz``), written with the same
+checkpoint and the committed tokenizer, without touching the files above::
+
+    /tmp/qalign-ref-venv/bin/python scripts/make_mplug_owl2_fixtures.py --video-and-generation /tmp/qalign-ref \
+        tests/fixtures/mplug_owl2_reference
+
+That mode runs Q-Align's video read-out (``QAlignVideoScorer``: the video prompt with one ``<|image|>``,
+``images=`` a list of per-clip frame tensors) on clips made of the fixture frames, and the reference's
+greedy ``generate`` (``do_sample=False``, KV cache, as its ``run_mplug_owl2.py``/``eval_qbench_mcq.py``)
+on prompts built by its own ``conv_templates["mplug_owl2"]``.
+
 What it does:
 
 1. Trains a tiny LLaMA-style tokenizer (BPE over metaspace pieces, ``<s>`` prepended) on the Q-Align
@@ -132,25 +143,16 @@ def _stub_icecream() -> None:
     sys.modules.setdefault("icecream", module)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("reference", type=Path, help="a Q-Future/Q-Align checkout (the folder holding q_align/)")
-    parser.add_argument("out", type=Path, help="fixture folder to write")
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-
+def _reference_model(reference: Path, tokenizer):
+    """(the reference model on the tiny seeded weights, qplug's ``tiny`` module, the reference's
+    modeling module, the largest difference between qplug's position tables and the reference's)."""
     import torch
     import transformers
-    from PIL import Image
 
-    torch.manual_seed(0)
     tiny = _load_tiny()
-    tokenizer = build_tokenizer(args.out)
-
     _stub_icecream()
-    sys.path.insert(0, str(args.reference))
+    sys.path.insert(0, str(reference))
     from q_align.model import modeling_mplug_owl2 as ref
-    from q_align.mm_utils import expand2square, tokenizer_image_token
 
     class _Tokenizers:
         @staticmethod
@@ -162,10 +164,8 @@ def main(argv: list[str] | None = None) -> None:
         def from_pretrained(*_args, **_kwargs):
             return transformers.CLIPImageProcessor(**CLIP_PROCESSOR)
 
-    build_sentencepiece_case(args.out, tokenizer_image_token)
     ref.AutoTokenizer = _Tokenizers
     ref.CLIPImageProcessor = _ImageProcessors
-
     config_dict = json.loads(json.dumps(tiny.TINY_CONFIG))
     config_dict["vocab_size"] = len(tokenizer)
     config = ref.MPLUGOwl2Config(**config_dict)
@@ -174,9 +174,110 @@ def main(argv: list[str] | None = None) -> None:
     reference_state = model.state_dict()
     shapes = {name: tuple(value.shape) for name, value in reference_state.items()}
     values = tiny.tiny_state_dict(shapes, config_dict)
+    # qplug's sine-cosine tables against the reference's own buffers, before the load replaces them.
     table_error = max(float((torch.from_numpy(values[n]).double() - reference_state[n].double()).abs().max())
                       for n in values if n.endswith(("q_pos_embed", "k_pos_embed")))
     model.load_state_dict({name: torch.from_numpy(value) for name, value in values.items()}, strict=True)
+    return model, tiny, ref, table_error
+
+
+#: Clips of the fixture frames (indices into tiny_images(), in time order) for the video goldens.
+VIDEO_CLIPS = ([0, 1, 2], [2], [1, 0], [0, 2])
+#: Questions for the greedy-generation goldens (each in the mplug_owl2 conversation, image first).
+GENERATION_QUESTIONS = ("Rate the quality of the image.", "How would you rate the quality of this image?")
+GENERATION_TOKENS = 12
+
+
+def video_and_generation(reference: Path, out: Path) -> None:
+    import torch
+    import transformers
+    from PIL import Image
+
+    torch.manual_seed(0)
+    tokenizer = transformers.PreTrainedTokenizerFast.from_pretrained(str(out / "tokenizer"))
+    model, tiny, _, _ = _reference_model(reference, tokenizer)
+    from q_align.conversation import conv_templates
+    from q_align.mm_utils import expand2square, tokenizer_image_token
+
+    processor = transformers.CLIPImageProcessor(**CLIP_PROCESSOR)
+    fill = tuple(int(x * 255) for x in processor.image_mean)
+    images = [Image.fromarray(array) for array in tiny.tiny_images()]
+    level_ids = list(model.preferential_ids_)
+    weights = torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0])
+    video_prompt = ("USER: How would you rate the quality of this video?\n<|image|>\nASSISTANT: The quality of the "
+                    "video is")
+    ids = tokenizer_image_token(video_prompt, tokenizer, ref_index(), return_tensors="pt").unsqueeze(0)
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict = {"reference": "Q-Future/Q-Align 14dfdffb3b970c0727d48938b8f3741a65acbd6e",
+                  "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+                  "video_prompt": video_prompt, "video_input_ids": ids[0].tolist(), "videos": [], "generation": []}
+    with torch.inference_mode():
+        def clip_tensor(clip):
+            frames = [expand2square(images[i], fill) for i in clip]
+            return processor.preprocess(frames, return_tensors="pt")["pixel_values"]
+
+        for number, clip in enumerate(VIDEO_CLIPS):
+            logits = model(ids, images=[clip_tensor(clip)])["logits"][:, -1].float()
+            probs = torch.softmax(logits[:, level_ids], -1)[0]
+            arrays[f"video_{number}_last_logits"] = logits[0].numpy()
+            meta["videos"].append({"frames": clip, "sequence_length": int(model(ids, images=[clip_tensor(clip)])
+                                                                          ["logits"].shape[1]),
+                                   "level_probabilities": probs.tolist(), "score": float(probs @ weights)})
+        # Two clips of the same length in one batch (the reference pads unequal lengths on the right and
+        # would read its last position at padding, so only equal lengths are a fair batch).
+        pair = [VIDEO_CLIPS[2], VIDEO_CLIPS[3]]
+        logits = model(ids.repeat(2, 1), images=[clip_tensor(c) for c in pair])["logits"][:, -1].float()
+        meta["video_batch"] = {"clips": pair,
+                               "scores": (torch.softmax(logits[:, level_ids], -1) @ weights).tolist()}
+        for number, question in enumerate(GENERATION_QUESTIONS):
+            conv = conv_templates["mplug_owl2"].copy()
+            conv.append_message(conv.roles[0], "<|image|>" + question)
+            conv.append_message(conv.roles[1], None)
+            prompt = conv.get_prompt()
+            prompt_ids = tokenizer_image_token(prompt, tokenizer, ref_index(), return_tensors="pt").unsqueeze(0)
+            image = number % len(images)
+            pixels = processor.preprocess(expand2square(images[image], fill), return_tensors="pt")["pixel_values"]
+            output = model.generate(prompt_ids, images=pixels, do_sample=False, num_beams=1,
+                                    max_new_tokens=GENERATION_TOKENS, use_cache=True, pad_token_id=0)
+            new = output[0, prompt_ids.shape[1]:].tolist()
+            meta["generation"].append({"question": question, "prompt": prompt, "image": image,
+                                       "input_ids": prompt_ids[0].tolist(), "generated_ids": new,
+                                       "text": tokenizer.decode(new, skip_special_tokens=True).strip()})
+    np.savez_compressed(out / "reference_video.npz", **arrays)
+    (out / "reference_video.json").write_text(json.dumps(meta, indent=1) + "\n")
+    print(f"wrote video goldens {[v['score'] for v in meta['videos']]}, batch {meta['video_batch']['scores']}, "
+          f"generation {[g['generated_ids'] for g in meta['generation']]}")
+
+
+def ref_index() -> int:
+    from q_align.constants import IMAGE_TOKEN_INDEX
+
+    return IMAGE_TOKEN_INDEX
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("reference", type=Path, help="a Q-Future/Q-Align checkout (the folder holding q_align/)")
+    parser.add_argument("out", type=Path, help="fixture folder to write")
+    parser.add_argument("--video-and-generation", action="store_true",
+                        help="write only reference_video.json/.npz (needs the committed tokenizer/ in OUT)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.video_and_generation:
+        video_and_generation(args.reference, args.out)
+        return
+
+    import torch
+    import transformers
+    from PIL import Image
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer(args.out)
+    model, tiny, ref, table_error = _reference_model(args.reference, tokenizer)
+    from q_align.mm_utils import expand2square, tokenizer_image_token
+
+    build_sentencepiece_case(args.out, tokenizer_image_token)
+    shapes = {name: tuple(value.shape) for name, value in model.state_dict().items()}
 
     # The released size (LLaMA-2-7B + ViT-L/14-448 + 6-layer abstractor, the reference's defaults):
     # only names and shapes, built on the meta device.

@@ -91,7 +91,8 @@ def register_askers(register: Callable[[AskerInfo], None]) -> None:
 
 @hookimpl
 def register_converters(register: Callable[..., None]) -> None:
-    """Register the ``llava`` converter: an original-layout LLaVA-1.5 release (Q-Instruct's) to transformers' layout."""
+    """Register the ``llava`` converter (an original-layout LLaVA-1.5 release, Q-Instruct's, to transformers'
+    layout) and the ``mplug-owl2`` converter (a Q-Align/OneAlign/Co-Instruct release's .bin shards to safetensors)."""
     from qplug.registry import ConverterInfo
 
     register(ConverterInfo(
@@ -100,6 +101,11 @@ def register_converters(register: Callable[..., None]) -> None:
         options={"vision_tower": "the CLIP ViT-L/14-336 directory the release's mm_vision_tower names",
                  "dtype": "float16, bfloat16 or float32 (default: as the release stores it)"},
         required=("vision_tower",)))
+    register(ConverterInfo(
+        name="mplug-owl2", factory="qplug_vlm.convert_mplug_owl2:MplugOwl2Converter",
+        description="mPLUG-Owl2 release (Q-Align, OneAlign, Co-Instruct, Q-Instruct's build; .bin or safetensors) "
+                    "to checked safetensors",
+        options={"dtype": "float16, bfloat16 or float32 (default: as the release stores it)"}))
 
 
 

@@ -304,49 +304,8 @@ class Backend:
         return tokenizer.bos_token if with_special and with_special[0] == bos_id else ""
 
     def first_tokens(self, context: str, words: Sequence[str], purpose: str, bare: bool = False) -> list[int]:
-        """The id of each word's first sub-token as it follows ``context`` in the model's own tokenization.
-
-        Tokenizing ``context + " " + word`` and taking the first token past the context works for
-        SentencePiece ('▁word'), byte-level BPE ('Ġword') and tokenizers without either, where
-        encoding the word alone would not (no hard-coded ids: those differ between checkpoints).
-
-        :param bare: read the first token of the word encoded on its own instead: the prompt already
-            ends with a space token ("... is "), so the next token cannot carry a space (Q-SiT's read-out).
-        :raises UsageError: when a word is unknown to the tokenizer or two words share a token.
-        """
-        tokenizer = self.tokenizer
-        joiner = "" if context[-1:].isspace() else " "
-        base = tokenizer(context, add_special_tokens=False)["input_ids"]
-        ids: list[int] = []
-        for word in words:
-            if bare:
-                alone = tokenizer(word, add_special_tokens=False)["input_ids"]
-                if not alone:
-                    raise UsageError(f"{self.name}: the word {word!r} has no tokens")
-                ids.append(int(alone[0]))
-                continue
-            full = tokenizer(context + joiner + word, add_special_tokens=False)["input_ids"]
-            common = 0
-            while common < min(len(base), len(full)) and base[common] == full[common]:
-                common += 1
-            if common >= len(full):
-                raise UsageError(f"{self.name}: the word {word!r} adds no token after the {purpose} prompt")
-            ids.append(int(full[common]))
-        unk = tokenizer.unk_token_id
-        unknown = [w for w, i in zip(words, ids) if unk is not None and i == unk]
-        if unknown:
-            raise UsageError(f"{self.name}: the tokenizer has no token for {_quote(unknown)} (they map to the unknown "
-                             f"token {tokenizer.unk_token!r}), so {purpose} cannot read them; use a checkpoint whose "
-                             "tokenizer knows these words")
-        seen: dict[int, str] = {}
-        for word, token in zip(words, ids):
-            if token in seen:
-                piece = tokenizer.convert_ids_to_tokens(token)
-                raise UsageError(f"{self.name}: {purpose} cannot tell {seen[token]!r} from {word!r}: both start with "
-                                 f"the token {piece!r} (id {token}); use a checkpoint whose tokenizer gives each "
-                                 "word its own first token")
-            seen[token] = word
-        return ids
+        """The id of each word's first sub-token as it follows ``context`` (:func:`first_tokens`)."""
+        return first_tokens(self.tokenizer, self.name, context, words, purpose, bare)
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -412,6 +371,53 @@ class Backend:
         return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
+def first_tokens(tokenizer: Any, name: str, context: str, words: Sequence[str], purpose: str,
+                 bare: bool = False) -> list[int]:
+    """The id of each word's first sub-token as it follows ``context`` in the model's own tokenization.
+
+    Tokenizing ``context + " " + word`` and taking the first token past the context works for
+    SentencePiece ('▁word'), byte-level BPE ('Ġword') and tokenizers without either, where
+    encoding the word alone would not (no hard-coded ids: those differ between checkpoints).
+
+    :param bare: read the first token of the word encoded on its own instead: the prompt already
+        ends with a space token ("... is "), so the next token cannot carry a space (Q-SiT's read-out).
+    :param name: how messages name the model.
+    :raises UsageError: when a word is unknown to the tokenizer or two words share a token.
+    """
+    joiner = "" if context[-1:].isspace() else " "
+    base = tokenizer(context, add_special_tokens=False)["input_ids"]
+    ids: list[int] = []
+    for word in words:
+        if bare:
+            alone = tokenizer(word, add_special_tokens=False)["input_ids"]
+            if not alone:
+                raise UsageError(f"{name}: the word {word!r} has no tokens")
+            ids.append(int(alone[0]))
+            continue
+        full = tokenizer(context + joiner + word, add_special_tokens=False)["input_ids"]
+        common = 0
+        while common < min(len(base), len(full)) and base[common] == full[common]:
+            common += 1
+        if common >= len(full):
+            raise UsageError(f"{name}: the word {word!r} adds no token after the {purpose} prompt")
+        ids.append(int(full[common]))
+    unk = tokenizer.unk_token_id
+    unknown = [w for w, i in zip(words, ids) if unk is not None and i == unk]
+    if unknown:
+        raise UsageError(f"{name}: the tokenizer has no token for {_quote(unknown)} (they map to the unknown "
+                         f"token {tokenizer.unk_token!r}), so {purpose} cannot read them; use a checkpoint whose "
+                         "tokenizer knows these words")
+    seen: dict[int, str] = {}
+    for word, token in zip(words, ids):
+        if token in seen:
+            piece = tokenizer.convert_ids_to_tokens(token)
+            raise UsageError(f"{name}: {purpose} cannot tell {seen[token]!r} from {word!r}: both start with "
+                             f"the token {piece!r} (id {token}); use a checkpoint whose tokenizer gives each "
+                             "word its own first token")
+        seen[token] = word
+    return ids
+
+
 def _pad_colour(image_processor: Any) -> tuple[int, ...]:
     """The processor's mean colour in 0..255, the colour LLaVA-1.5 pads with (grey if it has none)."""
     mean = getattr(image_processor, "image_mean", None)
@@ -447,14 +453,19 @@ def load_backend(**options: Any) -> Backend:
     """The backend for these loading options, loaded on first use and shared afterwards.
 
     Takes the keyword arguments of :func:`resolve_options`. Scorers, describers and askers of one
-    run call this with the same options, so one process holds one copy of the weights.
+    run call this with the same options, so one process holds one copy of the weights. A
+    ``model_type: mplug_owl2`` directory (Q-Align, OneAlign, Co-Instruct) gives
+    :class:`qplug_vlm.mplug_owl2.adapter.MplugOwl2Backend`, the same calls on qplug's own mPLUG-Owl2.
     """
     key = checked_options(**options)
     from .mplug_owl2 import is_mplug_owl2
 
     if is_mplug_owl2(key.model):
-        raise UsageError(f"{key.model} is an mPLUG-Owl2 checkpoint (Q-Align, OneAlign, Co-Instruct): qplug scores "
-                         "it with qalign and qalign-aesthetics; the describer, asker and qbench do not run on it yet")
+        # No auto class reads mPLUG-Owl2 (Q-Align, OneAlign, Co-Instruct): qplug's own implementation,
+        # behind the same calls (qplug_vlm.mplug_owl2.adapter).
+        from .mplug_owl2.adapter import load_adapter
+
+        return load_adapter(key)  # type: ignore[return-value]
     with _cache_lock:
         backend = _cache.get(key)
         if backend is None:
@@ -472,6 +483,9 @@ def clear_cache() -> None:
     """Forget loaded models (frees their memory once no component holds them)."""
     with _cache_lock:
         _cache.clear()
+    from .mplug_owl2.adapter import clear_shared
+
+    clear_shared()
     try:
         import torch
 

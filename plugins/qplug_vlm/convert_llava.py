@@ -131,8 +131,9 @@ def _read_source_config(src: Path) -> dict[str, Any]:
     config = _read_json(src / "config.json")
     model_type = config.get("model_type")
     if model_type not in MODEL_TYPES:
+        other = "; mPLUG-Owl2 releases: qplug convert mplug-owl2" if model_type == "mplug_owl2" else ""
         raise QplugError(f"{src / 'config.json'}: model_type {model_type!r} is not an original LLaVA-1.5 checkpoint "
-                         f"(expected {' or '.join(MODEL_TYPES)}; llava-hf checkpoints need no conversion)")
+                         f"(expected {' or '.join(MODEL_TYPES)}; llava-hf checkpoints need no conversion{other})")
     architectures = config.get("architectures") or []
     if "LlavaLlamaForCausalLM" not in architectures:
         raise QplugError(f"{src / 'config.json'}: architectures {architectures} lack LlavaLlamaForCausalLM")

@@ -145,7 +145,8 @@ def build(method: str = "qalign", *, aspect: str = "quality", medium: str = "ima
           image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None, windows: int = 1,
           window_pool: str = "mean", preset: str = AUTO, endpoint: str | None = None,
           endpoint_model: str | None = None, api_key: str | None = None, concurrency: int = 8,
-          timeout: float = 60.0, retries: int = 3, prefill: bool = True, **load_options: Any) -> LevelScorer:
+          timeout: float = 60.0, retries: int = 3, prefill: bool = True, video: bool | str = "auto",
+          **load_options: Any) -> LevelScorer:
     """A :class:`LevelScorer` on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`.
 
     ``preset`` (``"auto"``, ``"none"`` or a name from :data:`qplug_vlm.presets.PRESETS`) is checked
@@ -154,6 +155,10 @@ def build(method: str = "qalign", *, aspect: str = "quality", medium: str = "ima
     With ``endpoint`` (or ``$QPLUG_ENDPOINT``) no model is loaded: frames go to that OpenAI-compatible
     server (:mod:`qplug_vlm.remote`; ``endpoint_model``, ``api_key``, ``concurrency``, ``timeout``,
     ``retries`` and ``prefill`` apply there) and the loading options are not used.
+
+    ``video`` (mPLUG-Owl2 checkpoints and ``qalign`` only: Q-Align's video mode): ``"auto"`` gives each
+    video source a whole-source score from its frames at 1 fps in one prompt
+    (``pooled["qalign"]["source"]``), ``False`` turns it off; other checkpoints refuse ``video=True``.
     """
     import os
 
@@ -175,14 +180,19 @@ def build(method: str = "qalign", *, aspect: str = "quality", medium: str = "ima
                             window_pool=window_pool, preset=preset, endpoint_model=endpoint_model, api_key=api_key,
                             concurrency=concurrency, timeout=timeout, retries=retries, prefill=prefill)
     resolved = checked_options(**load_options)
-    if is_mplug_owl2(resolved.model):
-        # No auto class reads mPLUG-Owl2: qplug's own implementation scores it (Q-Align's read-out).
+    if is_mplug_owl2(resolved.model) and chosen.name == "qalign":
+        # Q-Align's own prompt and read-out, as its scorer.py (question first, then the image); other
+        # methods (qbench) run through the mPLUG-Owl2 backend adapter below like any checkpoint.
         from .mplug_owl2.scorer import MplugQAlignScorer, refuse_unsupported
 
         refuse_unsupported(chosen, {"synonyms": synonyms, "pad_square": pad_square, "windows": windows,
                                     "window_pool": window_pool, "preset": preset})
         return MplugQAlignScorer(resolved.model, resolved.device, resolved.dtype, chosen, aspect=aspect,
-                                 medium=medium, image_max_side=image_max_side)  # type: ignore[return-value]
+                                 medium=medium, image_max_side=image_max_side,
+                                 video=video)  # type: ignore[return-value]
+    if video is True:
+        raise UsageError("video=True (Q-Align's whole-video score, all frames in one prompt) needs an mPLUG-Owl2 "
+                         "checkpoint (Q-Align, OneAlign) and the qalign scorer")
     return LevelScorer(load_backend(**load_options), chosen, aspect=aspect, medium=medium, synonyms=synonyms,
                        image_max_side=image_max_side, pad_square=pad_square, windows=windows,
                        window_pool=window_pool, preset=preset)

@@ -16,8 +16,12 @@ Three parts, one forward:
    per position by a modality indicator (queries, output projection and MLP are shared).
 
 The prompt marks each image with one placeholder id, :data:`IMAGE_TOKEN_INDEX` (-200), which is
-replaced by that image's 65 tokens. Rows of a batch may differ in length: they are left-padded after
-the expansion and positions count real tokens only, so a row's logits do not depend on its padding.
+replaced by that image's 65 tokens, or by the tokens of several frames one after another (Q-Align's
+video mode: ``frames_per_image``, or the reference's ``images=[clip tensors]``). Rows of a batch may
+differ in length: they are left-padded after the expansion and positions count real tokens only, so a
+row's logits do not depend on its padding. ``use_cache=True`` returns every layer's keys and values
+(:class:`KVCache`); passing them back as ``past_key_values`` with new text tokens runs only those
+tokens (decoding), with the same logits as the whole sequence recomputed.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from .configuration import AbstractorSettings, MPLUGOwl2Config, VisionSettings
 from .tables import position_table
 
-__all__ = ["MPLUGOwl2ForCausalLM", "IMAGE_TOKEN_INDEX"]
+__all__ = ["MPLUGOwl2ForCausalLM", "KVCache", "IMAGE_TOKEN_INDEX"]
 
 IMAGE_TOKEN_INDEX = -200
 TEXT, VISUAL = 0, 1
@@ -247,9 +251,10 @@ class Multiway(nn.Module):
         super().__init__()
         self.multiway = nn.ModuleList([make(), make()])
 
-    def forward(self, x: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
-        """``x`` (B, S, D); ``visual`` (B, S) bool. Each position goes through its own modality's copy."""
-        if not bool(visual.any()):
+    def forward(self, x: torch.Tensor, visual: torch.Tensor | None) -> torch.Tensor:
+        """``x`` (B, S, D); ``visual`` (B, S) bool, or None for text only (decoding: no device sync).
+        Each position goes through its own modality's copy."""
+        if visual is None or not bool(visual.any()):
             return self.multiway[TEXT](x)
         text_out = self.multiway[TEXT](x[~visual])
         visual_out = self.multiway[VISUAL](x[visual])
@@ -289,8 +294,10 @@ class Attention(nn.Module):
         self.v_proj = Multiway(lambda: nn.Linear(width, self.kv_heads * self.head_dim, bias=bias))
         self.o_proj = nn.Linear(self.heads * self.head_dim, width, bias=bias)
 
-    def forward(self, x: torch.Tensor, visual: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, visual: torch.Tensor | None, rope: tuple[torch.Tensor, torch.Tensor],
+                mask: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Attention output and this call's keys and values (rotated, with ``past``'s in front)."""
         b, n, _ = x.shape
         q = self.q_proj(x).view(b, n, self.heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x, visual).view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
@@ -298,11 +305,14 @@ class Attention(nn.Module):
         cos, sin = rope
         q = q * cos + _rotate(q) * sin
         k = k * cos + _rotate(k) * sin
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        present = (k, v)
         if self.kv_heads != self.heads:
             k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)
             v = v.repeat_interleave(self.heads // self.kv_heads, dim=1)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self.o_proj(out.transpose(1, 2).reshape(b, n, self.heads * self.head_dim))
+        return self.o_proj(out.transpose(1, 2).reshape(b, n, self.heads * self.head_dim)), present
 
 
 class MLP(nn.Module):
@@ -327,10 +337,12 @@ class DecoderLayer(nn.Module):
         self.input_layernorm = Multiway(lambda: RMSNorm(width, eps))
         self.post_attention_layernorm = Multiway(lambda: RMSNorm(width, eps))
 
-    def forward(self, x: torch.Tensor, visual: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x, visual), visual, rope, mask)
-        return x + self.mlp(self.post_attention_layernorm(x, visual))
+    def forward(self, x: torch.Tensor, visual: torch.Tensor | None, rope: tuple[torch.Tensor, torch.Tensor],
+                mask: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        attended, present = self.self_attn(self.input_layernorm(x, visual), visual, rope, mask, past)
+        x = x + attended
+        return x + self.mlp(self.post_attention_layernorm(x, visual)), present
 
 
 class MPLUGOwl2Model(nn.Module):
@@ -404,19 +416,32 @@ class MPLUGOwl2ForCausalLM(nn.Module):
         pixel_values = pixel_values.to(device=self.device, dtype=self.dtype)
         return self.model.visual_abstractor(self.model.vision_model(pixel_values))
 
-    def embed_multimodal(self, input_ids: torch.Tensor, image_tokens: torch.Tensor | None,
+    def group_image_tokens(self, image_tokens: torch.Tensor, frames_per_image: Sequence[int] | None
+                           ) -> list[torch.Tensor]:
+        """One (tokens, hidden) tensor per image placeholder: ``frames_per_image[i]`` frames' tokens one
+        after another (Q-Align's video mode: a clip's frames fill one placeholder), or one frame each."""
+        if frames_per_image is None:
+            return list(image_tokens)
+        counts = [int(c) for c in frames_per_image]
+        if any(c < 1 for c in counts) or sum(counts) != image_tokens.shape[0]:
+            raise ValueError(f"frames_per_image {counts} does not add up to the {image_tokens.shape[0]} frames given")
+        return [group.flatten(0, 1) for group in torch.split(image_tokens, counts)]
+
+    def embed_multimodal(self, input_ids: torch.Tensor, image_tokens: "torch.Tensor | Sequence[torch.Tensor] | None",
                          attention_mask: torch.Tensor | None = None
                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Replace each :data:`IMAGE_TOKEN_INDEX` by its image's tokens (images in order, row by row).
 
-        Padding (``attention_mask == 0``) is dropped first and the expanded rows are left-padded again.
-        Returns embeddings (B, L, D), the modality indicator (B, L; True at image positions) and the
-        attention mask (B, L).
+        ``image_tokens``: (N, T, D), one image per placeholder, or a list of (T_i, D), one entry per
+        placeholder (a clip's frames together). Padding (``attention_mask == 0``) is dropped first and
+        the expanded rows are left-padded again. Returns embeddings (B, L, D), the modality indicator
+        (B, L; True at image positions) and the attention mask (B, L).
         """
         embed = self.model.embed_tokens
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         attention_mask = attention_mask.to(input_ids.device)
+        placeholders = list(image_tokens) if image_tokens is not None else []
         rows, kinds = [], []
         used = 0
         for ids, keep in zip(input_ids, attention_mask.bool()):
@@ -428,16 +453,17 @@ class MPLUGOwl2ForCausalLM(nn.Module):
                     pieces.append(embed(ids[start:at].to(embed.weight.device)))
                     modality.append(torch.full((at - start,), TEXT))
                 if at < len(ids):
-                    if image_tokens is None or used >= image_tokens.shape[0]:
+                    if used >= len(placeholders):
                         raise ValueError("the prompts hold more image placeholders than images were given")
-                    pieces.append(image_tokens[used].to(embed.weight.dtype))
-                    modality.append(torch.full((image_tokens.shape[1],), VISUAL))
+                    tokens = placeholders[used]
+                    pieces.append(tokens.to(embed.weight.dtype))
+                    modality.append(torch.full((tokens.shape[0],), VISUAL))
                     used += 1
                 start = at + 1
             rows.append(torch.cat(pieces) if pieces else embed.weight.new_zeros(0, embed.embedding_dim))
             kinds.append(torch.cat(modality) if modality else torch.zeros(0, dtype=torch.long))
-        if image_tokens is not None and used != image_tokens.shape[0]:
-            raise ValueError(f"{image_tokens.shape[0]} image(s) given for {used} image placeholder(s) in the prompts")
+        if used != len(placeholders):
+            raise ValueError(f"{len(placeholders)} image(s) given for {used} image placeholder(s) in the prompts")
         length = max(len(r) for r in rows)
         batch = len(rows)
         embeds = rows[0].new_zeros(batch, length, rows[0].shape[-1]) if length else embed.weight.new_zeros(batch, 0, 1)
@@ -460,18 +486,37 @@ class MPLUGOwl2ForCausalLM(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, pixel_values: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, logits_to_keep: int = 0,
-                images: torch.Tensor | Sequence[torch.Tensor] | None = None, **_: Any) -> CausalLMOutputWithPast:
+                images: torch.Tensor | Sequence[torch.Tensor] | None = None,
+                frames_per_image: Sequence[int] | None = None, past_key_values: "KVCache | None" = None,
+                use_cache: bool = False, **_: Any) -> CausalLMOutputWithPast:
         """Logits (B, L, vocab) (or the last ``logits_to_keep`` positions) for prompts with image placeholders.
 
-        :param input_ids: (B, S) token ids with one :data:`IMAGE_TOKEN_INDEX` per image, left-padded.
-        :param pixel_values: (N, 3, 448, 448), one per placeholder in reading order (``images`` is the
-            reference's name for it).
-        :param attention_mask: (B, S), 0 at padding.
+        :param input_ids: (B, S) token ids with one :data:`IMAGE_TOKEN_INDEX` per image, left-padded;
+            with ``past_key_values``, the new text tokens only (B, 1 or more), no padding.
+        :param pixel_values: (N, 3, 448, 448) frames in reading order.
+        :param attention_mask: (B, S), 0 at padding (ignored with ``past_key_values``).
+        :param images: the reference's argument: a tensor like ``pixel_values``, or a list of (F_i, 3,
+            448, 448) tensors, one per placeholder, whose F_i frames fill that placeholder together
+            (Q-Align's video mode).
+        :param frames_per_image: how many of ``pixel_values``' frames fill each placeholder (default one).
+        :param past_key_values: the :class:`KVCache` a previous call returned (``use_cache=True``).
+        :param use_cache: return a :class:`KVCache` (the output's ``cache``) to pass as ``past_key_values`` next.
         :param logits_to_keep: project only the last this many positions onto the vocabulary (0 = all).
         """
+        if past_key_values is not None:
+            return self._decode_step(input_ids, past_key_values, logits_to_keep, use_cache)
         if pixel_values is None and images is not None:
-            pixel_values = torch.cat(list(images)) if isinstance(images, (list, tuple)) else images
-        image_tokens = self.encode_images(pixel_values) if pixel_values is not None else None
+            if isinstance(images, (list, tuple)):
+                frames_per_image = [int(t.shape[0]) for t in images]
+                pixel_values = torch.cat(list(images))
+            elif images.ndim == 5:
+                frames_per_image = [int(images.shape[1])] * int(images.shape[0])
+                pixel_values = images.flatten(0, 1)
+            else:
+                pixel_values = images
+        image_tokens = None
+        if pixel_values is not None:
+            image_tokens = self.group_image_tokens(self.encode_images(pixel_values), frames_per_image)
         x, visual, mask = self.embed_multimodal(input_ids, image_tokens, attention_mask)
         batch, length = mask.shape
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
@@ -481,9 +526,54 @@ class MPLUGOwl2ForCausalLM(nn.Module):
         allowed |= torch.eye(length, dtype=torch.bool, device=x.device)  # padding rows see themselves: no NaN
         additive = torch.zeros(batch, 1, length, length, dtype=x.dtype, device=x.device)
         additive.masked_fill_(~allowed[:, None], torch.finfo(x.dtype).min)
+        presents = []
         for layer in self.model.layers:
-            x = layer(x, visual, rope, additive)
+            x, present = layer(x, visual, rope, additive)
+            presents.append(present)
+        cache = KVCache(presents, mask, positions[:, -1] + 1) if use_cache else None
+        return self._logits(x, logits_to_keep, cache)
+
+    def _decode_step(self, input_ids: torch.Tensor, cache: "KVCache", logits_to_keep: int,
+                     use_cache: bool) -> CausalLMOutputWithPast:
+        """Text tokens appended to every row of a cached batch: attend to the cache and to each other."""
+        if bool((input_ids == IMAGE_TOKEN_INDEX).any()):
+            raise ValueError("images can only be given with the prompt, not in a cached decoding step")
+        embed = self.model.embed_tokens
+        x = embed(input_ids.to(embed.weight.device))
+        batch, new = input_ids.shape
+        visual = None  # new tokens are text: every Multiway takes its text copy without looking
+        positions = cache.next_position[:, None] + torch.arange(new, device=x.device)[None]
+        rope = self._rope(positions, x.dtype)
+        past = cache.mask.shape[1]
+        mask = torch.cat([cache.mask, torch.ones(batch, new, dtype=cache.mask.dtype, device=x.device)], dim=1)
+        causal = torch.ones(new, past + new, dtype=torch.bool, device=x.device).tril(diagonal=past)
+        allowed = causal[None] & mask.bool()[:, None, :]
+        additive = torch.zeros(batch, 1, new, past + new, dtype=x.dtype, device=x.device)
+        additive.masked_fill_(~allowed[:, None], torch.finfo(x.dtype).min)
+        presents = []
+        for layer, layer_past in zip(self.model.layers, cache.layers):
+            x, present = layer(x, visual, rope, additive, layer_past)
+            presents.append(present)
+        return self._logits(x, logits_to_keep, KVCache(presents, mask, positions[:, -1] + 1) if use_cache else None)
+
+    def _logits(self, x: torch.Tensor, logits_to_keep: int, cache: "KVCache | None") -> CausalLMOutputWithPast:
         x = self.model.norm(x)
         if logits_to_keep:
             x = x[:, -logits_to_keep:]
-        return CausalLMOutputWithPast(logits=self.lm_head(x))
+        return CausalLMOutputWithPast(logits=self.lm_head(x), cache=cache)
+
+
+class KVCache:
+    """Keys and values of every layer for the tokens seen so far (greedy decoding without recomputing).
+
+    :param layers: per layer, (keys, values) of shape (B, kv_heads, L, head_dim), rotated.
+    :param mask: (B, L), 0 at left padding.
+    :param next_position: (B,), the rotary position of each row's next token.
+    """
+
+    def __init__(self, layers: list[tuple[torch.Tensor, torch.Tensor]], mask: torch.Tensor,
+                 next_position: torch.Tensor) -> None:
+        self.layers, self.mask, self.next_position = layers, mask, next_position
+
+    def __len__(self) -> int:
+        return int(self.mask.shape[1])

@@ -128,13 +128,24 @@ def tokenize_prompt(tokenizer: Any, prompt: str) -> list[int]:
     return ids
 
 
-def prepare_batch(tokenizer: Any, image_processor: MPLUGOwl2ImageProcessor, images: "Sequence[Image.Image]",
-                  prompts: Sequence[str]) -> dict[str, "torch.Tensor"]:
-    """Model inputs for one image per prompt: ``input_ids`` and ``attention_mask`` (left-padded), ``pixel_values``."""
+def prepare_batch(tokenizer: Any, image_processor: MPLUGOwl2ImageProcessor,
+                  images: "Sequence[Image.Image] | Sequence[Sequence[Image.Image]]", prompts: Sequence[str]
+                  ) -> dict[str, Any]:
+    """Model inputs for one image placeholder per prompt: ``input_ids`` and ``attention_mask``
+    (left-padded), ``pixel_values``.
+
+    ``images`` holds one image per prompt, or one list of frames per prompt (Q-Align's video mode:
+    the frames fill the prompt's one placeholder together, in order); then the batch also carries
+    ``frames_per_image``, the number of frames of each prompt.
+    """
     import torch
+    from PIL import Image
 
     if len(images) != len(prompts):
-        raise ValueError("one image per prompt")
+        raise ValueError("one image (or one list of frames) per prompt")
+    grouped = [not isinstance(item, Image.Image) for item in images]
+    if any(grouped) and not all(grouped):
+        raise ValueError("give either one image per prompt or one list of frames per prompt, not both")
     rows = [tokenize_prompt(tokenizer, prompt) for prompt in prompts]
     for prompt, row in zip(prompts, rows):
         if row.count(IMAGE_TOKEN_INDEX) != 1:
@@ -146,4 +157,11 @@ def prepare_batch(tokenizer: Any, image_processor: MPLUGOwl2ImageProcessor, imag
     for i, row in enumerate(rows):
         input_ids[i, length - len(row):] = torch.tensor(row, dtype=torch.long)
         attention_mask[i, length - len(row):] = 1
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "pixel_values": image_processor(images)}
+    if not any(grouped):
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "pixel_values": image_processor(images)}
+    frames = [list(item) for item in images]  # type: ignore[arg-type]
+    if any(not group for group in frames):
+        raise ValueError("a video needs at least one frame")
+    return {"input_ids": input_ids, "attention_mask": attention_mask,
+            "pixel_values": image_processor([frame for group in frames for frame in group]),
+            "frames_per_image": [len(group) for group in frames]}

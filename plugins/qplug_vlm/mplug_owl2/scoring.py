@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-__all__ = ["QAlignScore", "qalign_prompt", "level_token_ids", "score_qalign", "level_logits"]
+__all__ = ["QAlignScore", "qalign_prompt", "level_token_ids", "score_qalign", "score_qalign_video", "level_logits",
+           "to_device"]
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,19 @@ def level_token_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
     return ids
 
 
+def to_device(batch: dict[str, Any], device: Any) -> dict[str, Any]:
+    """A :func:`prepare_batch` result with its tensors on ``device`` (other entries as they are)."""
+    return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+
+
 def level_logits(model: Any, tokenizer: Any, image_processor: MPLUGOwl2ImageProcessor,
-                 images: "Sequence[Image.Image]", prompt: str, token_ids: Sequence[int]) -> "torch.Tensor":
-    """Next-token logits of ``token_ids`` after ``prompt``, one row per image (float32, CPU), one forward."""
+                 images: "Sequence[Image.Image] | Sequence[Sequence[Image.Image]]", prompt: str,
+                 token_ids: Sequence[int]) -> "torch.Tensor":
+    """Next-token logits of ``token_ids`` after ``prompt``, one row per image (or per list of frames,
+    which then fill the prompt's placeholder together), float32 on the CPU, one forward."""
     import torch
 
-    batch = prepare_batch(tokenizer, image_processor, images, [prompt] * len(images))
-    batch = {k: v.to(model.device) for k, v in batch.items()}
+    batch = to_device(prepare_batch(tokenizer, image_processor, images, [prompt] * len(images)), model.device)
     with torch.inference_mode():
         logits = model(**batch, logits_to_keep=1).logits[:, -1]
     return logits[:, list(token_ids)].float().cpu()
@@ -91,18 +98,43 @@ def score_qalign(model: Any, tokenizer: Any, image_processor: MPLUGOwl2ImageProc
     :param medium: ``image`` or ``video`` (the word in the prompt; one frame per prompt either way).
     :param method: a scoring method of :mod:`qplug_vlm.prompts` (default ``qalign``).
     """
+    return _score(model, tokenizer, image_processor, list(images), qalign_prompt(aspect, medium, method), method,
+                  batch_size)
+
+
+def score_qalign_video(model: Any, tokenizer: Any, image_processor: MPLUGOwl2ImageProcessor,
+                       videos: "Sequence[Sequence[Image.Image]]", *, aspect: str = "quality",
+                       method: ScoringMethod = METHODS["qalign"], batch_size: int = 1) -> list[QAlignScore]:
+    """Q-Align's video score: all frames of a clip in one prompt, one score per clip.
+
+    As Q-Align's ``QAlignVideoScorer`` and ``score(..., input_="video")`` (Q-Future/Q-Align
+    ``q_align/evaluate/scorer.py``): the video prompt ("How would you rate the quality of this video?"
+    ... "The quality of the video is") holds **one** ``<|image|>`` placeholder, and the clip's frames
+    (sampled at 1 fps by ``q_align/load_video.py``) fill it one after another, 65 tokens each, all
+    read as image tokens. The level words are read as for images.
+
+    :param videos: one list of frames (PIL images, in time order) per clip.
+    :param batch_size: clips per forward pass (a clip of F frames costs F x 65 positions).
+    """
+    if any(len(frames) == 0 for frames in videos):
+        raise UsageError("a video needs at least one frame to be scored")
+    return _score(model, tokenizer, image_processor, [list(frames) for frames in videos],
+                  qalign_prompt(aspect, "video", method), method, batch_size)
+
+
+def _score(model: Any, tokenizer: Any, image_processor: MPLUGOwl2ImageProcessor, items: list[Any], prompt: str,
+           method: ScoringMethod, batch_size: int) -> list[QAlignScore]:
     import torch
 
     if batch_size < 1:
         raise UsageError("batch_size must be >= 1")
     words, weights = method.levels.words, method.levels.weights
     token_ids = level_token_ids(tokenizer, words)
-    prompt = qalign_prompt(aspect, medium, method)
     low, high = method.levels.low, method.levels.high
     weight = torch.tensor(weights, dtype=torch.float64)
     out: list[QAlignScore] = []
-    for start in range(0, len(images), batch_size):
-        chunk = list(images[start:start + batch_size])
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
         probabilities = torch.softmax(level_logits(model, tokenizer, image_processor, chunk, prompt, token_ids)
                                       .double(), dim=-1)
         for row in probabilities:
