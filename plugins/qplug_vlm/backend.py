@@ -435,7 +435,7 @@ def _quote(words: Sequence[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 # Loading, once per process
 
-_cache: dict[LoadOptions, Backend] = {}
+_cache: dict[tuple[LoadOptions, str], Backend] = {}
 _cache_lock = threading.RLock()
 _loads = 0
 
@@ -455,7 +455,10 @@ def load_backend(**options: Any) -> Backend:
     Takes the keyword arguments of :func:`resolve_options`. Scorers, describers and askers of one
     run call this with the same options, so one process holds one copy of the weights. A
     ``model_type: mplug_owl2`` directory (Q-Align, OneAlign, Co-Instruct) gives
-    :class:`qplug_vlm.mplug_owl2.adapter.MplugOwl2Backend`, the same calls on qplug's own mPLUG-Owl2.
+    :class:`qplug_vlm.mplug_owl2.adapter.MplugOwl2Backend`, the same calls on qplug's own mPLUG-Owl2. A
+    checkpoint of qplug's default-model layout (FastVLM: EfficientNet + Llama) gives
+    :class:`qplug_vlm.native.adapter.NativeBackend`, which runs it without importing transformers
+    (``QPLUG_NATIVE=0`` turns that off).
     """
     key = checked_options(**options)
     from .mplug_owl2 import is_mplug_owl2
@@ -466,12 +469,29 @@ def load_backend(**options: Any) -> Backend:
         from .mplug_owl2.adapter import load_adapter
 
         return load_adapter(key)  # type: ignore[return-value]
+    # -- native path (qplug_vlm.native): qplug's default-model layout without transformers; the cache key
+    # -- holds $QPLUG_NATIVE too, so both paths can be compared in one process.
+    from .native import mode as native_mode
+
+    cache_key = (key, native_mode())
     with _cache_lock:
-        backend = _cache.get(key)
+        backend = _cache.get(cache_key)
         if backend is None:
-            backend = _load(key)
-            _cache[key] = backend
+            backend = _load_native(key) or _load(key)
+            _cache[cache_key] = backend
         return backend
+
+
+def _load_native(options: LoadOptions) -> Backend | None:
+    """The checkpoint on the native path (:func:`qplug_vlm.native.load_native`), or None for transformers."""
+    global _loads
+    from .native import load_native
+
+    backend = load_native(options)
+    if backend is not None:
+        _loads += 1
+    return backend
+# -- end of the native path
 
 
 def load_count() -> int:
