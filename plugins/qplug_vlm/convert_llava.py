@@ -113,11 +113,12 @@ def convert(source: str | os.PathLike[str], output: str | os.PathLike[str], visi
 # Checks before anything is written
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path, what: str = "not an original-layout LLaVA release?") -> dict[str, Any]:
+    """A JSON object from ``path``; a missing or malformed file is a one-line error naming it (and ``what``)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise QplugError(f"{path}: missing (not an original-layout LLaVA release?)") from None
+        raise QplugError(f"{path}: missing ({what})") from None
     except (OSError, ValueError) as exc:
         raise QplugError(f"{path}: not readable JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict):
@@ -128,7 +129,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _read_source_config(src: Path) -> dict[str, Any]:
     if not src.is_dir():
         raise QplugError(f"{src}: not a directory (give the LLaVA release's checkpoint directory)")
-    config = _read_json(src / "config.json")
+    config = read_json(src / "config.json")
     model_type = config.get("model_type")
     if model_type not in MODEL_TYPES:
         other = "; mPLUG-Owl2 releases: qplug convert mplug-owl2" if model_type == "mplug_owl2" else ""
@@ -161,7 +162,7 @@ def _vision_tower_files(clip: Path) -> tuple[dict[str, Any], list[Path]]:
     if not clip.is_dir():
         raise QplugError(f"vision tower {clip}: no such directory (give the CLIP checkpoint, e.g. a download of "
                          "openai/clip-vit-large-patch14-336)")
-    config = _read_json(clip / "config.json")
+    config = read_json(clip / "config.json")
     if config.get("model_type") == "clip":
         vision = config.get("vision_config")
         if not isinstance(vision, dict):
@@ -181,7 +182,7 @@ def _weight_files(directory: Path, what: str) -> list[Path]:
     for index_name in _WEIGHT_INDEXES:
         index = directory / index_name
         if index.is_file():
-            weight_map = _read_json(index).get("weight_map")
+            weight_map = read_json(index).get("weight_map")
             if not isinstance(weight_map, dict) or not weight_map:
                 raise QplugError(f"{index}: no weight_map")
             files = [directory / name for name in dict.fromkeys(weight_map.values())]

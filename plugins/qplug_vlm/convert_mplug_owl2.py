@@ -35,7 +35,7 @@ from typing import Any
 
 from qplug.errors import QplugError
 
-from .convert_llava import _read_tensors, _weight_files
+from .convert_llava import _read_tensors, _weight_files, read_json
 
 __all__ = ["MplugOwl2Converter", "convert", "REQUIRED_KEYS", "TOKENIZER_FILES"]
 
@@ -87,23 +87,11 @@ def convert(source: str | os.PathLike[str], output: str | os.PathLike[str], dtyp
 # Checks before anything is written
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise QplugError(f"{path}: missing ({what})") from None
-    except (OSError, ValueError) as exc:
-        raise QplugError(f"{path}: not readable JSON ({type(exc).__name__}: {exc})") from None
-    if not isinstance(data, dict):
-        raise QplugError(f"{path}: expected a JSON object")
-    return data
-
-
 def _read_config(src: Path) -> dict[str, Any]:
     if not src.is_dir():
         raise QplugError(f"{src}: not a directory (give the downloaded mPLUG-Owl2 release's directory)")
     path = src / "config.json"
-    config = _read_json(path, "not an mPLUG-Owl2 release?")
+    config = read_json(path, "not an mPLUG-Owl2 release?")
     kind = config.get("model_type")
     if kind != MODEL_TYPE:
         hint = " (original LLaVA releases: qplug convert llava)" if kind in ("llava", "llava_llama") else ""
@@ -202,14 +190,14 @@ def _convert_into(staging: Path, src: Path, config: dict[str, Any], files: list[
     (staging / "config.json").write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
     for file in tokenizer_files:
         if file.name == "tokenizer_config.json":
-            tokenizer_config = _read_json(file, "tokenizer settings")
+            tokenizer_config = read_json(file, "tokenizer settings")
             tokenizer_config.pop("auto_map", None)
             (staging / file.name).write_text(json.dumps(tokenizer_config, indent=2) + "\n", encoding="utf-8")
         else:
             shutil.copyfile(file, staging / file.name)
     notes = []
     if (src / "preprocessor_config.json").is_file():
-        _read_json(src / "preprocessor_config.json", "image settings")
+        read_json(src / "preprocessor_config.json", "image settings")
         shutil.copyfile(src / "preprocessor_config.json", staging / "preprocessor_config.json")
     else:
         from .mplug_owl2.testing import PREPROCESSOR_CONFIG
