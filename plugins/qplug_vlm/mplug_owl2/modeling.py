@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from ..native.llama import RMSNorm
 from .configuration import AbstractorSettings, MPLUGOwl2Config, VisionSettings
 from .tables import position_table
 
@@ -262,19 +263,6 @@ class Multiway(nn.Module):
         out[~visual] = text_out
         out[visual] = visual_out
         return out
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, width: int, eps: float) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(width))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = x.dtype
-        h = x.float()
-        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * h.to(dtype)
 
 
 def _rotate(x: torch.Tensor) -> torch.Tensor:
