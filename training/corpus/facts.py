@@ -137,7 +137,10 @@ def clearly_absent(facts: Mapping[str, Any]) -> list[str]:
     """
     kinds = facts["kinds"]
     applied = {d["kind"] for d in facts["distortions"]}
-    return [k for k in KINDS if k not in kinds and k not in applied and not any(k in CONFUSABLE[v] for v in kinds)]
+    # Film grain in the source is content, not a defect, but "there is no noise" would be false.
+    grainy = {"noise"} if (facts.get("content") or {}).get("grain") else set()
+    return [k for k in KINDS if k not in kinds and k not in applied and k not in grainy
+            and not any(k in CONFUSABLE[v] for v in kinds)]
 
 
 def build_facts(applied: list[Applied], level: str, content: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,7 +170,8 @@ def build_facts(applied: list[Applied], level: str, content: Mapping[str, Any]) 
     if "sharpness" not in attributes and not confusing & {"blur", "low_resolution", "compression"} \
             and content.get("detail") != "smooth" and kinds.get("noise") not in ("strong", "severe"):
         attributes["sharpness"] = "sharp"
-    if "noise" not in attributes and "noise" not in kinds and "compression" not in kinds:
+    if "noise" not in attributes and "noise" not in kinds and "compression" not in kinds \
+            and not content.get("grain"):
         attributes["noise"] = "clean"
     if "exposure" not in attributes and not confusing & {"underexposure", "overexposure", "low_contrast"}:
         attributes["exposure"] = "well_exposed"

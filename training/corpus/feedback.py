@@ -171,6 +171,11 @@ _FINE: dict[tuple[str, str], tuple[str, ...]] = {
     ("contrast", "high"): ("The image has good contrast.", "The image has strong contrast."),
 }
 
+#: Sentences for film grain that is part of the source (:func:`.distortions.film_grain`).
+_GRAIN = ("A fine film grain is part of the picture and does not harm it.",
+          "The image carries a natural film grain, which is texture rather than a defect.",
+          "There is a light, natural film grain, as in a photo shot on film.")
+
 # --------------------------------------------------------------------------- scene
 
 _NOUNS = ("scene", "view", "subject", "composition")
@@ -272,6 +277,9 @@ def feedback_text(facts: Mapping[str, Any], seed: str) -> str:
     if rng.random() < 0.85:
         applied_kinds = {d["kind"] for d in facts["distortions"]}
         parts.append(_scene_sentence(facts["content"], kinds, applied_kinds, rng))
+    if facts["content"].get("grain"):
+        # Grain in the source is texture, not a defect (the level ignores it); say so, never "no noise".
+        parts.append(rng.choice(_GRAIN))
     if fine and visible and rng.random() < 0.3:
         parts.extend(fine)
         parts.extend(defects)

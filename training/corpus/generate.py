@@ -16,11 +16,16 @@ import cv2
 import numpy as np
 
 from .crops import MIN_DETAIL, Crop, ScaledPhoto, choose_crop
-from .distortions import DISTORTIONS, apply
+from .distortions import DISTORTIONS, apply, film_grain
 from .facts import Applied, build_facts, clearly_absent, content_stats
 from .feedback import make_feedback
 from .photos import Photo, load_rgb
 from .quality import level_of, measure
+
+#: The blur types a strong-blur variant draws from.
+BLUR_TYPES: tuple[str, ...] = ("gaussian_blur", "motion_blur", "defocus_blur")
+#: Severity range of the strong-blur variants (Gaussian sigma 2.3..4 px, motion 12..22 px).
+STRONG_BLUR: tuple[float, float] = (0.55, 1.0)
 
 #: Level-centre severities of the evaluation set (one per severity level 1..5).
 EVAL_SEVERITIES: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -44,10 +49,21 @@ class Settings:
     types: tuple[str, ...] = tuple(DISTORTIONS)
     min_detail: float = MIN_DETAIL
     eval_crops_per_photo: int = 2
+    #: Share of training crops given film grain before anything else: grain is content, so the grainy
+    #: crop is the pristine reference of that crop's variants (:func:`.distortions.film_grain`).
+    grain_share: float = 0.0
+    #: Share of distorted variants replaced by one strong blur (a blur type at severity 0.55..1).
+    strong_blur_share: float = 0.0
+    #: Share of questions worded from :mod:`.phrasing` (:class:`.questions.QuestionWriter`).
+    paraphrase_share: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["types"] = list(self.types)
+        # Levers added after the first corpora: left out when off, so those corpora keep their identity.
+        for name in ("grain_share", "strong_blur_share", "paraphrase_share"):
+            if not d[name]:
+                del d[name]
         return d
 
 
@@ -95,6 +111,11 @@ def plan_variants(settings: Settings, key: int, crop: int) -> list[list[tuple[st
     for v in range(settings.variants_per_crop):
         if v == 0 and rng.random() < settings.pristine_share:
             plans.append([])
+            continue
+        blurs = [t for t in BLUR_TYPES if t in types]
+        # Drawn only when asked for, so corpora built without it keep their plans.
+        if settings.strong_blur_share > 0 and blurs and rng.random() < settings.strong_blur_share:
+            plans.append([(str(rng.choice(blurs)), float(rng.uniform(*STRONG_BLUR)))])
             continue
         if rng.random() < settings.pair_share:
             first = str(rng.choice(types))
@@ -206,6 +227,11 @@ def run_task(settings: Settings, out: str, task: Task) -> list[tuple[dict, dict]
         crop, pristine = choose_crop(scaled, settings.size, crop_rng, settings.min_detail,
                                      max_factor=float(photo.get("max_scale", 1.0)))
         content = content_stats(pristine)
+        if not task.eval and settings.grain_share > 0:
+            grain_rng = np.random.default_rng([settings.seed, key, c, 7])
+            if grain_rng.random() < settings.grain_share:
+                pristine, grain = film_grain(pristine, float(grain_rng.uniform(0.0, 1.0)), grain_rng)
+                content = content_stats(pristine) | {"grain": grain}
         for variant, iid, steps in entries:
             if task.eval:
                 t_index = list(DISTORTIONS).index(steps[0][0]) if steps else -1

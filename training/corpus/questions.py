@@ -30,6 +30,7 @@ from qplug_vlm.prompts import DESCRIBE_PROMPT, LETTERS, METHODS, mcq_prompt
 
 from ..data import Feedback, Record, RuleConverter, balance_yes_no, make_record
 
+from . import phrasing
 from .distortions import KINDS
 from .facts import clearly_absent
 
@@ -136,16 +137,20 @@ class QuestionWriter:
     """
 
     def __init__(self, seed: int = 0, yes_no_per_image: int = 2, severity_share: float = 0.5,
-                 describe_share: float = 0.25, mcq_suffix_share: float = 0.5) -> None:
+                 describe_share: float = 0.25, mcq_suffix_share: float = 0.5, paraphrase_share: float = 0.0) -> None:
         self.seed = seed
         self.rule = RuleConverter(seed=seed, yes_no=1, what_how=2)
         self.yes_no_per_image = yes_no_per_image
         self.severity_share = severity_share
         self.describe_share = describe_share
         self.mcq_suffix_share = mcq_suffix_share
+        #: Share of questions worded from :mod:`.phrasing` (0: the original wordings only).
+        self.paraphrase_share = paraphrase_share
         self.yes: Counter[str] = Counter()
         self.no: Counter[str] = Counter()
         self.letters: Counter[str] = Counter()
+        #: Answer letters of the varied multiple-choice questions, per number of options.
+        self.letters_by_size: dict[int, Counter[str]] = {}
         self.mcq_answers: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
 
@@ -166,8 +171,10 @@ class QuestionWriter:
         out.append(make_record(f"{fb.id}/qalign", [(QALIGN_QUESTION, f"{QALIGN_PREFIX} {facts['level']}.")], image,
                                {**meta, "task": "qalign", "level": facts["level"]}))
         if rng.random() < self.describe_share:
-            out.append(make_record(f"{fb.id}/describe", [(DESCRIBE_PROMPT.format(medium="image"), fb.text)], image,
-                                   {**meta, "task": "pathway"}))
+            prompt = DESCRIBE_PROMPT.format(medium="image")
+            if self._paraphrase(rng):
+                prompt = rng.choice(phrasing.DESCRIBE)
+            out.append(make_record(f"{fb.id}/describe", [(prompt, fb.text)], image, {**meta, "task": "pathway"}))
         out.append(self._mcq(fb, facts, rng, meta))
         if rng.random() < self.severity_share:
             rec = self._severity(fb, facts, rng, meta)
@@ -187,6 +194,7 @@ class QuestionWriter:
         return {
             "yes_no_by_kind": {k: {"yes": self.yes[k], "no": self.no[k]} for k in KINDS},
             "mcq_letters": dict(sorted(self.letters.items())),
+            "mcq_letters_varied": {n: dict(sorted(c.items())) for n, c in sorted(self.letters_by_size.items())},
             "mcq_answers": dict(sorted(self.mcq_answers.items())),
             "dropped": dict(self.dropped),
             "rule_converter": self.rule.stats.to_dict(),
@@ -208,7 +216,14 @@ class QuestionWriter:
         body = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
         return f"{question}\n{body}", False
 
-    def _mcq(self, fb: Feedback, facts: Mapping[str, Any], rng: random.Random, meta: dict) -> Record:
+    def _paraphrase(self, rng: random.Random) -> bool:
+        # Drawn only when asked for, so writers without paraphrases keep their random stream.
+        return self.paraphrase_share > 0 and rng.random() < self.paraphrase_share
+
+    def _mcq(self, fb: Feedback, facts: Mapping[str, Any], rng: random.Random, meta: dict,
+             varied: bool = True) -> Record:
+        if varied and self._paraphrase(rng):
+            return self._mcq_varied(fb, facts, rng, meta)
         main = facts["main"]
         absent = self._safe_absent(facts)
         if main is None:
@@ -231,6 +246,37 @@ class QuestionWriter:
         answer = letter if with_suffix else f"{letter}. {correct}"
         return make_record(f"{fb.id}/mcq", [(prompt, answer)], fb.image,
                            {**meta, "task": "mcq", "answer": letter, "options": options, "kind": main or "none"})
+
+    def _mcq_varied(self, fb: Feedback, facts: Mapping[str, Any], rng: random.Random, meta: dict) -> Record:
+        """The main-distortion question in other words: synonyms, 2-6 options, "none of these"."""
+        main = facts["main"]
+        absent = self._safe_absent(facts)
+        if not absent:  # no option could fairly be wrong: ask the plain way
+            return self._mcq(fb, facts, rng, meta, varied=False)
+        n_distractors = min(len(absent), rng.randint(1, 5))
+        distractors = [rng.choice(phrasing.OPTION_SYNONYMS[k]) for k in rng.sample(absent, n_distractors)]
+        if main is None:
+            correct, kind = rng.choice(phrasing.NONE_OPTIONS), "none"
+        elif facts["kinds"][main] in ("moderate", "strong", "severe") and rng.random() < 0.2 and distractors:
+            # The real problem is not offered: "none of these" is right.
+            correct, kind = rng.choice(phrasing.NOT_LISTED_OPTIONS), "not_listed"
+        else:
+            correct, kind = rng.choice(phrasing.OPTION_SYNONYMS[main]), main
+        n = len(distractors) + 1
+        # Balanced per option count: one count over all sizes would put every 6-option answer on F
+        # (E and F are only ever letters of 5- and 6-option questions), and a model learns "F".
+        counts = self.letters_by_size.setdefault(n, Counter())
+        least = min(counts[LETTERS[i]] for i in range(n))
+        pos = rng.choice([i for i in range(n) if counts[LETTERS[i]] == least])
+        options = distractors[:pos] + [correct] + distractors[pos:]
+        letter = LETTERS[pos]
+        counts[letter] += 1
+        self.mcq_answers[f"varied:{kind}"] += 1
+        prompt, with_suffix = self._options_prompt(rng.choice(phrasing.MCQ_STEMS + _MCQ_QUESTIONS), options, rng)
+        answer = letter if with_suffix else f"{letter}. {correct}"
+        return make_record(f"{fb.id}/mcq", [(prompt, answer)], fb.image,
+                           {**meta, "task": "mcq", "answer": letter, "options": options, "kind": main or "none",
+                            "varied": True})
 
     def _severity(self, fb: Feedback, facts: Mapping[str, Any], rng: random.Random, meta: dict) -> Record | None:
         kinds = facts["kinds"]
@@ -273,8 +319,21 @@ class QuestionWriter:
             else:
                 self.no[kind] += 1
                 answer = rng.choice(_YN_NO[kind])
+            said = "yes" if yes else "no"
+            if self._paraphrase(rng):
+                inverted = phrasing.YES_NO_INVERTED.get(kind, ())
+                if inverted and rng.random() < 0.3:
+                    # Asked the other way round: "Is it sharp?" -- yes when the defect is absent.
+                    question = rng.choice(inverted)
+                    answer = rng.choice(phrasing.INVERTED_YES[kind]) if not yes else "No, " + _lower_first(
+                        answer.removeprefix("Yes, "))
+                    said = "no" if yes else "yes"
+                else:
+                    question = rng.choice(phrasing.YES_NO[kind])
+            # "kind"/"answer" keep the defect's presence, so the per-kind balance stays about the image.
             out.append(make_record(f"{fb.id}/kyn{i}", [(question, answer)], fb.image,
-                                   {**meta, "task": "yes_no", "kind": kind, "answer": "yes" if yes else "no"}))
+                                   {**meta, "task": "yes_no", "kind": kind, "answer": "yes" if yes else "no",
+                                    "said": said}))
         return out
 
     def _yes_answer(self, kind: str, facts: Mapping[str, Any], rng: random.Random) -> str:
@@ -290,6 +349,8 @@ class QuestionWriter:
     def _what(self, fb: Feedback, facts: Mapping[str, Any], rng: random.Random, meta: dict) -> Record:
         main = facts["main"]
         question = rng.choice(_WHAT_QUESTIONS)
+        if self._paraphrase(rng):
+            question = rng.choice(phrasing.WHAT)
         if main is None:
             answer = rng.choice(("There is no visible distortion; the image looks clean.",
                                  "No distortion is noticeable in this image."))
@@ -303,6 +364,10 @@ class QuestionWriter:
             answer = f"The main distortion is {phrase}."
         return make_record(f"{fb.id}/what", [(question, answer)], fb.image,
                            {**meta, "task": "what_how", "kind": main or "none"})
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def write_all(pairs: Iterable[tuple[Feedback, Mapping[str, Any]]], writer: QuestionWriter) -> list[Record]:

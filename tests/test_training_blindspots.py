@@ -1,0 +1,66 @@
+"""Issue 16's blind-spot benches (qplug_training.evaluation.paraphrase / .blindspots): the parts that need
+no model: event IoU, the held-out questions' gold answers, the report parsing."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+
+from qplug_training.corpus import heldout  # noqa: E402
+from qplug_training.evaluation import blindspots, paraphrase  # noqa: E402
+
+
+def test_iou_merges_overlapping_events() -> None:
+    assert blindspots.iou([(3.0, 4.5)], (3.0, 4.5)) == pytest.approx(1.0)
+    assert blindspots.iou([], (3.0, 4.5)) == 0.0
+    assert blindspots.iou([(3.0, 3.75)], (3.0, 4.5)) == pytest.approx(0.5)
+    assert blindspots.iou([(2.9, 3.6), (3.5, 4.6)], (3.0, 4.5)) == pytest.approx(1.5 / 1.7)
+    assert blindspots.iou([(0.0, 1.0), (3.0, 4.5)], (3.0, 4.5)) == pytest.approx(1.5 / 2.5)
+
+
+def test_events_and_frames_read_from_the_jsonl_report() -> None:
+    report = [{"type": "frame", "pts": 0.0, "scores": {"qalign": 4.0}},
+              {"type": "frame", "pts": 0.04, "scores": {"qalign": 2.0}},
+              {"type": "frame", "pts": 0.08, "scores": {}},
+              {"type": "source", "events": [{"scorer": "qalign", "start": 0.04, "end": 0.08},
+                                            {"scorer": "decode_gap", "start": 1.0, "end": 2.0}]},
+              {"type": "run"}]
+    series, events = blindspots._frames_and_events(report)
+    assert series == [(0.0, 4.0), (0.04, 2.0)]
+    assert blindspots._intervals(events) == [(0.04, 0.08)]
+
+
+def _meta(iid: str, mention: dict, absent: list, main: str | None, severity: int, distortions: list) -> dict:
+    return {"id": iid, "image": f"eval/images/{iid}.png", "level": "good", "distortions": distortions,
+            "facts": {"main": main},
+            "eval": {"severity_level": severity, "checks": {"mention": mention, "absent": absent}}}
+
+
+def test_heldout_yes_no_gold_follows_visibility_and_wording() -> None:
+    metas = [_meta(f"img{i}", {"blur": "strong", "noise": "slight"}, ["underexposure", "banding"], "blur", 4,
+                   [{"kind": "blur"}]) for i in range(40)]
+    questions = paraphrase.yes_no_questions(metas)
+    assert len(questions) == 80
+    for q in questions:
+        inverted = q.type.endswith("inverted")
+        assert q.question in (heldout.YES_NO_INVERTED if inverted else heldout.YES_NO)[q.concern]
+        there = q.concern == "blur"
+        assert q.concern != "noise"  # slight: never asked
+        assert q.correct == ("yes" if there != inverted else "no")
+    assert any(q.type.endswith("inverted") for q in questions)
+
+
+def test_heldout_mcq_uses_the_issue_options_and_none_for_pristine() -> None:
+    metas = [_meta("a", {"underexposure": "strong"}, [], "underexposure", 4, [{"kind": "underexposure"}]),
+             _meta("b", {}, [], None, 0, []),
+             _meta("c", {"banding": "strong"}, [], "banding", 4, [{"kind": "banding"}]),
+             _meta("d", {"blur": "strong", "noise": "moderate"}, [], "blur", 4, [{"kind": "blur"}]),
+             _meta("e", {"noise": "slight"}, [], "noise", 1, [{"kind": "noise"}])]
+    questions = {q.id.split("/")[0]: q for q in paraphrase.mcq_questions(metas)}
+    assert set(questions) == {"a", "b"}
+    assert questions["a"].correct == "too dark" and set(questions["a"].candidates) == set(heldout.MCQ_OPTIONS.values())
+    assert questions["b"].correct == heldout.MCQ_NONE and len(questions["b"].candidates) == 7
+    assert all(q.question in heldout.MCQ_STEMS for q in questions.values())

@@ -1,0 +1,90 @@
+"""The held-out paraphrase set: questions worded unlike any training question, for evaluation only.
+
+Nothing in the corpus builder imports this module: these wordings never reach a training record
+(tests/test_corpus_phrasing.py checks every training pool against them, after normalising case and
+punctuation). :mod:`qplug_training.evaluation.paraphrase` asks them about the evaluation set's images.
+
+- :data:`YES_NO`: per kind, wordings whose "yes" means the defect is visible;
+- :data:`YES_NO_INVERTED`: per kind, wordings whose "yes" means the image is fine in that respect;
+- :data:`MCQ_STEMS`: stems for "which is the main problem", asked over :data:`MCQ_OPTIONS` (the option
+  set of issue 16's report: blur / noise / compression artifacts / too dark / too bright / low contrast)
+  in an order shuffled per question, with "none of these" added for pristine images;
+- :data:`DESCRIBE`: description prompts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+YES_NO: Final[dict[str, tuple[str, ...]]] = {
+    "blur": ("Does this picture look blurry to you?", "Would you say the photo is out of focus?",
+             "Is the image soft rather than crisp?", "Has this photo lost its sharpness?"),
+    "noise": ("Can you see noise or grain in this picture?", "Is the picture speckled with grain?",
+              "Would you say this image is noisy?", "Do you notice graininess in this photo?"),
+    "compression": ("Does this picture show signs of heavy compression?", "Can you see blocky artifacts in the photo?",
+                    "Would you say this image was saved at a low quality setting?"),
+    "low_resolution": ("Does this picture look pixelated to you?", "Would you say the image has too few pixels?",
+                       "Can you see chunky pixels in this photo?"),
+    "underexposure": ("Does this picture look too dark to you?", "Would you say the photo is too dim?",
+                      "Is the picture lacking light?"),
+    "overexposure": ("Does this picture look too bright to you?", "Would you say the photo got too much light?",
+                     "Are the bright parts of this picture washed to white?"),
+    "low_contrast": ("Does this picture look flat to you?", "Would you say the contrast is weak in this photo?",
+                     "Does the photo look foggy and low in contrast?"),
+    "colour": ("Do the colours of this picture look off to you?", "Would you say the colours in this photo are unnatural?",
+               "Is the colour balance of this picture wrong?"),
+    "banding": ("Can you see stripes of colour in the smooth parts of this picture?",
+                "Would you say the gradients in this photo are stepped?"),
+}
+
+YES_NO_INVERTED: Final[dict[str, tuple[str, ...]]] = {
+    "blur": ("Does this picture look sharp to you?",),
+    "noise": ("Would you say this picture is free of grain?",),
+    "underexposure": ("Is there enough light in this picture?",),
+    "low_contrast": ("Would you say this photo has punchy contrast?",),
+}
+
+#: The option set of issue 16's report, per kind.
+MCQ_OPTIONS: Final[dict[str, str]] = {
+    "blur": "blur", "noise": "noise", "compression": "compression artifacts", "underexposure": "too dark",
+    "overexposure": "too bright", "low_contrast": "low contrast",
+}
+MCQ_NONE: Final[str] = "none of these"
+
+MCQ_STEMS: Final[tuple[str, ...]] = (
+    "What is the most obvious problem with this picture?", "Which issue hurts this photo the most?",
+    "If you had to name one flaw in this image, which would it be?", "Which of these problems can you see in this picture?",
+    "What is the primary defect in this photo?", "Select the flaw that is most apparent in this picture.",
+    "Which of the following is the most serious issue in this picture?", "What mainly lowers the quality of this photo?",
+    "Which of these words best describes what is wrong with the picture?",
+    "Looking at this picture, which problem stands out?", "What would a photographer say is the main fault of this image?",
+    "Which degradation dominates this picture?", "Which defect would you fix first in this photo?",
+    "What kind of damage does this picture show most?", "Among these options, which affects the picture most?",
+)
+
+DESCRIBE: Final[tuple[str, ...]] = (
+    "Tell me about the quality of this picture.", "How good is this photo technically? Mention any flaws.",
+    "Write a short quality review of this picture.", "What flaws, if any, does this photo have? Describe them.",
+    "Assess this picture: is it sharp, clean, well exposed?", "Describe any visual defects you notice in this photo.",
+    "Give me your opinion of this picture's image quality.", "Explain what is good or bad about the quality of this photo.",
+    "Please review the technical quality of this picture.", "What does the quality of this picture look like to you?",
+    "Critique this photo's sharpness, noise, exposure and colours.",
+    "Summarise the quality problems of this picture, if there are any.",
+    "How would you describe the look of this photo, quality-wise?", "Report on the quality of this picture in a few sentences.",
+    "Inspect this photo and describe its quality.",
+)
+
+
+def all_questions() -> list[str]:
+    """Every held-out wording (yes/no, inverted yes/no, MCQ stems, description prompts)."""
+    out: list[str] = []
+    for pool in (YES_NO, YES_NO_INVERTED):
+        for wordings in pool.values():
+            out.extend(wordings)
+    return out + list(MCQ_STEMS) + list(DESCRIBE)
+
+
+def normalise(text: str) -> str:
+    """Lower case, letters and digits only, single spaces: how wordings are compared."""
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())

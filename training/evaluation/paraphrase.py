@@ -1,0 +1,170 @@
+"""Held-out paraphrases: yes/no, multiple choice and descriptions asked in words never trained on.
+
+The wordings are :mod:`qplug_training.corpus.heldout`'s; the images and their truth are the evaluation
+set's (``CORPUS/eval/metadata.jsonl``: ``checks.mention``, visible kinds and their impact; ``checks.absent``,
+kinds that are cleanly absent; ``main``, the dominant kind). Questions are built deterministically:
+
+- **yes/no**: per image, one question about a kind that is visible at least "moderate" (gold yes) and one
+  about a cleanly absent kind (gold no), each in a held-out wording of that kind (the inverted wordings
+  flip the gold); slight defects are not asked about (neither answer would be fair);
+- **MCQ**: images whose main kind is one of issue 16's six options with at least moderate impact and no
+  other of the six visible: the six options (blur / noise / compression artifacts / too dark / too bright
+  / low contrast) in a per-question shuffled order; pristine images get "none of these" as a seventh;
+- **descriptions**: greedy descriptions under the held-out description prompts, checked like figure 3
+  (:func:`.description.check_description`: the main kind named, nothing named on a clean image).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Sequence
+
+from .common import deterministic_sample, load_rgb, log
+
+_VISIBLE = ("moderate", "strong", "severe")
+
+
+def _metas(corpus: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(corpus / "eval" / "metadata.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                rows.append(json.loads(line))
+    return sorted(rows, key=lambda m: m["id"])
+
+
+def yes_no_questions(metas: Sequence[dict[str, Any]]) -> list[Any]:
+    """Held-out yes/no questions about the evaluation images (see the module docstring)."""
+    from ..corpus import heldout
+    from ..evaluate import Question
+
+    out = []
+    for m in metas:
+        rng = random.Random(f"paraphrase:yn:{m['id']}")
+        checks = m["eval"]["checks"]
+        present = sorted(k for k, impact in checks["mention"].items() if impact in _VISIBLE)
+        absent = sorted(checks["absent"])
+        for kind, there in ((rng.choice(present), True) if present else (None, True),
+                            (rng.choice(absent), False) if absent else (None, False)):
+            if kind is None:
+                continue
+            wordings = [(q, False) for q in heldout.YES_NO[kind]]
+            wordings += [(q, True) for q in heldout.YES_NO_INVERTED.get(kind, ())]
+            question, inverted = rng.choice(wordings)
+            gold = "yes" if there != inverted else "no"
+            out.append(Question(image=m["image"], question=question, candidates=("yes", "no"), correct=gold,
+                                type=f"yes_no:{'inverted' if inverted else 'direct'}", concern=kind,
+                                id=f"{m['id']}/heldout-yn-{kind}"))
+    return out
+
+
+def mcq_questions(metas: Sequence[dict[str, Any]]) -> list[Any]:
+    from ..corpus import heldout
+    from ..evaluate import Question
+
+    six = heldout.MCQ_OPTIONS
+    out = []
+    for m in metas:
+        mention = m["eval"]["checks"]["mention"]
+        main = m["facts"]["main"]
+        rng = random.Random(f"paraphrase:mcq:{m['id']}")
+        if m["eval"]["severity_level"] == 0 and not m["distortions"]:
+            options = list(six.values())
+            rng.shuffle(options)
+            options.append(heldout.MCQ_NONE)
+            correct, concern = heldout.MCQ_NONE, "none"
+        elif main in six and mention.get(main) in _VISIBLE and not (set(mention) - {main}) & set(six):
+            options = list(six.values())
+            rng.shuffle(options)
+            correct, concern = six[main], main
+        else:
+            continue
+        out.append(Question(image=m["image"], question=rng.choice(heldout.MCQ_STEMS), candidates=tuple(options),
+                            correct=correct, type="mcq", concern=concern, id=f"{m['id']}/heldout-mcq"))
+    return out
+
+
+def _balanced(questions: list[Any], n: int | None, seed: str) -> list[Any]:
+    """At most ``n`` questions, half of each gold answer where possible (deterministic)."""
+    yes = [q for q in questions if q.correct == "yes"]
+    no = [q for q in questions if q.correct == "no"]
+    if n is None:
+        k = min(len(yes), len(no))
+    else:
+        k = min(len(yes), len(no), n // 2)
+    return deterministic_sample(yes, k, seed + ":yes") + deterministic_sample(no, k, seed + ":no")
+
+
+def _by_wording(rows: Sequence[dict[str, Any]], questions: Sequence[Any]) -> dict[str, dict[str, Any]]:
+    wording = {q.id: q.question for q in questions}
+    grouped: dict[str, list[bool]] = defaultdict(list)
+    for row in rows:
+        grouped[wording[row["id"]]].append(bool(row["hit"]))
+    return {w: {"accuracy": sum(v) / len(v), "n": len(v)} for w, v in sorted(grouped.items())}
+
+
+def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: int | None = 400,
+                       describe: int = 150, max_new_tokens: int = 80, batch_size: int = 16,
+                       items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Accuracy on the held-out paraphrases; rows appended to ``items``."""
+    from qplug.types import Frame
+    from qplug_vlm import describer
+    from qplug_vlm.backend import load_backend
+
+    from ..corpus import heldout
+    from ..evaluate import evaluate_mcq
+    from .description import check_description
+
+    items = [] if items is None else items
+    metas = _metas(corpus)
+    backend = load_backend(model=model, device="cpu")
+    out: dict[str, Any] = {"model": model, "heldout_questions": len(heldout.all_questions())}
+    began = time.perf_counter()
+    chosen = _balanced(yes_no_questions(metas), yes_no, "paraphrase:yn")
+    rows: list[dict[str, Any]] = []
+    out["yes_no"] = evaluate_mcq(backend, chosen, corpus, batch_size, rows)
+    out["yes_no"]["by_wording"] = _by_wording(rows, chosen)
+    items += [{**r, "task": "heldout_yes_no"} for r in rows]
+    log(f"paraphrase yes/no: {len(chosen)} in {time.perf_counter() - began:.1f} s, "
+        f"accuracy {out['yes_no']['overall']['accuracy']:.3f}")
+    began = time.perf_counter()
+    chosen = deterministic_sample(mcq_questions(metas), mcq, "paraphrase:mcq")
+    rows = []
+    out["mcq"] = evaluate_mcq(backend, chosen, corpus, batch_size, rows)
+    out["mcq"]["by_wording"] = _by_wording(rows, chosen)
+    items += [{**r, "task": "heldout_mcq"} for r in rows]
+    log(f"paraphrase MCQ: {len(chosen)} in {time.perf_counter() - began:.1f} s, "
+        f"accuracy {out['mcq']['overall']['accuracy']:.3f}")
+    if describe:
+        began = time.perf_counter()
+        pool = deterministic_sample(metas, describe, "paraphrase:describe")
+        by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for i, m in enumerate(pool):
+            by_prompt[heldout.DESCRIBE[i % len(heldout.DESCRIBE)]].append(m)
+        checks: list[dict[str, Any]] = []
+        for prompt, group in by_prompt.items():
+            describe_ = describer.build(prompt=prompt, model=model, device="cpu", max_new_tokens=max_new_tokens)
+            for start in range(0, len(group), batch_size):
+                chunk = group[start:start + batch_size]
+                frames = [Frame.from_rgb(load_rgb(corpus / m["image"]), source_id=m["id"], index=j)
+                          for j, m in enumerate(chunk)]
+                for m, text in zip(chunk, describe_.describe(frames)):
+                    check = check_description(text, m["facts"]["main"], m["level"])
+                    checks.append({**check, "prompt": prompt})
+                    items.append({"task": "heldout_describe", "id": m["id"], "prompt": prompt, "description": text,
+                                  **check})
+        n = len(checks)
+        out["describe"] = {"n": n, "names_main": sum(c["names_main"] for c in checks) / n if n else None,
+                           "level_within_one": sum(c["level_within_one"] for c in checks) / n if n else None,
+                           "names_main_distorted": _rate([c for c in checks if c["main"] != "none"]),
+                           "names_none_clean": _rate([c for c in checks if c["main"] == "none"])}
+        log(f"paraphrase describe: {n} in {time.perf_counter() - began:.1f} s, names main {out['describe']['names_main']}")
+    return out
+
+
+def _rate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {"n": len(rows), "rate": sum(r["names_main"] for r in rows) / len(rows) if rows else None}
