@@ -292,7 +292,7 @@ class RemoteAsker:
             top = _top_logprobs(response)
         except _NoLevels as exc:
             raise RemoteError(str(exc)) from None
-        found = [_token_logprob(token, top) for token in tokens]
+        found = [_match(token, top, exact=True) for token in tokens]
         if all(lp is None for lp in found):
             raise RemoteError(f"none of the answer tokens {', '.join(map(repr, tokens))} is among the server's top "
                               f"{len(top)} tokens ({', '.join(repr(t) for t, _ in top[:8])}...)")
@@ -331,12 +331,6 @@ def _generation_options(max_new_tokens: int, do_sample: bool, temperature: float
     if do_sample and seed is not None:
         options["seed"] = int(seed)
     return options
-
-
-def _token_logprob(token: str, top: list[tuple[str, float]]) -> float | None:
-    """The log-probability of exactly ``token`` (a leading space allowed, as tokenizers spell word starts)."""
-    matches = [logprob for text, logprob in top if text.strip() == token]
-    return max(matches) if matches else None
 
 
 def wanted(options: dict[str, Any]) -> bool:
