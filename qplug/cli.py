@@ -605,6 +605,32 @@ def _terminate_on_sigterm() -> Any:
     return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
+def _redeliver_swallowed_interrupts() -> None:
+    """Make a Ctrl-C or SIGTERM that lands inside a finalizer still end the run.
+
+    Python raises KeyboardInterrupt wherever the signal arrives; when that is a weakref callback or a
+    ``__del__`` (importlib's module-lock cleanup, during start-up, is the usual one) the exception cannot
+    propagate: Python prints "Exception ignored ... Traceback" and the run goes on as if nothing had
+    been asked. Here the swallowed interrupt is sent again a moment later from a helper thread (sent
+    from the hook itself it would be raised inside the hook, and swallowed again), so it is raised once
+    the finalizer has returned, in ordinary code, where :func:`main` turns it into "qplug: interrupted"
+    and exit 130. Landing in another finalizer only sends it once more.
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        kind = unraisable.exc_type
+        if kind is not None and issubclass(kind, (KeyboardInterrupt, Terminated)):
+            signum = signal.SIGINT if issubclass(kind, KeyboardInterrupt) else signal.SIGTERM
+            resend = threading.Timer(0.01, os.kill, (os.getpid(), signum))
+            resend.daemon = True
+            resend.start()
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+
+
 def _hold_signals() -> dict[int, Any]:
     """Ignore SIGINT and SIGTERM (reports are being closed; the exit code already says how the run
     ended); return the handlers to put back with :func:`_release_signals`."""
@@ -630,6 +656,7 @@ def program() -> None:
     global _AS_PROGRAM
     _AS_PROGRAM = True
     _terminate_on_sigterm()  # before anything heavy is imported: a signal at start-up is no traceback either
+    _redeliver_swallowed_interrupts()
     try:
         code = main()
     except KeyboardInterrupt:

@@ -438,3 +438,36 @@ def test_jobs_resume_a_killed_run(library, tmp_path):
     whole = tmp_path / "whole.jsonl"
     assert qplug("score", library, *SCORERS, "--out", whole, "-q").returncode == 0
     assert frame_scores(out) == frame_scores(whole)
+
+
+SWALLOWED = """
+import sys, time, weakref
+from qplug import cli
+from qplug.errors import Terminated
+cli._terminate_on_sigterm()
+if sys.argv[2] == "hook":
+    cli._redeliver_swallowed_interrupts()
+class Held: pass
+def finalizer(_):  # where a signal at start-up can land: importlib's module-lock cleanup is one
+    raise {"int": KeyboardInterrupt, "term": Terminated}[sys.argv[1]]()
+held = Held(); ref = weakref.ref(held, finalizer); del held
+try:
+    for _ in range(50): time.sleep(0.01)
+    print("went on")
+except KeyboardInterrupt:
+    print("interrupted")
+except Terminated:
+    print("terminated")
+"""
+
+
+@pytest.mark.parametrize("kind, said", [("int", "interrupted"), ("term", "terminated")])
+def test_an_interrupt_swallowed_by_a_finalizer_still_ends_the_run(kind, said):
+    def run(hook: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", SWALLOWED, kind, hook], env=ENV, capture_output=True,
+                              text=True, timeout=60)
+
+    done = run("hook")
+    assert done.stdout.strip() == said and "Traceback" not in done.stderr, done.stderr
+    bare = run("none")  # without the hook Python prints the traceback and carries on
+    assert bare.stdout.strip() == "went on" and "Exception ignored" in bare.stderr
