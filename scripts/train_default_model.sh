@@ -2,20 +2,24 @@
 # Retrain qplug's default model from the corpus (scripts/build_corpus.sh) and install it where the
 # vlm plugin looks for it: stage 1 (training/recipes/qplug_default.toml, frozen ImageNet tower,
 # ~60 min on 2 CPU cores), stage 2 (qplug_default_stage2.toml, whole tower, ~51 min) = v0.4, the
-# shipped model. With --v1, stage 3 too (qplug_default_v1.toml, v1: v0.4 continued on the v1 corpus,
-# ~52 min), and v1 is installed instead: v1 was trained and measured but not shipped, because it does
-# not yet fix the blur blind spot of issue 16 (docs/corpus.md, "v1 levers").
+# shipped model. With --v1 or --v2, a third stage too (qplug_default_v1.toml: v0.4 continued on the v1
+# corpus, ~52 min; qplug_default_v2.toml: on the v2 corpus, ~62 min), and that model is installed
+# instead (docs/corpus.md, "v1 levers" and "v2 levers"; the model card says which one ships).
 # Resumable: run it again after an interruption; a stage whose export exists is not rerun.
 # The corpora (/work/corpus for stage 1, /work/corpus-wide for stage 2: scripts/build_corpus.sh) and the
 # ImageNet EfficientNet-Lite0 tower (/work/pretrained, fetched by pip and converted once) are located by
 # the recipes.
-#   scripts/train_default_model.sh [RUNS_DIR] [--v1]
+#   scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2]
 set -euo pipefail
 runs=${1:-/work/runs}
-with_v1=${2:-}
+third=${2:-}
 stage1="$runs/qplug-default"
 stage2="$runs/qplug-default-stage2"
-stage3="$runs/qplug-default-v1"
+case "$third" in
+  "") ;;
+  --v1|--v2) stage3="$runs/qplug-default-${third#--}" ;;
+  *) echo "usage: scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2]" >&2; exit 2 ;;
+esac
 [ -f /work/pretrained/efficientnet-lite0.safetensors ] || python -m qplug_training.pretrained --out /work/pretrained
 
 train_stage() {  # recipe run_dir [override...]
@@ -36,10 +40,11 @@ train_stage training/recipes/qplug_default_stage2.toml "$stage2" -o model.path="
 stages=("$stage1/training_info.json" "$stage2/training_info.json")
 names=(qplug_default.toml qplug_default_stage2.toml)
 last="$stage2"
-if [ "$with_v1" = "--v1" ]; then
-  train_stage training/recipes/qplug_default_v1.toml "$stage3" -o model.path="$stage2/export/model"
+if [ -n "$third" ]; then
+  recipe="qplug_default_${third#--}.toml"
+  train_stage "training/recipes/$recipe" "$stage3" -o model.path="$stage2/export/model"
   stages+=("$stage3/training_info.json")
-  names+=(qplug_default_v1.toml)
+  names+=("$recipe")
   last="$stage3"
 fi
 

@@ -100,6 +100,101 @@ def test_strong_blur_share_plans_strong_blurs_and_is_off_by_default() -> None:
     assert sum(1 for sev in blurs if sev >= STRONG_BLUR[0]) > 0.3 * len(steps)
 
 
+# --------------------------------------------------------------------------- blur ceiling, plain crops
+
+
+def _soft_detail(size: int = 224) -> np.ndarray:
+    """A smooth gradient with soft, low-contrast texture (detail above the corpus floor of 30): the
+    kind of crop where measured quality forgives a strong blur, because few of its edges are fine."""
+    import cv2
+
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    texture = cv2.GaussianBlur(np.random.default_rng(0).normal(0, 1, (size, size)).astype(np.float32), (0, 0), 4)
+    texture *= 16 / texture.std()
+    img = np.stack([200 - 0.3 * yy + texture, 140 + 0.1 * xx + texture, 60 + texture], -1)
+    return img.clip(0, 255).astype(np.uint8)
+
+
+def test_blur_ceiling_falls_with_sigma_and_spares_sharp_images() -> None:
+    from qplug_training.corpus.quality import blur_ceiling
+
+    values = [blur_ceiling(s) for s in (0.3, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 12.0)]
+    assert values[:2] == [5.0, 5.0] and all(a > b for a, b in zip(values[1:-1], values[2:-1]))
+    assert values[5] < 2.5 and values[-1] == values[-2]  # issue 16: sigma >= 3 px reads below 2.5
+
+
+def test_blur_ceiling_labels_a_strong_blur_of_a_thin_subject_bad() -> None:
+    from qplug_training.corpus.distortions import equivalent_blur_sigma
+    from qplug_training.corpus.generate import make_image
+
+    crop = _soft_detail()
+    steps = [("gaussian_blur", 0.8)]  # sigma ~ 3.2 px
+
+    def factory(i: int) -> np.random.Generator:
+        return np.random.default_rng(i)
+
+    img, applied, measured = make_image(crop, steps, factory)
+    _, capped_applied, capped = make_image(crop, steps, factory, ceiling=True)
+    assert measured["pseudo_mos"] > 3.0  # what the full-reference measures alone say
+    assert capped["pseudo_mos"] < 2.5 and capped["measured_mos"] == measured["pseudo_mos"]
+    assert capped_applied[0].alone_mos == capped["pseudo_mos"]
+    assert equivalent_blur_sigma("gaussian_blur", applied[0].params) == pytest.approx(3.2, abs=0.1)
+    # Steps that are not blur-like keep their measured value.
+    _, _, noisy = make_image(crop, [("gaussian_noise", 0.5)], factory, ceiling=True)
+    assert "measured_mos" not in noisy
+    # A down-up resampling by 1/7 loses what a sigma of 2.8 would; by 1/1.4, nothing the ceiling sees.
+    assert equivalent_blur_sigma("downup", {"factor": 1 / 7}) == pytest.approx(2.8)
+    assert equivalent_blur_sigma("jpeg", {"quality": 20}) is None
+
+
+def _half_smooth_photo_dir(root: Path) -> Path:
+    """One training photo, 1200x700: a smooth sky on the left two thirds, busy detail on the right."""
+    import cv2
+
+    from qplug_training.corpus.photos import Photo, sha256_file
+
+    src = root / "src"
+    (src / "photos").mkdir(parents=True)
+    img = _soft_detail(700)[:, :, :].repeat(2, axis=1)[:, :1200].copy()
+    img = cv2.GaussianBlur(img, (0, 0), 12)
+    busy = np.random.default_rng(1).integers(0, 255, (700, 400, 3), dtype=np.uint8)
+    img[:, 800:] = cv2.GaussianBlur(busy, (0, 0), 1.2)
+    path = src / "photos" / "sky.png"
+    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    write_manifest(src, [Photo(id="sky", path="photos/sky.png", source="synthetic", package="none", licence="CC0",
+                               sha256=sha256_file(path), width=1200, height=700, bytes=path.stat().st_size,
+                               split="train")])
+    return src
+
+
+def test_plain_crops_reach_smooth_areas_and_the_blur_ceiling_spares_them(tmp_path: Path) -> None:
+    from qplug_training.corpus.quality import blur_ceiling
+
+    assert "blur_ceiling" not in Settings().to_dict() and "plain_share" not in Settings().to_dict()
+    src = _half_smooth_photo_dir(tmp_path)
+    common = ["--photos", str(src), "--crops-per-photo", "12", "--variants-per-crop", "3", "--workers", "1",
+              "--types", "gaussian_blur,gaussian_noise", "--pristine-share", "0"]
+
+    def built(name: str, *extra: str) -> list[dict]:
+        assert build.main([*common, "--out", str(tmp_path / name), *extra]) == 0
+        return [json.loads(line) for line in (tmp_path / name / "metadata.jsonl").read_text().splitlines()]
+
+    detailed = built("detailed", "--blur-ceiling")
+    assert min(m["crop"]["detail"] for m in detailed) >= 30  # the most detailed box: always the busy third
+    plain = built("plain", "--blur-ceiling", "--plain-share", "1")
+    smooth = [m for m in plain if m["crop"]["detail"] < 30]
+    assert smooth and len(smooth) < len(plain)
+    for m in plain:
+        blur = [d for d in m["distortions"] if d["type"] == "gaussian_blur"]
+        if not blur:
+            assert "measured_mos" not in m["measures"]
+        elif m["crop"]["detail"] < 30:  # nothing to blur: what the measures say stands
+            assert "measured_mos" not in m["measures"]
+        else:
+            assert m["pseudo_mos"] <= blur_ceiling(blur[0]["params"]["sigma"]) + 1e-6
+            assert m["measures"]["measured_mos"] >= m["pseudo_mos"]
+
+
 # --------------------------------------------------------------------------- phrasing
 
 

@@ -99,6 +99,15 @@ def test_shipped_recipes_parse_and_follow_the_paper():
     assert tiny.model.from_config.patch_init == "dct" and not tiny.model.path
 
 
+def test_every_shipped_recipe_parses_and_each_default_model_stage_continues_the_previous():
+    for recipe in sorted(RECIPES.glob("*.toml")):
+        load_recipe(recipe)  # raises on an unknown key or a bad value
+    for name in ("qplug_default_v1.toml", "qplug_default_v2.toml"):
+        third = load_recipe(RECIPES / name)
+        assert third.model.path and third.image.crop == 224 and not third.image.resize
+        assert third.data.image_root in third.data.sources[0].path
+
+
 def test_from_config_section_is_the_llava_size_qplug_vlm_builds_with():
     from qplug_vlm.configuration import LlavaSize, llava_config
     from qplug_vlm.testing import tiny_tokenizer

@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of distorted variants that are one strong blur (severity 0.55..1)")
     p.add_argument("--paraphrase-share", type=float, default=d.paraphrase_share,
                    help="share of questions worded from qplug_training.corpus.phrasing")
+    p.add_argument("--blur-ceiling", action="store_true",
+                   help="cap the pseudo-MOS of blurred images of detailed crops by the blur's strength")
+    p.add_argument("--plain-share", type=float, default=d.plain_share,
+                   help="share of training crops taken where they fall (no detail preference)")
     p.add_argument("--eval-set", action="store_true", help="also write eval/: every type at 5 severities per val crop")
     p.add_argument("--eval-crops-per-photo", type=int, default=d.eval_crops_per_photo)
     p.add_argument("--photo-limit", type=int, help="only the first N photos of each split (quick trials)")
@@ -147,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         pristine_share=args.pristine_share, pair_share=args.pair_share, seed=args.seed,
                         types=tuple(types), eval_crops_per_photo=args.eval_crops_per_photo,
                         grain_share=args.grain_share, strong_blur_share=args.strong_blur_share,
-                        paraphrase_share=args.paraphrase_share)
+                        paraphrase_share=args.paraphrase_share, blur_ceiling=args.blur_ceiling,
+                        plain_share=args.plain_share)
     small = [p for p in photos if min(p.width, p.height) * p.max_scale < settings.size]
     for p in small:
         log(f"skip {p.id}: {p.width}x{p.height} at {p.max_scale:g}x is smaller than a {settings.size}px crop")

@@ -129,6 +129,25 @@ def defocus_blur(img: np.ndarray, severity: float, rng: np.random.Generator) -> 
     return out, {"radius": round(radius, 3)}
 
 
+def equivalent_blur_sigma(dtype: str, params: Params) -> float | None:
+    """The Gaussian sigma (px, in the crop's own pixels) that loses about as much fine detail as a
+    blur-like step, or None for a step that is not one.
+
+    A disk of radius r spreads a point with standard deviation r / 2 along each axis and a line of
+    length L with L / sqrt(12) along its direction; a down-up resampling by 1 / k keeps about what a
+    sigma of 0.4 k would (area down-sampling, then linear or cubic up-sampling).
+    """
+    if dtype == "gaussian_blur":
+        return float(params["sigma"])
+    if dtype == "defocus_blur":
+        return float(params["radius"]) / 2.0
+    if dtype == "motion_blur":
+        return float(params["length"]) / math.sqrt(12.0)
+    if dtype == "downup":
+        return 0.4 / float(params["factor"])
+    return None
+
+
 # --------------------------------------------------------------------------- noise
 
 

@@ -16,11 +16,11 @@ import cv2
 import numpy as np
 
 from .crops import MIN_DETAIL, Crop, ScaledPhoto, choose_crop
-from .distortions import DISTORTIONS, apply, film_grain
+from .distortions import DISTORTIONS, apply, equivalent_blur_sigma, film_grain
 from .facts import Applied, build_facts, clearly_absent, content_stats
 from .feedback import make_feedback
 from .photos import Photo, load_rgb
-from .quality import level_of, measure
+from .quality import blur_ceiling, level_of, measure
 
 #: The blur types a strong-blur variant draws from.
 BLUR_TYPES: tuple[str, ...] = ("gaussian_blur", "motion_blur", "defocus_blur")
@@ -56,12 +56,19 @@ class Settings:
     strong_blur_share: float = 0.0
     #: Share of questions worded from :mod:`.phrasing` (:class:`.questions.QuestionWriter`).
     paraphrase_share: float = 0.0
+    #: Cap the pseudo-MOS of blurred (and down-up resampled) images of detailed crops by the blur's
+    #: strength (:func:`.quality.blur_ceiling`), so that a strong blur reads as bad whatever the scene.
+    blur_ceiling: bool = False
+    #: Share of training crops taken where they fall (one random box, no detail floor) instead of the
+    #: most detailed of several: the smooth skies and out-of-focus backgrounds a frame's window lands
+    #: on, kept as good when pristine. The blur ceiling spares these crops (blur on them is invisible).
+    plain_share: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["types"] = list(self.types)
         # Levers added after the first corpora: left out when off, so those corpora keep their identity.
-        for name in ("grain_share", "strong_blur_share", "paraphrase_share"):
+        for name in ("grain_share", "strong_blur_share", "paraphrase_share", "blur_ceiling", "plain_share"):
             if not d[name]:
                 del d[name]
         return d
@@ -146,15 +153,18 @@ def render(pristine: np.ndarray, steps: list[tuple[str, float]], rngs: list[np.r
     return img, params
 
 
-def make_image(pristine: np.ndarray, steps: list[tuple[str, float]], rng_factory
+def make_image(pristine: np.ndarray, steps: list[tuple[str, float]], rng_factory, ceiling: bool = False
                ) -> tuple[np.ndarray, list[Applied], dict[str, float]]:
     """Distort a crop and measure it; each step's stand-alone impact is measured too.
 
     ``rng_factory(i)`` returns a fresh generator for step ``i``, so the stand-alone version of a
-    step draws the same random parts (blur angle, noise field) as in the combination.
+    step draws the same random parts (blur angle, noise field) as in the combination. With
+    ``ceiling``, blur-like steps cap the pseudo-MOS (:func:`.quality.blur_ceiling`; two of them add
+    as variances do); the measures keep the uncapped value as ``measured_mos``.
     """
     img, params = render(pristine, steps, [rng_factory(i) for i in range(len(steps))])
     m = measure(pristine, img)
+    sigmas = [equivalent_blur_sigma(dtype, params[i]) if ceiling else None for i, (dtype, _) in enumerate(steps)]
     applied: list[Applied] = []
     for i, (dtype, sev) in enumerate(steps):
         if len(steps) == 1:
@@ -162,8 +172,16 @@ def make_image(pristine: np.ndarray, steps: list[tuple[str, float]], rng_factory
         else:
             alone_img, _ = apply(dtype, pristine, sev, rng_factory(i))
             alone = measure(pristine, alone_img).pseudo_mos
+        if sigmas[i] is not None:
+            alone = min(alone, blur_ceiling(sigmas[i]))
         applied.append(Applied(dtype, sev, params[i], alone))
-    return img, applied, m.to_dict()
+    measures = m.to_dict()
+    blurs = [s for s in sigmas if s is not None]
+    if blurs:
+        measures["measured_mos"] = measures["pseudo_mos"]
+        combined = float(np.sqrt(sum(s * s for s in blurs)))
+        measures["pseudo_mos"] = round(min(m.pseudo_mos, blur_ceiling(combined)), 5)
+    return img, applied, measures
 
 
 def _write_png(path: Path, img: np.ndarray) -> None:
@@ -224,8 +242,16 @@ def run_task(settings: Settings, out: str, task: Task) -> list[tuple[dict, dict]
     for c, entries in wanted:
         # Eval crops draw from their own stream so they do not repeat the training crops.
         crop_rng = np.random.default_rng([settings.seed, key, c, 9 if task.eval else 0])
-        crop, pristine = choose_crop(scaled, settings.size, crop_rng, settings.min_detail,
-                                     max_factor=float(photo.get("max_scale", 1.0)))
+        plain = (not task.eval and settings.plain_share > 0
+                 and np.random.default_rng([settings.seed, key, c, 5]).random() < settings.plain_share)
+        if plain:  # where the box falls: one candidate, no detail floor
+            crop, pristine = choose_crop(scaled, settings.size, crop_rng, 0.0, candidates=1,
+                                         max_factor=float(photo.get("max_scale", 1.0)))
+        else:
+            crop, pristine = choose_crop(scaled, settings.size, crop_rng, settings.min_detail,
+                                         max_factor=float(photo.get("max_scale", 1.0)))
+        # Blur cannot be seen on a crop with too little detail: its measured pseudo-MOS stands.
+        ceiling = settings.blur_ceiling and crop.detail >= settings.min_detail
         content = content_stats(pristine)
         if not task.eval and settings.grain_share > 0:
             grain_rng = np.random.default_rng([settings.seed, key, c, 7])
@@ -243,7 +269,7 @@ def run_task(settings: Settings, out: str, task: Task) -> list[tuple[dict, dict]
                 def factory(i: int, variant: int | None = variant, c: int = c) -> np.random.Generator:
                     return _step_rng(settings, key, c, variant or 0, i)
             if steps:
-                img, applied, measures = make_image(pristine, steps, factory)
+                img, applied, measures = make_image(pristine, steps, factory, ceiling)
             else:
                 img, applied, measures = pristine, [], measure(pristine, pristine).to_dict()
             rel = image_path(task.split, photo["id"], iid, task.eval)
