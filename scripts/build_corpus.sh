@@ -11,7 +11,8 @@
 # leaves, shapes, text, gradients, 1/f fields), film grain as content on 20% of crops, 12% of distorted
 # variants one strong blur, half the questions in other words (docs/corpus.md, "v1 levers"). ~10 min more.
 # V2_CORPUS_DIR (stage 3 of default model v2): v1's photos and levers (15% strong blur), plus the blur
-# ceiling and 25% plain crops (docs/corpus.md, "v2 levers"). ~10 min more.
+# ceiling, 25% plain crops and the opt-in fades to black / to a flat tone (docs/corpus.md, "v2 levers").
+# ~10 min more.
 set -euo pipefail
 corpus=${1:-/work/corpus}
 wide=${2:-/work/corpus-wide}
@@ -32,6 +33,7 @@ python -m qplug_training.corpus.build --photos "$v1/source" --out "$v1" --worker
   --grain-share 0.2 --strong-blur-share 0.12 --paraphrase-share 0.5
 python -m qplug_training.corpus.pack "$v1/train.json" --out "$v1/train_packed.json" --views 2
 
+types=$(python -c "from qplug_training.corpus.distortions import default_types; print(','.join(default_types()))")
 python -m qplug_training.corpus.build --photos "$v1/source" --out "$v2" --workers 2 \
-  --grain-share 0.2 --strong-blur-share 0.15 --paraphrase-share 0.5 --blur-ceiling --plain-share 0.25
+  --types "$types,fade_black,fade_flat" --grain-share 0.2 --strong-blur-share 0.15 --paraphrase-share 0.5 --blur-ceiling --plain-share 0.25
 python -m qplug_training.corpus.pack "$v2/train.json" --out "$v2/train_packed.json" --views 2

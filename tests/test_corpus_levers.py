@@ -311,3 +311,18 @@ def test_built_corpus_has_no_heldout_wording(tmp_path: Path) -> None:
                 if turn["from"] == "human":
                     stem = turn["value"].replace("<image>", "").strip().split("\n")[0]
                     assert heldout.normalise(stem) not in held, stem
+
+
+def test_fades_are_opt_in_nearly_uniform_and_read_as_bad() -> None:
+    from qplug_training.corpus.distortions import OPT_IN, available, default_types
+
+    assert OPT_IN <= set(DISTORTIONS) and not OPT_IN & set(default_types()) and not OPT_IN & set(available())
+    assert Settings().types == tuple(default_types())
+    crop = _soft_detail()
+    for name, kind in (("fade_black", "underexposure"), ("fade_flat", "low_contrast")):
+        assert DISTORTIONS[name].kind == kind
+        out, params = DISTORTIONS[name](crop, 0.6, np.random.default_rng(2))
+        assert out.std(axis=(0, 1)).max() < 0.15 * crop.std(axis=(0, 1)).max()
+        if name == "fade_black":
+            assert out.mean() < 40
+        assert measure(crop, out).pseudo_mos < 2.0

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 from ..data import Feedback, load_feedback, load_records, write_records
 
-from .distortions import DISTORTIONS, available
+from .distortions import DISTORTIONS, OPT_IN, available, default_types
 from .evalset import build_eval
 from .generate import Settings, Task
 from .photos import ReservedSourceError, load_manifest
@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=d.size, help="crop size in pixels (the model input)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--types", help=f"comma list of distortions (default all: {','.join(DISTORTIONS)})")
+    p.add_argument("--types", help=f"comma list of distortions (default: {','.join(default_types())}; opt-in: "
+                                   f"{','.join(sorted(OPT_IN))})")
     p.add_argument("--pair-share", type=float, default=d.pair_share)
     p.add_argument("--pristine-share", type=float, default=d.pristine_share)
     p.add_argument("--grain-share", type=float, default=d.grain_share,
@@ -138,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"{PROG}: cannot read the manifest in {args.photos}: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    requested = args.types.split(",") if args.types else list(DISTORTIONS)
+    requested = args.types.split(",") if args.types else default_types()
     unknown = [t for t in requested if t not in DISTORTIONS]
     if unknown:
         print(f"{PROG}: unknown distortion(s) {unknown}", file=sys.stderr)

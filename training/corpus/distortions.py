@@ -148,6 +148,28 @@ def equivalent_blur_sigma(dtype: str, params: Params) -> float | None:
     return None
 
 
+def _fade(img: np.ndarray, colour: np.ndarray, severity: float) -> tuple[np.ndarray, float]:
+    """Mix ``img`` into a uniform ``colour``: 85% of the way at severity 0, all of it at 1."""
+    amount = 0.85 + 0.15 * as_severity(severity)
+    out = img.astype(np.float32) * (1.0 - amount) + colour.astype(np.float32) * amount
+    return _u8(out), amount
+
+
+def fade_black(img: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+    """A picture gone (almost) black: a black frame, a fade to black, a dead feed. Opt-in (:data:`OPT_IN`)."""
+    level = float(rng.uniform(0.0, 24.0))
+    out, amount = _fade(img, np.full(3, level), severity)
+    return out, {"amount": round(amount, 4), "level": round(level, 1)}
+
+
+def fade_flat(img: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+    """A picture gone (almost) uniform grey or colour: a frozen encoder's flat frame, a faded slate.
+    Opt-in (:data:`OPT_IN`)."""
+    colour = rng.uniform(40.0, 230.0) + rng.uniform(-25.0, 25.0, 3)
+    out, amount = _fade(img, np.clip(colour, 0, 255), severity)
+    return out, {"amount": round(amount, 4), "colour": [round(float(c)) for c in np.clip(colour, 0, 255)]}
+
+
 # --------------------------------------------------------------------------- noise
 
 
@@ -476,7 +498,14 @@ _TABLE: tuple[tuple[str, str, str, DistortFn, str, str | None], ...] = (
     ("oversaturation", "colour", "colour", oversaturation, "CIELAB chroma x (1.4 + 2.1 s), clipped", None),
     ("colour_cast", "colour", "colour", colour_cast, "a*b* offset of 4 + 28 s at a random hue", None),
     ("banding", "banding", "banding", banding, "per-channel quantisation to 2^(5 - 3.2 s) levels", None),
+    ("fade_black", "exposure", "underexposure", fade_black, "mixed 85 + 15 s % into black (luma 0..24)", None),
+    ("fade_flat", "contrast", "low_contrast", fade_flat, "mixed 85 + 15 s % into a uniform grey or colour", None),
 )
+
+#: Types a corpus gets only when ``--types`` names them: the corpora built before they existed keep
+#: their identity, and the evaluation set's types are unchanged. The fades teach that a (nearly)
+#: uniform frame is bad once plain crops (``--plain-share``) have shown smooth pristine areas as good.
+OPT_IN: frozenset[str] = frozenset({"fade_black", "fade_flat"})
 
 DISTORTIONS: dict[str, Distortion] = {
     name: Distortion(name, family, kind, fn, _STAGE[family], mapping, encoder)
@@ -488,9 +517,15 @@ KINDS: tuple[str, ...] = ("blur", "noise", "compression", "low_resolution", "und
                           "low_contrast", "colour", "banding")
 
 
+def default_types() -> list[str]:
+    """Every registered distortion but the :data:`OPT_IN` ones, in registry order."""
+    return [n for n in DISTORTIONS if n not in OPT_IN]
+
+
 def available(names: list[str] | None = None) -> list[str]:
-    """Registered distortions whose ffmpeg encoder (if any) exists here, in registry order."""
-    names = list(DISTORTIONS) if names is None else names
+    """Registered distortions whose ffmpeg encoder (if any) exists here, in registry order (default:
+    :func:`default_types`)."""
+    names = default_types() if names is None else names
     encoders = None
     out = []
     for n in names:

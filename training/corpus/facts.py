@@ -35,6 +35,8 @@ TYPE_ATTRIBUTE: dict[str, tuple[str, str] | None] = {
     "banding": None,
     "underexposure": ("exposure", "underexposed"), "overexposure": ("exposure", "overexposed"),
     "low_contrast": ("contrast", "low"),
+    # A faded frame is too dark / without contrast before anything else.
+    "fade_black": ("exposure", "underexposed"), "fade_flat": ("contrast", "low"),
     "desaturation": ("colour", "dull"), "colour_cast": ("colour", "dull"),
     # "vivid" is qplug_training.data's only other colour state, and garish colours are not vivid ones.
     "oversaturation": None,

@@ -121,6 +121,16 @@ _DEFECT: dict[str, tuple[str, ...]] = {
         "{A_adj} loss of contrast leaves the picture washed out and grey.",
         "The image has low contrast, so everything looks grey and foggy.",
     ),
+    "fade_black": (
+        "The picture has {adv} gone to black: almost nothing of the scene is left.",
+        "The frame is nearly black, and the content is barely visible.",
+        "{A_adj} blackout leaves only a faint trace of the picture in a dark, empty frame.",
+    ),
+    "fade_flat": (
+        "The picture is {adv} washed into a flat, uniform tone; the scene is barely visible.",
+        "The frame is almost a single flat colour, with only a faint trace of the content.",
+        "{A_adj} wash of one uniform tone leaves the image nearly blank.",
+    ),
     "desaturation": (
         "Colours are faded and dull.",
         "The colours look {adv} desaturated, close to grey in places.",

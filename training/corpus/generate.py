@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .crops import MIN_DETAIL, Crop, ScaledPhoto, choose_crop
-from .distortions import DISTORTIONS, apply, equivalent_blur_sigma, film_grain
+from .distortions import DISTORTIONS, apply, default_types, equivalent_blur_sigma, film_grain
 from .facts import Applied, build_facts, clearly_absent, content_stats
 from .feedback import make_feedback
 from .photos import Photo, load_rgb
@@ -46,7 +46,7 @@ class Settings:
     #: Upper bound of each severity in a pair (two strong distortions always read as "bad").
     pair_max_severity: float = 0.75
     seed: int = 0
-    types: tuple[str, ...] = tuple(DISTORTIONS)
+    types: tuple[str, ...] = tuple(default_types())
     min_detail: float = MIN_DETAIL
     eval_crops_per_photo: int = 2
     #: Share of training crops given film grain before anything else: grain is content, so the grainy

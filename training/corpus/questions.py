@@ -112,7 +112,8 @@ _TYPE_NOUN: dict[str, str] = {
     "hevc": "video compression artifacts", "downup": "loss of resolution", "pixelate": "pixelation",
     "underexposure": "underexposure", "overexposure": "overexposure", "low_contrast": "loss of contrast",
     "desaturation": "faded colours", "oversaturation": "oversaturation", "colour_cast": "{hue} colour cast",
-    "banding": "banding",
+    "banding": "banding", "fade_black": "blackout (the frame is nearly black)",
+    "fade_flat": "loss of the picture (the frame is nearly one flat tone)",
 }
 _WHAT_QUESTIONS = ("What is the main distortion in this image?",
                    "What is the most noticeable distortion in this image?",
