@@ -92,6 +92,7 @@ def test_component_options_from_the_command_line(tmp_path):
     for bad, message in ((["--option", "qalgn.windows=2"], "called 'qalgn'"),
                          (["--option", "qalign.windows=0"], "windows must be a whole number"),
                          (["--option", "qalign.windows"], "is not NAME.KEY=VALUE"),
-                         (["--option", "qalign.colour=1"], "unknown option(s) colour")):
+                         (["--option", "qalign.colour=1"], "unknown option(s) colour"),
+                         (["--option", "qalign.window=middle"], "window must be one of auto, centre, detail")):
         result = qplug("score", image, "--scorer", "qalign", *bad)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, bad

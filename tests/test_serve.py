@@ -153,9 +153,14 @@ def test_remote_backend_equals_local_scores_with_the_shipped_model():
     if not backend.has_default_model():
         pytest.skip("the shipped model is not installed")
     frames = [Frame.from_rgb(rgb, index=i) for i, rgb in enumerate(images(4, seed=11))]
+    # Larger than the model's window, with its only detail in one corner: the client places the window.
+    patchy = np.full((300, 520, 3), 90, np.uint8)
+    patchy[40:280, 250:500] = np.random.default_rng(2).integers(0, 256, (240, 250, 3), dtype=np.uint8)
+    frames.append(Frame.from_rgb(patchy, index=4))
     with Running(backend.DEFAULT_MODEL_DIR) as running:
         for name in ("qalign", "qalign_aesthetics", "qbench"):
             local = getattr(scorers, name)(device="cpu").score(frames)
+            assert local[4].extra["window"]["left"] >= 250 - 224 + 1  # the noisy part, not the flat centre
             far = getattr(scorers, name)(endpoint=running.url, retries=0)
             # The server says its model sees a native 224 window, so only that window travels.
             assert far.server.native_crop == running.backend.native_crop == (224, 224)
@@ -170,6 +175,7 @@ def test_remote_backend_equals_local_scores_with_the_shipped_model():
                     assert "not among the server's top 20" in theirs.extra["error"]
                     continue
                 assert "error" not in (theirs.extra or {}), theirs.extra
+                assert theirs.extra["window"] == mine.extra["window"]
                 assert theirs.value == pytest.approx(mine.value, abs=1e-4)
                 for word, p in mine.levels.items():
                     assert theirs.levels[word] == pytest.approx(p, abs=1e-4)

@@ -331,13 +331,45 @@ def native_checkpoint(checkpoints, tmp_path):
 def test_a_native_crop_processor_scores_the_centre_window_of_each_frame(native_checkpoint):
     # A processor that centre-crops without resizing (qplug's default model) sees only the centre
     # window; the backend hands it just that window, converted from the frame's pixels.
-    scorer = scorers.qalign(model=str(native_checkpoint))
+    scorer = scorers.qalign(model=str(native_checkpoint), window="centre")
     assert scorer.backend.native_crop == (32, 32) and scorer.pad_fill is None
     rng = np.random.default_rng(3)
     big = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
     window = np.ascontiguousarray(big[29:61, 64:96])
     whole, centre = scorer.score([Frame.from_rgb(big)])[0], scorer.score([Frame.from_rgb(window)])[0]
     assert whole.value == pytest.approx(centre.value, abs=1e-6)
+
+
+def _patchy(height: int = 90, width: int = 160, at: tuple[int, int] = (128, 44)) -> np.ndarray:
+    """A flat grey frame with one 32 x 32 patch of noise whose top-left corner is ``at`` (x, y)."""
+    rgb = np.full((height, width, 3), 118, np.uint8)
+    x, y = at
+    rgb[y:y + 32, x:x + 32] = np.random.default_rng(4).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    return rgb
+
+
+def test_the_window_goes_where_the_detail_is(native_checkpoint):
+    from qplug_vlm.images import detailed_origin, window_origins
+
+    rgb = _patchy()
+    # The grid of candidates for a 160x90 frame and a 32 px window: x in 0, 32, 64, 96, 128; y in 0, 14, 29, 44, 58.
+    assert detailed_origin(Frame.from_rgb(rgb), 32, 32) == (128, 44)  # the candidate holding the patch
+    assert detailed_origin(Frame.from_rgb(_patchy(at=(0, 14))), 32, 32) == (0, 14)
+    assert detailed_origin(Frame.from_rgb(np.full((90, 160, 3), 7, np.uint8)), 32, 32) == (0, 0)  # flat: first
+    assert detailed_origin(Frame.from_rgb(rgb[:20, :20]), 32, 32) == (0, 0)  # smaller than the window
+    assert len(window_origins(160, 90, 32, 32, 5)) == 25
+
+    scorer = scorers.qalign(model=str(native_checkpoint))  # window="auto": "detail" on this model
+    assert scorer.window == "detail"
+    placed = scorer.score([Frame.from_rgb(rgb)])[0]
+    alone = scorer.score([Frame.from_rgb(np.ascontiguousarray(rgb[44:76, 128:160]))])[0]
+    assert placed.value == pytest.approx(alone.value, abs=BATCH_TOLERANCE)
+    assert placed.extra["window"] == {"left": 128, "top": 44}
+    centre = scorers.qalign(model=str(native_checkpoint), window="centre").score([Frame.from_rgb(rgb)])[0]
+    flat = scorer.score([Frame.from_rgb(np.ascontiguousarray(rgb[29:61, 64:96]))])[0]
+    assert centre.value == pytest.approx(flat.value, abs=BATCH_TOLERANCE)
+    assert centre.extra["window"] == {"left": 64, "top": 29}
+    assert abs(placed.value - centre.value) > 10 * BATCH_TOLERANCE  # noise and flat grey read differently
 
 
 def test_window_grids_touch_the_edges_and_collapse_on_small_frames():
@@ -375,6 +407,13 @@ def test_window_options_are_checked(native_checkpoint, checkpoints):
             scorers.qalign(model=str(native_checkpoint), **bad)
     with pytest.raises(UsageError, match="resizes the whole frame"):
         scorers.qalign(model=str(checkpoints["llava"]), windows=2)
+    with pytest.raises(UsageError, match="window must be one of auto, centre, detail"):
+        scorers.qalign(model=str(native_checkpoint), window="middle")
+    with pytest.raises(UsageError, match="windows=3 scores a grid"):
+        scorers.qalign(model=str(native_checkpoint), window="detail", windows=3)
+    with pytest.raises(UsageError, match="no window to place"):
+        scorers.qalign(model=str(checkpoints["llava"]), window="centre")
+    assert scorers.qalign(model=str(checkpoints["llava"])).window is None  # auto: nothing to place
 
 
 def test_the_shipped_model_is_the_default(monkeypatch):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
+from qplug.errors import UsageError
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -80,6 +82,74 @@ def native_windows(frame: "Frame", native_crop: tuple[int, int], per_side: int) 
                                      for left, top in window_origins(frame.width, frame.height, width, height,
                                                                      per_side)]
     return cached
+
+
+#: Where a native-resolution model's window goes: the frame's centre, or the most detailed of
+#: :data:`DETAIL_CANDIDATES` x :data:`DETAIL_CANDIDATES` positions (:func:`detailed_origin`).
+WINDOW_PLACES = ("centre", "detail")
+DETAIL_CANDIDATES = 5
+#: Pixel stride of the detail measure: a quarter of the rows and columns is plenty to rank windows.
+STRIDE = 4
+
+
+def detailed_origin(frame: "Frame", width: int, height: int, per_side: int = DETAIL_CANDIDATES) -> tuple[int, int]:
+    """Top-left corner of the window, among a ``per_side`` x ``per_side`` grid, with the most detail.
+
+    Why: the default model was trained on the most detailed of several random boxes of each photo
+    (qplug_training.corpus.crops.choose_crop), and the centre of a frame is often sky or bokeh, where
+    blur, grain and compression cannot show: a 1.5 s blur of a butterfly pan is invisible in a centre
+    window of dark background. Detail is the sum of absolute luma steps on every 4th pixel of every 4th
+    row, per window through integral images (0.3 ms for 1080p on one core). Ties go to the earlier
+    position, so a flat frame keeps the top-left window and a frame smaller than the window its only one.
+    """
+    origins = window_origins(frame.width, frame.height, width, height, per_side)
+    if len(origins) == 1:
+        return origins[0]
+    import cv2
+    import numpy as np
+
+    luma = np.ascontiguousarray(frame.luma[::STRIDE, ::STRIDE])
+    across = cv2.integral(cv2.absdiff(luma[:, 1:], luma[:, :-1]))
+    down = cv2.integral(cv2.absdiff(luma[1:, :], luma[:-1, :]))
+
+    def window_sum(table: "np.ndarray", left: int, top: int) -> int:
+        x0, y0 = min(left // STRIDE, table.shape[1] - 1), min(top // STRIDE, table.shape[0] - 1)
+        x1, y1 = min(x0 + width // STRIDE, table.shape[1] - 1), min(y0 + height // STRIDE, table.shape[0] - 1)
+        return int(table[y1, x1]) - int(table[y0, x1]) - int(table[y1, x0]) + int(table[y0, x0])
+
+    sums = [window_sum(across, left, top) + window_sum(down, left, top) for left, top in origins]
+    return origins[max(range(len(origins)), key=sums.__getitem__)]
+
+
+def placed_window(frame: "Frame", native_crop: tuple[int, int], place: str) -> tuple["Image.Image", tuple[int, int]]:
+    """The model's native-resolution window of ``frame`` at ``place`` (:data:`WINDOW_PLACES`), and its
+    top-left corner; cached in ``frame.cache`` like :func:`to_pil`."""
+    height, width = native_crop
+    if place == "centre":
+        return to_pil(frame, native_crop=native_crop), (max(0, (frame.width - width) // 2),
+                                                         max(0, (frame.height - height) // 2))
+    key = f"vlm:window:{place}:{native_crop}"
+    cached = frame.cache.get(key)
+    if cached is None:
+        from PIL import Image
+
+        left, top = detailed_origin(frame, width, height)
+        cached = frame.cache[key] = (Image.fromarray(frame.rgb_crop(left, top, width, height)), (left, top))
+    return cached
+
+
+def resolve_window(window: str, native_crop: tuple[int, int] | None, windows: int, model: str) -> str | None:
+    """The place of the one window (:data:`~.images.WINDOW_PLACES`), or None when there is none to
+    place (a model that resizes the whole frame, or a grid of ``windows``)."""
+    if window not in ("auto", *WINDOW_PLACES):
+        raise UsageError(f"window must be one of auto, {', '.join(WINDOW_PLACES)}, not {window!r}")
+    if native_crop is None or windows > 1:
+        if window != "auto":
+            why = (f"{model} resizes the whole frame, so there is no window to place" if native_crop is None
+                   else f"windows={windows} scores a grid of windows")
+            raise UsageError(f"window={window} needs one native-resolution window: {why}")
+        return None
+    return "detail" if window == "auto" else window
 
 
 def _convert(frame: "Frame", max_side: int | None, pad_fill: Sequence[int] | None) -> "Image.Image":

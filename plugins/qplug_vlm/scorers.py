@@ -9,8 +9,10 @@ Q-Align: five words weighted 5..1 → [1, 5]; Q-Bench: P(good) against poor → 
 ``synonyms=True`` (Q-Boost) the scores of several synonym triads are averaged. A whole batch is one
 prefill: no generation.
 
-A model that looks at a native-resolution window of each frame (qplug's default model: 224x224 at
-the centre) sees 2.4% of a 1080p frame. ``windows=N`` scores an N x N grid of windows spread over
+A model that looks at a native-resolution window of each frame (qplug's default model: 224x224) sees
+2.4% of a 1080p frame. By default that window goes where the frame has the most detail
+(``window="detail"``, :func:`~.images.detailed_origin`: the centre is often sky or bokeh, where no
+defect shows), its corner kept in ``extra["window"]``; ``window="centre"`` keeps it central. ``windows=N`` scores an N x N grid of windows spread over
 the frame instead (N^2 times the model work) and pools them: ``window_pool="mean"`` for an overall
 figure, ``"min"`` for QC that must catch a local defect. Each window's value and the worst window's
 position are kept in ``extra``.
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from qplug.errors import UsageError
 from qplug.types import Score
 
-from .images import DEFAULT_MAX_SIDE, native_windows, to_pil, window_origins
+from .images import DEFAULT_MAX_SIDE, native_windows, placed_window, resolve_window, to_pil, window_origins
 from .presets import AUTO, Preset, level_method, select
 from .backend import resolve_options
 from .prompts import ScoringMethod, method as lookup_method
@@ -52,6 +54,9 @@ class LevelScorer:
     :param windows: windows per side of the grid scored in each frame (models with a native-resolution
         window only); 1 is the centre window.
     :param window_pool: ``"mean"`` or ``"min"`` of the windows' scores.
+    :param window: where the one window goes (``windows=1``, native-resolution models): ``"centre"``, or
+        ``"detail"``, the most detailed of a 5 x 5 grid of positions (:func:`~.images.detailed_origin`);
+        ``"auto"`` is ``"detail"`` for a native-resolution model and means nothing for the others.
     :param preset: a model family's settings (:mod:`qplug_vlm.presets`): a :class:`Preset`, its name,
         ``"auto"`` (chosen from the backend's config) or ``None``/``"none"`` (``method`` as given).
         The preset's own method replaces ``method`` when it has one of the same name.
@@ -60,7 +65,7 @@ class LevelScorer:
     def __init__(self, backend: "Backend", method: ScoringMethod, aspect: str = "quality", medium: str = "image",
                  synonyms: bool = False, image_max_side: int | None = DEFAULT_MAX_SIDE,
                  pad_square: bool | None = None, windows: int = 1, window_pool: str = "mean",
-                 preset: "Preset | str | None" = None) -> None:
+                 preset: "Preset | str | None" = None, window: str = "auto") -> None:
         if isinstance(windows, bool) or not isinstance(windows, int) or not 1 <= windows <= 8:
             raise UsageError(f"windows must be a whole number from 1 to 8 (windows per side), not {windows!r}")
         if window_pool not in ("mean", "min"):
@@ -69,6 +74,7 @@ class LevelScorer:
             raise UsageError(f"windows={windows} needs a model that looks at a native-resolution window of each "
                              f"frame; {backend.name} resizes the whole frame, so there is nothing to move")
         self.windows, self.window_pool = windows, window_pool
+        self.window = resolve_window(window, backend.native_crop, windows, backend.name)
         self.backend = backend
         self.preset = preset if isinstance(preset, Preset) or preset is None else \
             select(preset, backend.model_type, backend.architectures)
@@ -89,6 +95,12 @@ class LevelScorer:
         """One :class:`Score` per frame: value, probabilities of the level words, normalised value."""
         if not frames:
             return []
+        if self.windows == 1 and self.window is not None:
+            crop = self.backend.native_crop
+            assert crop is not None  # resolve_window gives a place only to native-resolution models
+            placed = [placed_window(frame, crop, self.window) for frame in frames]
+            scored = self._score_images([image for image, _ in placed])
+            return [self._placed(self._score(*one), origin) for one, (_, origin) in zip(scored, placed)]
         if self.windows == 1:
             images = [to_pil(frame, self.image_max_side, self.pad_fill, self.backend.native_crop) for frame in frames]
             return [self._score(*scored) for scored in self._score_images(images)]
@@ -126,6 +138,11 @@ class LevelScorer:
             extra["synonyms"] = {"/".join(s.words): v for s, v in zip(self.sets, values)}
         return Score(value=value, levels=levels, extra=extra)
 
+    @staticmethod
+    def _placed(score: Score, origin: tuple[int, int]) -> Score:
+        return Score(value=score.value, levels=score.levels,
+                     extra=dict(score.extra or {}, window={"left": origin[0], "top": origin[1]}))
+
     def _pool(self, scored: Sequence[tuple[float, dict[str, float], list[float]]],
               origins: Sequence[tuple[int, int]]) -> Score:
         values = [value for value, _, _ in scored]
@@ -146,7 +163,7 @@ def build(method: str = "qalign", *, aspect: str = "quality", medium: str = "ima
           window_pool: str = "mean", preset: str = AUTO, endpoint: str | None = None,
           endpoint_model: str | None = None, api_key: str | None = None, concurrency: int = 8,
           timeout: float = 60.0, retries: int = 3, prefill: bool = True, video: bool | str = "auto",
-          **load_options: Any) -> LevelScorer:
+          window: str = "auto", **load_options: Any) -> LevelScorer:
     """A :class:`LevelScorer` on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`.
 
     ``preset`` (``"auto"``, ``"none"`` or a name from :data:`qplug_vlm.presets.PRESETS`) is checked
@@ -177,7 +194,8 @@ def build(method: str = "qalign", *, aspect: str = "quality", medium: str = "ima
             raise UsageError(f"unknown option(s) {', '.join(unknown)}")
         return remote.build(endpoint, chosen, aspect=aspect, medium=medium, synonyms=synonyms,  # type: ignore[return-value]
                             image_max_side=image_max_side, pad_square=pad_square, windows=windows,
-                            window_pool=window_pool, preset=preset, endpoint_model=endpoint_model, api_key=api_key,
+                            window_pool=window_pool, window=window, preset=preset, endpoint_model=endpoint_model,
+                            api_key=api_key,
                             concurrency=concurrency, timeout=timeout, retries=retries, prefill=prefill)
     resolved = checked_options(**load_options)
     if is_mplug_owl2(resolved.model) and chosen.name == "qalign":
@@ -186,7 +204,8 @@ def build(method: str = "qalign", *, aspect: str = "quality", medium: str = "ima
         from .mplug_owl2.scorer import MplugQAlignScorer, refuse_unsupported
 
         refuse_unsupported(chosen, {"synonyms": synonyms, "pad_square": pad_square, "windows": windows,
-                                    "window_pool": window_pool, "preset": preset})
+                                    "window_pool": window_pool, "preset": preset,
+                                    "window": None if window == "auto" else window})
         return MplugQAlignScorer(resolved.model, resolved.device, resolved.dtype, chosen, aspect=aspect,
                                  medium=medium, image_max_side=image_max_side,
                                  video=video)  # type: ignore[return-value]
@@ -195,7 +214,7 @@ def build(method: str = "qalign", *, aspect: str = "quality", medium: str = "ima
                          "checkpoint (Q-Align, OneAlign) and the qalign scorer")
     return LevelScorer(load_backend(**load_options), chosen, aspect=aspect, medium=medium, synonyms=synonyms,
                        image_max_side=image_max_side, pad_square=pad_square, windows=windows,
-                       window_pool=window_pool, preset=preset)
+                       window_pool=window_pool, preset=preset, window=window)
 
 
 def qalign(**options: Any) -> LevelScorer:
