@@ -7,7 +7,8 @@
 - :func:`grain_ladder_figures`: the x264 CRF ladder of figure 4 over a pan with film grain (ffmpeg's
   temporal luma noise on the lossless reference), the model's pooled score against VMAF;
 - :func:`pristine_spread`: qalign of pristine images of different scenes (the evaluation set's pristine
-  crops, and the centre windows of every validation photo of a photo manifest), mean and standard deviation.
+  crops, and every validation photo of a photo manifest, each through the scorer's own window: by default
+  where the photo has the most detail), mean and standard deviation.
 """
 
 from __future__ import annotations
@@ -205,7 +206,7 @@ def pristine_spread(model: str, corpus: Path, manifest_dir: Path | None = None) 
                 cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
                 paths.append(path)
             values = run(paths)
-            out["validation_photos_centre"] = _spread(values) | {
+            out["validation_photos"] = _spread(values) | {
                 "per_photo": {p.stem: round(v, 3) for p, v in zip(paths, values)}}
     return out
 
