@@ -14,9 +14,9 @@ What this module guarantees, because a QC tool's report is what people act on:
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 import sys
-import tempfile
 from dataclasses import dataclass, replace
 from typing import IO, Any, Iterable, Mapping
 
@@ -165,11 +165,25 @@ class _OpenOutput:
                 os.ftruncate(self.lock_fd, 0)
             self.stream, self.owned = self._open_path(path, "a"), True
             return
-        fd, self.temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=directory)
+        fd = self._create_temporary(directory, os.path.basename(path))
         os.fchmod(fd, (existing.st_mode & 0o777) if existing is not None else 0o666 & ~_umask())
         self.stream = os.fdopen(fd, "wb" if self.info.binary else "w",
                                 **({} if self.info.binary else {"encoding": "utf-8", "newline": ""}))
         self.owned = True
+
+    def _create_temporary(self, directory: str, name: str) -> int:
+        """Create ``.NAME.RANDOM.part`` beside the target and return its descriptor.
+
+        The name is chosen and remembered before the file exists, so a Ctrl-C that lands between
+        creating it and returning (as one inside ``tempfile.mkstemp`` could) still has it removed.
+        """
+        for _ in range(100):
+            self.temporary = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.part")
+            try:
+                return os.open(self.temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+            except FileExistsError:
+                continue
+        raise UsageError(f"{os.path.join(directory, name)}: cannot create a temporary file beside it")
 
     def _open_path(self, path: str, mode: str) -> IO[Any]:
         try:
@@ -200,6 +214,9 @@ class _OpenOutput:
                     os.replace(self.temporary, self.output.path or "")
                 else:
                     os.unlink(self.temporary)
+            except FileNotFoundError:
+                if keep:  # the temporary vanished under us: the report is not in place
+                    failure = failure or f"{self.where}: the {self.info.name} report's temporary file disappeared"
             except OSError as exc:
                 failure = failure or f"{self.where}: could not put the {self.info.name} report in place: {exc.strerror or exc}"
             self.temporary = None

@@ -471,3 +471,25 @@ def test_an_interrupt_swallowed_by_a_finalizer_still_ends_the_run(kind, said):
     assert done.stdout.strip() == said and "Traceback" not in done.stderr, done.stderr
     bare = run("none")  # without the hook Python prints the traceback and carries on
     assert bare.stdout.strip() == "went on" and "Exception ignored" in bare.stderr
+
+
+def test_an_interrupt_just_after_a_report_file_is_created_leaves_no_part_file(tmp_path, monkeypatch):
+    # The temporary report is named and remembered before it exists: a Ctrl-C landing right after
+    # the file is created (inside tempfile.mkstemp, before its name came back, in the old code) is
+    # still cleaned up, and the target is not created either.
+    from qplug import reporting
+    from qplug.plugins import get_host
+
+    real_open = os.open
+
+    def created_then_interrupted(path, flags, *args):
+        fd = real_open(path, flags, *args)
+        if str(path).endswith(".part"):
+            os.close(fd)
+            raise KeyboardInterrupt
+        return fd
+
+    monkeypatch.setattr(reporting.os, "open", created_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reporting.Reporter([reporting.Output(str(tmp_path / "r.html"))], get_host().catalog())
+    assert list(tmp_path.iterdir()) == []
