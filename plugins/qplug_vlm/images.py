@@ -18,6 +18,8 @@ from qplug.errors import UsageError
 if TYPE_CHECKING:
     from PIL import Image
 
+    from qplug.types import Score
+
     from qplug.types import Frame
 
 #: Default bound on the long side before the processor. Above the input size of LLaVA-1.5 (336) and
@@ -50,8 +52,12 @@ def to_pil(frame: "Frame", max_side: int | None = DEFAULT_MAX_SIDE,
 def _centre(frame: "Frame", height: int, width: int) -> "Image.Image":
     from PIL import Image
 
-    left, top = max(0, (frame.width - width) // 2), max(0, (frame.height - height) // 2)
-    return Image.fromarray(frame.rgb_crop(left, top, width, height))
+    return Image.fromarray(frame.rgb_crop(*centre_origin(frame, width, height), width, height))
+
+
+def centre_origin(frame: "Frame", width: int, height: int) -> tuple[int, int]:
+    """Top-left corner of a ``width`` x ``height`` window at the centre of ``frame`` (clipped to 0)."""
+    return max(0, (frame.width - width) // 2), max(0, (frame.height - height) // 2)
 
 
 def window_origins(frame_width: int, frame_height: int, width: int, height: int,
@@ -126,8 +132,7 @@ def placed_window(frame: "Frame", native_crop: tuple[int, int], place: str) -> t
     top-left corner; cached in ``frame.cache`` like :func:`to_pil`."""
     height, width = native_crop
     if place == "centre":
-        return to_pil(frame, native_crop=native_crop), (max(0, (frame.width - width) // 2),
-                                                         max(0, (frame.height - height) // 2))
+        return to_pil(frame, native_crop=native_crop), centre_origin(frame, width, height)
     key = f"vlm:window:{place}:{native_crop}"
     cached = frame.cache.get(key)
     if cached is None:
@@ -138,11 +143,24 @@ def placed_window(frame: "Frame", native_crop: tuple[int, int], place: str) -> t
     return cached
 
 
+def with_window(score: "Score", origin: tuple[int, int]) -> "Score":
+    """``score`` with the corner of the window it was taken from in ``extra["window"]``."""
+    from qplug.types import Score
+
+    return Score(value=score.value, levels=score.levels,
+                 extra=dict(score.extra or {}, window={"left": origin[0], "top": origin[1]}))
+
+
+def check_window(window: str) -> None:
+    """A UsageError unless ``window`` is ``auto`` or one of :data:`WINDOW_PLACES`."""
+    if window not in ("auto", *WINDOW_PLACES):
+        raise UsageError(f"window must be one of auto, {', '.join(WINDOW_PLACES)}, not {window!r}")
+
+
 def resolve_window(window: str, native_crop: tuple[int, int] | None, windows: int, model: str) -> str | None:
     """The place of the one window (:data:`~.images.WINDOW_PLACES`), or None when there is none to
     place (a model that resizes the whole frame, or a grid of ``windows``)."""
-    if window not in ("auto", *WINDOW_PLACES):
-        raise UsageError(f"window must be one of auto, {', '.join(WINDOW_PLACES)}, not {window!r}")
+    check_window(window)
     if native_crop is None or windows > 1:
         if window != "auto":
             why = (f"{model} resizes the whole frame, so there is no window to place" if native_crop is None

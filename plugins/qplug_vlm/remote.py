@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from qplug.errors import UsageError
 from qplug.types import Answer, Score
 
-from .images import DEFAULT_MAX_SIDE, placed_window, resolve_window, to_pil
+from .images import DEFAULT_MAX_SIDE, check_window, placed_window, resolve_window, to_pil, with_window
 from .presets import Preset, level_method, select
 from .prompts import DESCRIBE_PROMPT, LETTERS, MEDIA, ScoringMethod, check_choice, is_yes_no, mcq_prompt
 
@@ -156,7 +156,7 @@ class RemoteLevelScorer:
                  preset: "Preset | str | None" = None, endpoint_model: str | None = None,
                  api_key: str | None = None, concurrency: int = 8, timeout: float = 60.0, retries: int = 3,
                  prefill: bool = True, window: str = "auto") -> None:
-        resolve_window(window, (1, 1), 1, "")  # a misspelt place fails before connecting
+        check_window(window)  # a misspelt place fails before connecting
         self.preset = preset if isinstance(preset, Preset) or preset is None else select(preset)
         self.method = level_method(method, self.preset)
         self.question, self.prefix = self.method.prompt(aspect, medium)
@@ -175,13 +175,13 @@ class RemoteLevelScorer:
     def score(self, frames: Sequence["Frame"]) -> list[Score]:
         """One :class:`Score` per frame; a frame the server could not score has a NaN value and
         ``extra["error"]`` (qplug records it as that frame's error)."""
-        if self.window is None or self.server.native_crop is None:
+        crop = self.server.native_crop
+        if self.window is None or crop is None:  # resolve_window places one only when crop is known
             images = [self.server.image(frame, self.image_max_side) for frame in frames]
             return self.server.map(self._score_one, images)
-        placed = [placed_window(frame, self.server.native_crop, self.window) for frame in frames]
+        placed = [placed_window(frame, crop, self.window) for frame in frames]
         scores = self.server.map(self._score_one, [image for image, _ in placed])
-        return [Score(value=s.value, levels=s.levels, extra=dict(s.extra or {}, window={"left": left, "top": top}))
-                for s, (_, (left, top)) in zip(scores, placed)]
+        return [with_window(score, origin) for score, (_, origin) in zip(scores, placed)]
 
     def messages(self, image: Any) -> list[dict[str, Any]]:
         url = {"type": "image_url", "image_url": {"url": png_data_url(image)}}

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 from qplug.errors import UsageError
 from qplug.types import Score
 
-from .images import DEFAULT_MAX_SIDE, native_windows, placed_window, resolve_window, to_pil, window_origins
+from .images import (DEFAULT_MAX_SIDE, native_windows, placed_window, resolve_window, to_pil, window_origins,
+                     with_window)
 from .presets import AUTO, Preset, level_method, select
 from .backend import resolve_options
 from .prompts import ScoringMethod, method as lookup_method
@@ -95,12 +96,12 @@ class LevelScorer:
         """One :class:`Score` per frame: value, probabilities of the level words, normalised value."""
         if not frames:
             return []
-        if self.windows == 1 and self.window is not None:
+        if self.window is not None:  # one native-resolution window, placed (resolve_window)
             crop = self.backend.native_crop
-            assert crop is not None  # resolve_window gives a place only to native-resolution models
+            assert crop is not None
             placed = [placed_window(frame, crop, self.window) for frame in frames]
             scored = self._score_images([image for image, _ in placed])
-            return [self._placed(self._score(*one), origin) for one, (_, origin) in zip(scored, placed)]
+            return [with_window(self._score(*one), origin) for one, (_, origin) in zip(scored, placed)]
         if self.windows == 1:
             images = [to_pil(frame, self.image_max_side, self.pad_fill, self.backend.native_crop) for frame in frames]
             return [self._score(*scored) for scored in self._score_images(images)]
@@ -137,11 +138,6 @@ class LevelScorer:
         if len(self.sets) > 1:
             extra["synonyms"] = {"/".join(s.words): v for s, v in zip(self.sets, values)}
         return Score(value=value, levels=levels, extra=extra)
-
-    @staticmethod
-    def _placed(score: Score, origin: tuple[int, int]) -> Score:
-        return Score(value=score.value, levels=score.levels,
-                     extra=dict(score.extra or {}, window={"left": origin[0], "top": origin[1]}))
 
     def _pool(self, scored: Sequence[tuple[float, dict[str, float], list[float]]],
               origins: Sequence[tuple[int, int]]) -> Score:

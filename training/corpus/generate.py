@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .crops import MIN_DETAIL, Crop, ScaledPhoto, choose_crop
+from .crops import CANDIDATES, MIN_DETAIL, Crop, ScaledPhoto, choose_crop
 from .distortions import DISTORTIONS, apply, default_types, equivalent_blur_sigma, film_grain
 from .facts import Applied, build_facts, clearly_absent, content_stats
 from .feedback import make_feedback
@@ -244,12 +244,10 @@ def run_task(settings: Settings, out: str, task: Task) -> list[tuple[dict, dict]
         crop_rng = np.random.default_rng([settings.seed, key, c, 9 if task.eval else 0])
         plain = (not task.eval and settings.plain_share > 0
                  and np.random.default_rng([settings.seed, key, c, 5]).random() < settings.plain_share)
-        if plain:  # where the box falls: one candidate, no detail floor
-            crop, pristine = choose_crop(scaled, settings.size, crop_rng, 0.0, candidates=1,
-                                         max_factor=float(photo.get("max_scale", 1.0)))
-        else:
-            crop, pristine = choose_crop(scaled, settings.size, crop_rng, settings.min_detail,
-                                         max_factor=float(photo.get("max_scale", 1.0)))
+        # A plain crop is where the box falls: one candidate, no detail floor.
+        floor, candidates = (0.0, 1) if plain else (settings.min_detail, CANDIDATES)
+        crop, pristine = choose_crop(scaled, settings.size, crop_rng, floor, candidates=candidates,
+                                     max_factor=float(photo.get("max_scale", 1.0)))
         # Blur cannot be seen on a crop with too little detail: its measured pseudo-MOS stands.
         ceiling = settings.blur_ceiling and crop.detail >= settings.min_detail
         content = content_stats(pristine)
