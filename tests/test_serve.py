@@ -188,12 +188,17 @@ def test_remote_describer_and_asker_equal_local_ones_with_the_shipped_model():
     if not backend.has_default_model():
         pytest.skip("the shipped model is not installed")
     frames = [Frame.from_rgb(rgb, index=i) for i, rgb in enumerate(images(3, seed=5))]
+    # Larger than the model's window, detail in one corner: both sides must look at that corner.
+    patchy = np.full((300, 520, 3), 90, np.uint8)
+    patchy[40:280, 250:500] = np.random.default_rng(2).integers(0, 256, (240, 250, 3), dtype=np.uint8)
+    frames.append(Frame.from_rgb(patchy, index=3))
     questions = [("Is this image blurry?", ["yes", "no"]),
                  ("Which distortion is most visible?", ["noise", "blur", "compression", "none"]),
                  ("What is the main problem of this image?", None)]
     with Running(backend.DEFAULT_MODEL_DIR) as running:
         describer = remote.describer(endpoint=running.url, retries=0, max_new_tokens=24)
         asker = remote.asker(endpoint=running.url, retries=0, max_new_tokens=12)
+        assert describer.window == asker.window == "detail"
         try:
             local = local_describer.build(device="cpu", max_new_tokens=24).describe(frames)
             assert describer.describe(frames) == local  # greedy: the same words

@@ -372,6 +372,32 @@ def test_the_window_goes_where_the_detail_is(native_checkpoint):
     assert abs(placed.value - centre.value) > 10 * BATCH_TOLERANCE  # noise and flat grey read differently
 
 
+def test_the_asker_and_describer_see_the_window_the_scorer_scores(native_checkpoint, checkpoints):
+    rgb = _patchy()
+    patch = np.ascontiguousarray(rgb[44:76, 128:160])
+    middle = np.ascontiguousarray(rgb[29:61, 64:96])
+    vlm = asker.build(model=str(native_checkpoint))
+    assert vlm.window == "detail"  # auto, as for the level scorers
+    question, choices = "Is it sharp?", ("sharp", "soft", "noisy")
+    placed, alone = (vlm.ask([Frame.from_rgb(x)], question, choices)[0] for x in (rgb, patch))
+    for option in choices:
+        assert placed.probabilities[option] == pytest.approx(alone.probabilities[option], abs=1e-5)
+    central = asker.build(model=str(native_checkpoint), window="centre").ask([Frame.from_rgb(rgb)], question, choices)[0]
+    flat = vlm.ask([Frame.from_rgb(middle)], question, choices)[0]
+    assert central.probabilities["soft"] == pytest.approx(flat.probabilities["soft"], abs=1e-5)
+    assert abs(central.probabilities["soft"] - placed.probabilities["soft"]) > 1e-4  # noise and grey differ
+
+    words = describer.build(model=str(native_checkpoint), max_new_tokens=6)
+    assert words.window == "detail"
+    assert words.describe([Frame.from_rgb(rgb)]) == words.describe([Frame.from_rgb(patch)])
+    for build in (asker.build, describer.build):
+        with pytest.raises(UsageError, match="window must be one of"):
+            build(model=str(native_checkpoint), window="middle")
+        with pytest.raises(UsageError, match="no window to place"):
+            build(model=str(checkpoints["llava"]), window="detail")
+        assert build(model=str(checkpoints["llava"])).window is None  # resizing model: the whole frame
+
+
 def test_window_grids_touch_the_edges_and_collapse_on_small_frames():
     from qplug_vlm.images import window_origins
 

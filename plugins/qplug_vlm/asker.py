@@ -19,7 +19,7 @@ from qplug.errors import UsageError
 from qplug.types import Answer
 
 from .backend import GenerationSettings
-from .images import DEFAULT_MAX_SIDE, to_pil
+from .images import DEFAULT_MAX_SIDE, model_image, resolve_window
 from .prompts import LETTERS, is_yes_no, mcq_prompt
 
 if TYPE_CHECKING:
@@ -33,12 +33,15 @@ class Asker:
 
     :param backend: the loaded model.
     :param settings: generation settings for questions without choices.
+    :param window: where a native-resolution model's window goes (``auto``: where the frame has the
+        most detail, as the level scorers place it; ``centre``; ``detail``).
     """
 
     def __init__(self, backend: "Backend", settings: GenerationSettings = GenerationSettings(),
                  image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
-                 letters: bool = False) -> None:
+                 letters: bool = False, window: str = "auto") -> None:
         self.backend = backend
+        self.window = resolve_window(window, backend.native_crop, 1, backend.name)
         self.letters = letters
         self.settings = settings
         self.image_max_side = image_max_side
@@ -79,7 +82,8 @@ class Asker:
         if not frames:
             return []
         text, letter_ids = self.prompt(question, choices)
-        images = [to_pil(frame, self.image_max_side, self.pad_fill, self.backend.native_crop) for frame in frames]
+        images = [model_image(frame, self.window, self.backend.native_crop, self.image_max_side, self.pad_fill)
+                  for frame in frames]
         if choices is None:
             texts = self.backend.generate(images, [text] * len(images), self.settings)
             return [Answer(text=answer) for answer in texts]
@@ -95,7 +99,7 @@ class Asker:
 
 def build(*, max_new_tokens: int = 64, do_sample: bool = False, temperature: float = 1.0, top_p: float | None = None,
           seed: int | None = None, image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
-          letters: bool = False, **load_options: Any) -> Asker:
+          letters: bool = False, window: str = "auto", **load_options: Any) -> Asker:
     """The ``vlm`` asker on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`.
 
     With ``endpoint=`` (or ``$QPLUG_ENDPOINT``) no model is loaded: the asker asks that server
@@ -108,9 +112,9 @@ def build(*, max_new_tokens: int = 64, do_sample: bool = False, temperature: flo
     if remote.wanted(load_options):
         return remote.asker(max_new_tokens=max_new_tokens, do_sample=do_sample,  # type: ignore[return-value]
                             temperature=temperature, top_p=top_p, seed=seed, image_max_side=image_max_side,
-                            pad_square=pad_square, letters=letters, **load_options)
+                            pad_square=pad_square, letters=letters, window=window, **load_options)
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
                                   top_p=top_p, seed=seed)
     return Asker(load_backend(**load_options), settings=settings, image_max_side=image_max_side, pad_square=pad_square,
-                 letters=letters)
+                 letters=letters, window=window)

@@ -143,6 +143,15 @@ def placed_window(frame: "Frame", native_crop: tuple[int, int], place: str) -> t
     return cached
 
 
+def model_image(frame: "Frame", place: str | None, native_crop: tuple[int, int] | None,
+                max_side: int | None = DEFAULT_MAX_SIDE, pad_fill: Sequence[int] | None = None) -> "Image.Image":
+    """What a model is shown of ``frame``: its native-resolution window at ``place`` when one is placed
+    (:func:`resolve_window`), else :func:`to_pil`'s image (the centre window, or the bounded frame)."""
+    if place is not None and native_crop is not None:
+        return placed_window(frame, native_crop, place)[0]
+    return to_pil(frame, max_side, pad_fill, native_crop)
+
+
 def with_window(score: "Score", origin: tuple[int, int]) -> "Score":
     """``score`` with the corner of the window it was taken from in ``extra["window"]``."""
     from qplug.types import Score

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from qplug.errors import UsageError
 from qplug.types import Answer, Score
 
-from .images import DEFAULT_MAX_SIDE, check_window, placed_window, resolve_window, to_pil, with_window
+from .images import DEFAULT_MAX_SIDE, check_window, model_image, placed_window, resolve_window, with_window
 from .presets import Preset, level_method, select
 from .prompts import DESCRIBE_PROMPT, LETTERS, MEDIA, ScoringMethod, check_choice, is_yes_no, mcq_prompt
 
@@ -90,9 +90,14 @@ class Endpoint:
         self.native_crop = _native_crop(next((m for m in served if m.id == self.model), None))
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="qplug-remote")
 
-    def image(self, frame: "Frame", max_side: int | None) -> Any:
-        """The frame as it is sent: the model's centre window when known, else bounded to ``max_side``."""
-        return to_pil(frame, max_side, native_crop=self.native_crop)
+    def image(self, frame: "Frame", max_side: int | None, place: str | None = None) -> Any:
+        """The frame as it is sent: the model's window when known (at ``place``, else the centre),
+        else bounded to ``max_side``."""
+        return model_image(frame, place, self.native_crop, max_side)
+
+    def place(self, window: str) -> str | None:
+        """Where the served model's window goes (:func:`~.images.resolve_window`), placed here, client-side."""
+        return resolve_window(window, self.native_crop, 1, f"the model served at {self.endpoint}")
 
     def map(self, call: Any, items: Sequence[Any]) -> list[Any]:
         """``call`` on each item, at most ``concurrency`` at a time, results in order."""
@@ -168,7 +173,7 @@ class RemoteLevelScorer:
                                timeout=timeout, retries=retries)
         self.endpoint, self.model = self.server.endpoint, self.server.model
         # Placed as a local model's window is (the server advertises the window it sees).
-        self.window = resolve_window(window, self.server.native_crop, 1, f"the model served at {self.endpoint}")
+        self.window = self.server.place(window)
 
     # -- scoring ---------------------------------------------------------------------------------
 
@@ -239,15 +244,16 @@ class RemoteDescriber:
 
     def __init__(self, server: Endpoint, prompt: str | None = None, medium: str = "image", max_new_tokens: int = 160,
                  do_sample: bool = False, temperature: float = 1.0, top_p: float | None = None,
-                 seed: int | None = None, image_max_side: int | None = DEFAULT_MAX_SIDE) -> None:
+                 seed: int | None = None, image_max_side: int | None = DEFAULT_MAX_SIDE, window: str = "auto") -> None:
         check_choice("medium", medium, MEDIA)
         self.server = server
+        self.window = server.place(window)
         self.prompt = (prompt or DESCRIBE_PROMPT).replace("{medium}", medium)
         self.options = _generation_options(max_new_tokens, do_sample, temperature, top_p, seed)
         self.image_max_side = image_max_side
 
     def describe(self, frames: Sequence["Frame"]) -> list[str]:
-        images = [self.server.image(frame, self.image_max_side) for frame in frames]
+        images = [self.server.image(frame, self.image_max_side, self.window) for frame in frames]
         return self.server.map(lambda image: _content(self.server.complete(_user(image, self.prompt), **self.options)),
                                images)
 
@@ -268,8 +274,9 @@ class RemoteAsker:
 
     def __init__(self, server: Endpoint, max_new_tokens: int = 64, do_sample: bool = False, temperature: float = 1.0,
                  top_p: float | None = None, seed: int | None = None,
-                 image_max_side: int | None = DEFAULT_MAX_SIDE, letters: bool = False) -> None:
+                 image_max_side: int | None = DEFAULT_MAX_SIDE, letters: bool = False, window: str = "auto") -> None:
         self.server = server
+        self.window = server.place(window)
         self.options = _generation_options(max_new_tokens, do_sample, temperature, top_p, seed)
         self.image_max_side = image_max_side
         self.letters = letters
@@ -277,7 +284,7 @@ class RemoteAsker:
     def ask(self, frames: Sequence["Frame"], question: str, choices: Sequence[str] | None = None) -> list[Answer]:
         if not question.strip():
             raise UsageError("the question is empty")
-        images = [self.server.image(frame, self.image_max_side) for frame in frames]
+        images = [self.server.image(frame, self.image_max_side, self.window) for frame in frames]
         if choices is None:
             return self.server.map(
                 lambda image: Answer(text=_content(self.server.complete(_user(image, question.strip()), **self.options))),
@@ -348,6 +355,7 @@ def wanted(options: dict[str, Any]) -> bool:
 
 def describer(**options: Any) -> RemoteDescriber:
     """The remote ``vlm`` describer for ``endpoint=`` and the describer's own options."""
+    check_window(options.get("window", "auto"))  # a misspelt place fails before connecting
     server = _connect(options)
     _refuse_local_options(options)
     return RemoteDescriber(server, **options)
@@ -355,6 +363,7 @@ def describer(**options: Any) -> RemoteDescriber:
 
 def asker(**options: Any) -> RemoteAsker:
     """The remote ``vlm`` asker for ``endpoint=`` and the asker's own options."""
+    check_window(options.get("window", "auto"))  # a misspelt place fails before connecting
     server = _connect(options)
     _refuse_local_options(options)
     return RemoteAsker(server, **options)

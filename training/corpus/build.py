@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from collections import Counter
@@ -54,12 +55,14 @@ def _feedback_of(store: Store, ids: list[str]) -> list[Feedback]:
     return [by_id[i] for i in ids]
 
 
-def build_records(store: Store, out: Path, seed: int, paraphrase_share: float = 0.0) -> dict[str, Any]:
+def build_records(store: Store, out: Path, seed: int, paraphrase_share: float = 0.0,
+                  composed_wordings: bool = False) -> dict[str, Any]:
     """train.json / val.json from metadata + feedback; returns record statistics."""
     stats: dict[str, Any] = {}
     for split, name in (("train", "train.json"), ("validation", "val.json")):
         ids = sorted(i for i, m in store.meta.items() if m["split"] == split)
-        writer = QuestionWriter(seed=seed, paraphrase_share=paraphrase_share)
+        writer = QuestionWriter(seed=seed, paraphrase_share=paraphrase_share, composed_wordings=composed_wordings,
+                                yes_no_per_image=3 if composed_wordings else 2)
         records = []
         for fb in _feedback_of(store, ids):
             meta = store.meta[fb.id]
@@ -91,6 +94,41 @@ def _yes_no(record) -> str:
     return yes_no_answer(record) or "?"
 
 
+#: Settings that change only the questions, not the images: corpora differing in these alone can
+#: share their images (``--images-from``).
+QUESTION_SETTINGS = ("paraphrase_share", "composed_wordings")
+
+
+def adopt_images(source: Path, store: Store, settings: Settings) -> int:
+    """Link ``source``'s images (and their metadata and feedback) into ``store``; returns how many.
+
+    Refused (ValueError) unless ``source`` was built with the same settings but for
+    :data:`QUESTION_SETTINGS`, so the images are exactly those this build would make.
+    """
+    theirs = json.loads((source / "settings.json").read_text(encoding="utf-8"))
+    ours = settings.to_dict()
+    differ = sorted(k for k in (set(theirs) | set(ours)) - set(QUESTION_SETTINGS) if theirs.get(k) != ours.get(k))
+    if differ:
+        raise ValueError(f"it was built with other image settings ({', '.join(differ)})")
+    other = Store(source, source)
+    try:
+        items = []
+        for iid, meta in other.meta.items():
+            if iid in store.meta:
+                continue
+            target = store.root / meta["image"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                try:
+                    os.link(source / meta["image"], target)
+                except OSError:  # another file system, or no hard links there
+                    shutil.copy2(source / meta["image"], target)
+            items.append((meta, other.feedback[iid]))
+        return store.add(items)
+    finally:
+        other.close()
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -115,11 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strong-blur-share", type=float, default=d.strong_blur_share,
                    help="share of distorted variants that are one strong blur (severity 0.55..1)")
     p.add_argument("--paraphrase-share", type=float, default=d.paraphrase_share,
-                   help="share of questions worded from qplug_training.corpus.phrasing")
+                   help="share of questions asked in other words (qplug_training.corpus.phrasing, or .composed)")
     p.add_argument("--blur-ceiling", action="store_true",
                    help="cap the pseudo-MOS of blurred images of detailed crops by the blur's strength")
     p.add_argument("--plain-share", type=float, default=d.plain_share,
                    help="share of training crops taken where they fall (no detail preference)")
+    p.add_argument("--composed-wordings", action="store_true",
+                   help="draw other wordings from qplug_training.corpus.composed (templates x parts) "
+                        "and ask three yes/no questions per image")
+    p.add_argument("--images-from", type=Path, metavar="CORPUS",
+                   help="take the images of another corpus whose settings differ only in its questions "
+                        "(hard links where possible), so that only the records are written")
     p.add_argument("--eval-set", action="store_true", help="also write eval/: every type at 5 severities per val crop")
     p.add_argument("--eval-crops-per-photo", type=int, default=d.eval_crops_per_photo)
     p.add_argument("--photo-limit", type=int, help="only the first N photos of each split (quick trials)")
@@ -153,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         types=tuple(types), eval_crops_per_photo=args.eval_crops_per_photo,
                         grain_share=args.grain_share, strong_blur_share=args.strong_blur_share,
                         paraphrase_share=args.paraphrase_share, blur_ceiling=args.blur_ceiling,
-                        plain_share=args.plain_share)
+                        plain_share=args.plain_share, composed_wordings=args.composed_wordings)
     small = [p for p in photos if min(p.width, p.height) * p.max_scale < settings.size]
     for p in small:
         log(f"skip {p.id}: {p.width}x{p.height} at {p.max_scale:g}x is smaller than a {settings.size}px crop")
@@ -183,6 +227,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{expected} images planned, {args.workers} worker(s)")
 
     store = Store(out, out)
+    if args.images_from is not None:
+        try:
+            adopted = adopt_images(args.images_from, store, settings)
+        except (OSError, ValueError) as exc:
+            store.close()
+            print(f"{PROG}: cannot take the images of {args.images_from}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        log(f"{adopted} images taken from {args.images_from}")
     tasks = make_tasks(photos, root, settings, store.done, eval_set=False)
     tasks = [t for t in tasks if not _task_done(t, settings)]
     t_img = time.time()
@@ -197,7 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary: dict[str, Any] = dict(old_summary)
     if made or not outputs_there or old_summary.get("digest") != dg or args.refresh_records:
         t_rec = time.time()
-        record_stats = build_records(store, out, settings.seed, settings.paraphrase_share)
+        record_stats = build_records(store, out, settings.seed, settings.paraphrase_share,
+                                     settings.composed_wordings)
         summary.update({
             "settings": settings.to_dict(),
             "digest": dg,

@@ -63,12 +63,16 @@ class Settings:
     #: most detailed of several: the smooth skies and out-of-focus backgrounds a frame's window lands
     #: on, kept as good when pristine. The blur ceiling spares these crops (blur on them is invisible).
     plain_share: float = 0.0
+    #: Other wordings from :mod:`.composed` (templates x parts, 2-7 options, shuffled severity scales)
+    #: instead of :mod:`.phrasing`'s pools, and three yes/no questions per image instead of two.
+    composed_wordings: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["types"] = list(self.types)
         # Levers added after the first corpora: left out when off, so those corpora keep their identity.
-        for name in ("grain_share", "strong_blur_share", "paraphrase_share", "blur_ceiling", "plain_share"):
+        for name in ("grain_share", "strong_blur_share", "paraphrase_share", "blur_ceiling", "plain_share",
+                     "composed_wordings"):
             if not d[name]:
                 del d[name]
         return d

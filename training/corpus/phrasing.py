@@ -64,6 +64,7 @@ INVERTED_YES: Final[dict[str, tuple[str, ...]]] = {
     "blur": ("Yes, the image is sharp.", "Yes, the details are crisp and in focus."),
     "noise": ("Yes, there is no visible noise.", "Yes, the image is clean."),
     "compression": ("Yes, there are no visible compression artifacts.",),
+    "low_resolution": ("Yes, the image is not pixelated.", "Yes, the resolution is fine."),
     "underexposure": ("Yes, the image is not too dark.",),
     "overexposure": ("Yes, the highlights are not blown out.",),
     "low_contrast": ("Yes, the contrast is fine.",),

@@ -30,7 +30,7 @@ from qplug_vlm.prompts import DESCRIBE_PROMPT, LETTERS, METHODS, mcq_prompt
 
 from ..data import Feedback, Record, RuleConverter, balance_yes_no, make_record
 
-from . import phrasing
+from . import composed, phrasing
 from .distortions import KINDS
 from .facts import clearly_absent
 
@@ -138,7 +138,8 @@ class QuestionWriter:
     """
 
     def __init__(self, seed: int = 0, yes_no_per_image: int = 2, severity_share: float = 0.5,
-                 describe_share: float = 0.25, mcq_suffix_share: float = 0.5, paraphrase_share: float = 0.0) -> None:
+                 describe_share: float = 0.25, mcq_suffix_share: float = 0.5, paraphrase_share: float = 0.0,
+                 composed_wordings: bool = False) -> None:
         self.seed = seed
         self.rule = RuleConverter(seed=seed, yes_no=1, what_how=2)
         self.yes_no_per_image = yes_no_per_image
@@ -147,6 +148,10 @@ class QuestionWriter:
         self.mcq_suffix_share = mcq_suffix_share
         #: Share of questions worded from :mod:`.phrasing` (0: the original wordings only).
         self.paraphrase_share = paraphrase_share
+        #: Other wordings come from :mod:`.composed` (templates x parts) rather than :mod:`.phrasing`'s
+        #: pools, multiple choice runs to 7 options with "none of these" often last, and severity
+        #: scales come in other words and shuffled orders.
+        self.composed_wordings = composed_wordings
         self.yes: Counter[str] = Counter()
         self.no: Counter[str] = Counter()
         self.letters: Counter[str] = Counter()
@@ -174,7 +179,8 @@ class QuestionWriter:
         if rng.random() < self.describe_share:
             prompt = DESCRIBE_PROMPT.format(medium="image")
             if self._paraphrase(rng):
-                prompt = rng.choice(phrasing.DESCRIBE)
+                prompt = (composed.pick(composed.describe_prompts(), rng) if self.composed_wordings
+                          else rng.choice(phrasing.DESCRIBE))
             out.append(make_record(f"{fb.id}/describe", [(prompt, fb.text)], image, {**meta, "task": "pathway"}))
         out.append(self._mcq(fb, facts, rng, meta))
         if rng.random() < self.severity_share:
@@ -224,6 +230,8 @@ class QuestionWriter:
     def _mcq(self, fb: Feedback, facts: Mapping[str, Any], rng: random.Random, meta: dict,
              varied: bool = True) -> Record:
         if varied and self._paraphrase(rng):
+            if self.composed_wordings:
+                return self._mcq_composed(fb, facts, rng, meta)
             return self._mcq_varied(fb, facts, rng, meta)
         main = facts["main"]
         absent = self._safe_absent(facts)
@@ -279,6 +287,53 @@ class QuestionWriter:
                            {**meta, "task": "mcq", "answer": letter, "options": options, "kind": main or "none",
                             "varied": True})
 
+    def _mcq_composed(self, fb: Feedback, facts: Mapping[str, Any], rng: random.Random, meta: dict) -> Record:
+        """The main-distortion question with composed stems, 2-7 options and "none" options often last.
+
+        Lettered lists commonly end with "none of these"; v2 only ever put it anywhere, and its
+        largest questions had 6 options, so a 7-option list ending that way was new to it.
+        """
+        main = facts["main"]
+        absent = self._safe_absent(facts)
+        if not absent:  # no option could fairly be wrong: ask the plain way
+            return self._mcq(fb, facts, rng, meta, varied=False)
+        visible = main is not None and facts["kinds"][main] in ("moderate", "strong", "severe")
+        # Long lists are where v2 failed (6 options: 24%), so they are drawn most often.
+        wanted = rng.choices((1, 2, 3, 4, 5, 6), weights=(1, 1, 2, 2, 3, 3))[0]
+        kinds = rng.sample(absent, min(len(absent), wanted))
+        others = [rng.choice(composed.option_names(k)) for k in kinds]
+        pinned: str | None = None  # an option kept last
+        if main is None:
+            correct, kind = rng.choice(composed.NOTHING_OPTIONS + composed.NOT_LISTED_OPTIONS), "none"
+            if rng.random() < 0.5:
+                pinned = correct
+        elif visible and rng.random() < 0.15:
+            # The real problem is not offered: "none of these" is right.
+            correct, kind = rng.choice(composed.NOT_LISTED_OPTIONS), "not_listed"
+            if rng.random() < 0.5:
+                pinned = correct
+        else:
+            correct, kind = rng.choice(composed.option_names(main)), main
+            if visible and rng.random() < 0.4:
+                pinned = rng.choice(composed.NOTHING_OPTIONS + composed.NOT_LISTED_OPTIONS)
+        n = len(others) + 1 + (pinned is not None and pinned != correct)
+        counts = self.letters_by_size.setdefault(n, Counter())
+        if pinned == correct:
+            options, pos = others + [correct], n - 1
+        else:
+            free = n - (pinned is not None)
+            least = min(counts[LETTERS[i]] for i in range(free))
+            pos = rng.choice([i for i in range(free) if counts[LETTERS[i]] == least])
+            options = others[:pos] + [correct] + others[pos:] + ([pinned] if pinned is not None else [])
+        letter = LETTERS[pos]
+        counts[letter] += 1
+        self.mcq_answers[f"composed:{kind}"] += 1
+        prompt, with_suffix = self._options_prompt(composed.pick(composed.mcq_stems(), rng), options, rng)
+        answer = letter if with_suffix else f"{letter}. {correct}"
+        return make_record(f"{fb.id}/mcq", [(prompt, answer)], fb.image,
+                           {**meta, "task": "mcq", "answer": letter, "options": options, "kind": main or "none",
+                            "varied": True})
+
     def _severity(self, fb: Feedback, facts: Mapping[str, Any], rng: random.Random, meta: dict) -> Record | None:
         kinds = facts["kinds"]
         absent = self._safe_absent(facts)
@@ -289,8 +344,16 @@ class QuestionWriter:
             kind, answer = rng.choice(absent), "none"
         else:
             return None
-        options = list(SEVERITY_OPTIONS)
-        prompt, with_suffix = self._options_prompt(_SEVERITY_QUESTIONS[kind], options, rng)
+        options, question = list(SEVERITY_OPTIONS), _SEVERITY_QUESTIONS[kind]
+        if self.composed_wordings and self._paraphrase(rng):
+            # Other words for the four steps, in a shuffled order: with the scale always in order,
+            # "none" was always A and "strong" D, a letter habit v2 carried into other questions.
+            scale = rng.choice(composed.SEVERITY_SCALES)
+            answer = scale[SEVERITY_OPTIONS.index(answer)]
+            options = list(scale)
+            rng.shuffle(options)
+            question = composed.pick(composed.severity_stems(kind), rng)
+        prompt, with_suffix = self._options_prompt(question, options, rng)
         letter = LETTERS[options.index(answer)]
         reply = letter if with_suffix else f"{letter}. {answer}"
         return make_record(f"{fb.id}/sev", [(prompt, reply)], fb.image,
@@ -322,13 +385,17 @@ class QuestionWriter:
                 answer = rng.choice(_YN_NO[kind])
             said = "yes" if yes else "no"
             if self._paraphrase(rng):
-                inverted = phrasing.YES_NO_INVERTED.get(kind, ())
-                if inverted and rng.random() < 0.3:
-                    # Asked the other way round: "Is it sharp?" -- yes when the defect is absent.
-                    question = rng.choice(inverted)
-                    answer = rng.choice(phrasing.INVERTED_YES[kind]) if not yes else "No, " + _lower_first(
-                        answer.removeprefix("Yes, "))
-                    said = "no" if yes else "yes"
+                if self.composed_wordings:
+                    inverted = composed.yes_no_wordings(kind, fine=True)
+                    if rng.random() < 0.3:
+                        # Asked the other way round: "Is it sharp?" -- yes when the defect is absent.
+                        question = composed.pick(inverted, rng)
+                        answer, said = self._inverted(kind, yes, answer, rng)
+                    else:
+                        question = composed.pick(composed.yes_no_wordings(kind), rng)
+                elif phrasing.YES_NO_INVERTED.get(kind) and rng.random() < 0.3:
+                    question = rng.choice(phrasing.YES_NO_INVERTED[kind])
+                    answer, said = self._inverted(kind, yes, answer, rng)
                 else:
                     question = rng.choice(phrasing.YES_NO[kind])
             # "kind"/"answer" keep the defect's presence, so the per-kind balance stays about the image.
@@ -336,6 +403,13 @@ class QuestionWriter:
                                    {**meta, "task": "yes_no", "kind": kind, "answer": "yes" if yes else "no",
                                     "said": said}))
         return out
+
+    @staticmethod
+    def _inverted(kind: str, yes: bool, answer: str, rng: random.Random) -> tuple[str, str]:
+        """The answer to "is it fine in this respect?", and the word it starts with."""
+        if yes:
+            return "No, " + _lower_first(answer.removeprefix("Yes, ")), "no"
+        return rng.choice(phrasing.INVERTED_YES[kind]), "yes"
 
     def _yes_answer(self, kind: str, facts: Mapping[str, Any], rng: random.Random) -> str:
         impact = facts["kinds"][kind]
@@ -351,7 +425,8 @@ class QuestionWriter:
         main = facts["main"]
         question = rng.choice(_WHAT_QUESTIONS)
         if self._paraphrase(rng):
-            question = rng.choice(phrasing.WHAT)
+            question = (composed.pick(composed.what_questions(), rng) if self.composed_wordings
+                        else rng.choice(phrasing.WHAT))
         if main is None:
             answer = rng.choice(("There is no visible distortion; the image looks clean.",
                                  "No distortion is noticeable in this image."))
