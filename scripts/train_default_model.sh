@@ -5,22 +5,25 @@
 # shipped model. With --v1 or --v2, a third stage too (qplug_default_v1.toml: v0.4 continued on the v1
 # corpus, ~52 min; qplug_default_v2.toml: on the v2 corpus, ~62 min), and that model is installed
 # instead (docs/corpus.md, "v1 levers" and "v2 levers"; the model card says which one ships). With --v3,
-# v2's stage and then a fourth (qplug_default_v3.toml: v2 continued on the v3 corpus, ~55 min).
+# v2's stage and then a fourth (qplug_default_v3.toml: v2 continued on the v3 corpus, ~55 min); with
+# --v4, those and a fifth (qplug_default_v4.toml: v3 continued on the v4 corpus, ~40 min).
 # Resumable: run it again after an interruption; a stage whose export exists is not rerun.
 # The corpora (/work/corpus for stage 1, /work/corpus-wide for stage 2: scripts/build_corpus.sh) and the
 # ImageNet EfficientNet-Lite0 tower (/work/pretrained, fetched by pip and converted once) are located by
 # the recipes.
-#   scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2|--v3]
+#   scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2|--v3|--v4]
 set -euo pipefail
 runs=${1:-/work/runs}
 third=${2:-}
 stage1="$runs/qplug-default"
 stage2="$runs/qplug-default-stage2"
-case "$third" in
-  "") ;;
-  --v1|--v2) stage3="$runs/qplug-default-${third#--}" ;;
-  --v3) stage3="$runs/qplug-default-v2" stage4="$runs/qplug-default-v3" ;;
-  *) echo "usage: scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2|--v3]" >&2; exit 2 ;;
+case "$third" in  # the stages after stage 2, each continuing the one before
+  "") later=() ;;
+  --v1) later=(v1) ;;
+  --v2) later=(v2) ;;
+  --v3) later=(v2 v3) ;;
+  --v4) later=(v2 v3 v4) ;;
+  *) echo "usage: scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2|--v3|--v4]" >&2; exit 2 ;;
 esac
 [ -f /work/pretrained/efficientnet-lite0.safetensors ] || python -m qplug_training.pretrained --out /work/pretrained
 
@@ -42,19 +45,13 @@ train_stage training/recipes/qplug_default_stage2.toml "$stage2" -o model.path="
 stages=("$stage1/training_info.json" "$stage2/training_info.json")
 names=(qplug_default.toml qplug_default_stage2.toml)
 last="$stage2"
-if [ -n "$third" ]; then
-  recipe="qplug_default_$(basename "$stage3" | sed 's/qplug-default-//').toml"
-  train_stage "training/recipes/$recipe" "$stage3" -o model.path="$stage2/export/model"
-  stages+=("$stage3/training_info.json")
-  names+=("$recipe")
-  last="$stage3"
-fi
-if [ -n "${stage4:-}" ]; then
-  train_stage training/recipes/qplug_default_v3.toml "$stage4" -o model.path="$stage3/export/model"
-  stages+=("$stage4/training_info.json")
-  names+=(qplug_default_v3.toml)
-  last="$stage4"
-fi
+for version in "${later[@]}"; do
+  run="$runs/qplug-default-$version"
+  train_stage "training/recipes/qplug_default_$version.toml" "$run" -o model.path="$last/export/model"
+  stages+=("$run/training_info.json")
+  names+=("qplug_default_$version.toml")
+  last="$run"
+done
 
 target=plugins/qplug_vlm/default_model
 mkdir -p "$target"

@@ -28,7 +28,7 @@ def _question(record) -> str:
     return record.turns[0].value.replace("<image>", "").strip()
 
 
-def _records(n: int = 500, composed_wordings: bool = True) -> list:
+def _records(n: int = 500, composed_wordings: bool = True, extra_mcq: int = 0) -> list:
     rng = random.Random(7)
     pairs = []
     for i in range(n):
@@ -42,7 +42,8 @@ def _records(n: int = 500, composed_wordings: bool = True) -> list:
         facts = build_facts(applied, level_of(mos), {"brightness": "medium", "colour": "moderate", "detail": "rich",
                                                      "flat_areas": False})
         pairs.append((make_feedback(f"img{i}", f"images/{i}.png", facts), facts))
-    writer = QuestionWriter(seed=0, paraphrase_share=0.8, composed_wordings=composed_wordings, yes_no_per_image=3)
+    writer = QuestionWriter(seed=0, paraphrase_share=0.8, composed_wordings=composed_wordings, yes_no_per_image=3,
+                            extra_mcq=extra_mcq)
     return write_all(pairs, writer)
 
 
@@ -117,6 +118,29 @@ def test_composed_severity_scales_are_shuffled_and_answer_the_right_step() -> No
         assert r.meta["answer"] in LETTERS[:4]
     assert len(orders) > 10
     assert orders[(0, 1, 2, 3)] < 0.6 * len(records)
+
+
+def test_extra_multiple_choice_questions_move_the_answer_letter() -> None:
+    more = _records(120, extra_mcq=3)
+    extra = [r for r in more if r.id.rsplit("/", 1)[1] in ("mcq1", "mcq2", "mcq3")]
+    assert len(extra) == 3 * 120
+    moved = 0
+    for image in range(120):
+        asked = [r for r in more if r.id.startswith(f"img{image}/mcq")]
+        assert len(asked) == 4
+        letters = {r.meta["answer"] for r in asked}
+        moved += len(letters) > 1
+        for r in asked:
+            chosen = r.meta["options"][LETTERS.index(r.meta["answer"])]
+            if r.meta["kind"] != "none" and chosen in composed.option_names(r.meta["kind"]):
+                continue
+            assert chosen in composed.NOTHING_OPTIONS + composed.NOT_LISTED_OPTIONS + ("no obvious distortion",)
+    assert moved > 0.8 * 120
+
+
+def test_extra_mcq_needs_composed_wordings(tmp_path: Path, capsys) -> None:
+    assert _tiny_corpus(tmp_path, tmp_path / "c", "--extra-mcq", "2") == build.EXIT_ERROR
+    assert "--extra-mcq" in capsys.readouterr().err
 
 
 def test_without_composed_wordings_the_writer_keeps_its_own_pools() -> None:

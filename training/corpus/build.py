@@ -56,13 +56,13 @@ def _feedback_of(store: Store, ids: list[str]) -> list[Feedback]:
 
 
 def build_records(store: Store, out: Path, seed: int, paraphrase_share: float = 0.0,
-                  composed_wordings: bool = False) -> dict[str, Any]:
+                  composed_wordings: bool = False, extra_mcq: int = 0) -> dict[str, Any]:
     """train.json / val.json from metadata + feedback; returns record statistics."""
     stats: dict[str, Any] = {}
     for split, name in (("train", "train.json"), ("validation", "val.json")):
         ids = sorted(i for i, m in store.meta.items() if m["split"] == split)
         writer = QuestionWriter(seed=seed, paraphrase_share=paraphrase_share, composed_wordings=composed_wordings,
-                                yes_no_per_image=3 if composed_wordings else 2)
+                                yes_no_per_image=3 if composed_wordings else 2, extra_mcq=extra_mcq)
         records = []
         for fb in _feedback_of(store, ids):
             meta = store.meta[fb.id]
@@ -96,7 +96,7 @@ def _yes_no(record) -> str:
 
 #: Settings that change only the questions, not the images: corpora differing in these alone can
 #: share their images (``--images-from``).
-QUESTION_SETTINGS = ("paraphrase_share", "composed_wordings")
+QUESTION_SETTINGS = ("paraphrase_share", "composed_wordings", "extra_mcq")
 
 
 def adopt_images(source: Path, store: Store, settings: Settings) -> int:
@@ -161,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--composed-wordings", action="store_true",
                    help="draw other wordings from qplug_training.corpus.composed (templates x parts) "
                         "and ask three yes/no questions per image")
+    p.add_argument("--extra-mcq", type=int, default=d.extra_mcq, metavar="N",
+                   help="N more composed main-problem multiple-choice questions per image (with --composed-wordings)")
     p.add_argument("--images-from", type=Path, metavar="CORPUS",
                    help="take the images of another corpus whose settings differ only in its questions "
                         "(hard links where possible), so that only the records are written")
@@ -183,6 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"{PROG}: cannot read the manifest in {args.photos}: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    if args.extra_mcq < 0 or (args.extra_mcq and not args.composed_wordings):
+        print(f"{PROG}: --extra-mcq takes a count >= 0 and needs --composed-wordings", file=sys.stderr)
+        return EXIT_ERROR
     requested = args.types.split(",") if args.types else default_types()
     unknown = [t for t in requested if t not in DISTORTIONS]
     if unknown:
@@ -197,7 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         types=tuple(types), eval_crops_per_photo=args.eval_crops_per_photo,
                         grain_share=args.grain_share, strong_blur_share=args.strong_blur_share,
                         paraphrase_share=args.paraphrase_share, blur_ceiling=args.blur_ceiling,
-                        plain_share=args.plain_share, composed_wordings=args.composed_wordings)
+                        plain_share=args.plain_share, composed_wordings=args.composed_wordings,
+                        extra_mcq=args.extra_mcq)
     small = [p for p in photos if min(p.width, p.height) * p.max_scale < settings.size]
     for p in small:
         log(f"skip {p.id}: {p.width}x{p.height} at {p.max_scale:g}x is smaller than a {settings.size}px crop")
@@ -250,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if made or not outputs_there or old_summary.get("digest") != dg or args.refresh_records:
         t_rec = time.time()
         record_stats = build_records(store, out, settings.seed, settings.paraphrase_share,
-                                     settings.composed_wordings)
+                                     settings.composed_wordings, settings.extra_mcq)
         summary.update({
             "settings": settings.to_dict(),
             "digest": dg,

@@ -66,13 +66,15 @@ class Settings:
     #: Other wordings from :mod:`.composed` (templates x parts, 2-7 options, shuffled severity scales)
     #: instead of :mod:`.phrasing`'s pools, and three yes/no questions per image instead of two.
     composed_wordings: bool = False
+    #: More composed main-problem multiple-choice questions per image (:class:`.questions.QuestionWriter`).
+    extra_mcq: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["types"] = list(self.types)
         # Levers added after the first corpora: left out when off, so those corpora keep their identity.
         for name in ("grain_share", "strong_blur_share", "paraphrase_share", "blur_ceiling", "plain_share",
-                     "composed_wordings"):
+                     "composed_wordings", "extra_mcq"):
             if not d[name]:
                 del d[name]
         return d

@@ -22,6 +22,7 @@ the adapter's own "what" question replaces them.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from typing import Any, Iterable, Mapping
@@ -139,7 +140,7 @@ class QuestionWriter:
 
     def __init__(self, seed: int = 0, yes_no_per_image: int = 2, severity_share: float = 0.5,
                  describe_share: float = 0.25, mcq_suffix_share: float = 0.5, paraphrase_share: float = 0.0,
-                 composed_wordings: bool = False) -> None:
+                 composed_wordings: bool = False, extra_mcq: int = 0) -> None:
         self.seed = seed
         self.rule = RuleConverter(seed=seed, yes_no=1, what_how=2)
         self.yes_no_per_image = yes_no_per_image
@@ -152,6 +153,9 @@ class QuestionWriter:
         #: pools, multiple choice runs to 7 options with "none of these" often last, and severity
         #: scales come in other words and shuffled orders.
         self.composed_wordings = composed_wordings
+        #: More composed main-problem questions per image (other options, other orders): the answer's
+        #: kind stays while its letter moves, which only reading the options can follow.
+        self.extra_mcq = extra_mcq
         self.yes: Counter[str] = Counter()
         self.no: Counter[str] = Counter()
         self.letters: Counter[str] = Counter()
@@ -189,6 +193,9 @@ class QuestionWriter:
                 out.append(rec)
         out.extend(self._yes_no(fb, facts, rng, meta))
         out.append(self._what(fb, facts, rng, meta))
+        for j in range(self.extra_mcq):
+            extra = self._mcq_composed(fb, facts, rng, meta)
+            out.append(dataclasses.replace(extra, id=f"{extra.id}{j + 1}"))
         return out
 
     def finish(self, records: list[Record]) -> list[Record]:
