@@ -224,6 +224,17 @@ class QuestionWriter:
         least = min(self.letters[LETTERS[i]] for i in range(n))
         return rng.choice([i for i in range(n) if self.letters[LETTERS[i]] == least])
 
+    def _balanced_position(self, n: int, free: int, rng: random.Random) -> int:
+        """Where the answer of an ``n``-option question goes among its first ``free`` positions: the
+        least used letter so far for that many options (ties broken by ``rng``).
+
+        Balanced per option count: one count over all sizes would put every 6-option answer on F
+        (E and F are only ever letters of 5- and 6-option questions), and a model learns "F".
+        """
+        counts = self.letters_by_size.setdefault(n, Counter())
+        least = min(counts[LETTERS[i]] for i in range(free))
+        return rng.choice([i for i in range(free) if counts[LETTERS[i]] == least])
+
     def _options_prompt(self, question: str, options: list[str], rng: random.Random) -> tuple[str, bool]:
         if rng.random() < self.mcq_suffix_share:
             return mcq_prompt(question, tuple(options)), True
@@ -279,14 +290,10 @@ class QuestionWriter:
         else:
             correct, kind = rng.choice(phrasing.OPTION_SYNONYMS[main]), main
         n = len(distractors) + 1
-        # Balanced per option count: one count over all sizes would put every 6-option answer on F
-        # (E and F are only ever letters of 5- and 6-option questions), and a model learns "F".
-        counts = self.letters_by_size.setdefault(n, Counter())
-        least = min(counts[LETTERS[i]] for i in range(n))
-        pos = rng.choice([i for i in range(n) if counts[LETTERS[i]] == least])
+        pos = self._balanced_position(n, n, rng)
         options = distractors[:pos] + [correct] + distractors[pos:]
         letter = LETTERS[pos]
-        counts[letter] += 1
+        self.letters_by_size[n][letter] += 1
         self.mcq_answers[f"varied:{kind}"] += 1
         prompt, with_suffix = self._options_prompt(rng.choice(phrasing.MCQ_STEMS + _MCQ_QUESTIONS), options, rng)
         answer = letter if with_suffix else f"{letter}. {correct}"
@@ -324,16 +331,13 @@ class QuestionWriter:
             if visible and rng.random() < 0.4:
                 pinned = rng.choice(composed.NOTHING_OPTIONS + composed.NOT_LISTED_OPTIONS)
         n = len(others) + 1 + (pinned is not None and pinned != correct)
-        counts = self.letters_by_size.setdefault(n, Counter())
         if pinned == correct:
             options, pos = others + [correct], n - 1
         else:
-            free = n - (pinned is not None)
-            least = min(counts[LETTERS[i]] for i in range(free))
-            pos = rng.choice([i for i in range(free) if counts[LETTERS[i]] == least])
+            pos = self._balanced_position(n, n - (pinned is not None), rng)
             options = others[:pos] + [correct] + others[pos:] + ([pinned] if pinned is not None else [])
         letter = LETTERS[pos]
-        counts[letter] += 1
+        self.letters_by_size.setdefault(n, Counter())[letter] += 1
         self.mcq_answers[f"composed:{kind}"] += 1
         prompt, with_suffix = self._options_prompt(composed.pick(composed.mcq_stems(), rng), options, rng)
         answer = letter if with_suffix else f"{letter}. {correct}"
