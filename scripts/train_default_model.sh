@@ -6,7 +6,7 @@
 # corpus, ~52 min; qplug_default_v2.toml: on the v2 corpus, ~62 min), and that model is installed
 # instead (docs/corpus.md, "v1 levers" and "v2 levers"; the model card says which one ships). With --v3,
 # v2's stage and then a fourth (qplug_default_v3.toml: v2 continued on the v3 corpus, ~55 min); with
-# --v4, those and a fifth (qplug_default_v4.toml: v3 continued on the v4 corpus, ~40 min).
+# --v4, those and a fifth (qplug_default_v4.toml: v3 continued on the v4 corpus, 450 steps, ~34 min).
 # Resumable: run it again after an interruption; a stage whose export exists is not rerun.
 # The corpora (/work/corpus for stage 1, /work/corpus-wide for stage 2: scripts/build_corpus.sh) and the
 # ImageNet EfficientNet-Lite0 tower (/work/pretrained, fetched by pip and converted once) are located by
