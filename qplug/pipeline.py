@@ -769,6 +769,14 @@ def _close_quietly(obj: Any) -> None:
 
 def _drain(channel: "queue.Queue[Any]") -> None:
     """Empty the queue so a producer blocked on ``put`` sees the stop flag and exits."""
+    # A signal that lands inside Queue.get can leave the queue's lock taken for good: CPython cannot
+    # promise that a `with` releases a lock whose __enter__ returned just before the exception
+    # (bpo-29988), and the next get then waits forever (seen once: a SIGTERM'd run hung here). Nobody
+    # holds that lock for a second otherwise, so one still taken after a second was abandoned.
+    if not channel.mutex.acquire(timeout=1.0):
+        channel.mutex.release()
+    else:
+        channel.mutex.release()
     while True:
         try:
             item = channel.get_nowait()

@@ -493,3 +493,24 @@ def test_an_interrupt_just_after_a_report_file_is_created_leaves_no_part_file(tm
     with pytest.raises(KeyboardInterrupt):
         reporting.Reporter([reporting.Output(str(tmp_path / "r.html"))], get_host().catalog())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_draining_a_queue_whose_lock_a_signal_abandoned_does_not_hang():
+    # A signal raised right after Queue.get took the queue's lock leaves it taken (bpo-29988); the
+    # run's clean-up then drained that queue and waited forever (a SIGTERM'd `qplug score` hung).
+    import queue
+    import threading
+
+    from qplug.pipeline import _drain
+
+    channel: "queue.Queue[int]" = queue.Queue(maxsize=4)
+    for i in range(3):
+        channel.put(i)
+    channel.mutex.acquire()  # as the interrupted get left it
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (_drain(channel), done.set()), daemon=True)
+    worker.start()
+    assert done.wait(timeout=10), "_drain waited forever on an abandoned queue lock"
+    assert channel.empty()
+    channel.put(7)  # the queue works again
+    assert channel.get_nowait() == 7
