@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--work", type=Path, default=Path("bench/out/blindspots_clips"))
     ap.add_argument("--only", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}")
+    ap.add_argument("--heldout-set", choices=("a", "b"), default="a",
+                    help="held-out wordings: a (issue 16's), b (written before v5's evaluation)")
+    ap.add_argument("--option-order", choices=("rotate", "given"), default="rotate",
+                    help="how the asker reads lettered options (given: one order, the protocol before v5)")
     ap.add_argument("--yes-no", type=int, default=600)
     ap.add_argument("--mcq", type=int, default=400)
     ap.add_argument("--describe", type=int, default=150)
@@ -58,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         if part == "paraphrase":
             result[part] = paraphrase.paraphrase_figures(args.model, args.corpus, args.yes_no, args.mcq, args.describe,
-                                                         items=items)
+                                                         items=items, option_order=args.option_order,
+                                                         held=args.heldout_set)
         elif part == "events":
             result[part] = blindspots.event_figures(args.model, event_photos, args.work, tag=args.out.name)
         elif part == "grain":

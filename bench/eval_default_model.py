@@ -71,6 +71,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--images", type=int, help="assessment images, as whole crops (default: all, or --limit)")
     p.add_argument("--questions", type=int, help="questions per task, yes/no and MCQ (default: all, or --limit)")
     p.add_argument("--describe", type=int, default=200, help="images to describe (default 200; --limit caps it)")
+    p.add_argument("--option-order", choices=("rotate", "given"), default="rotate",
+                   help="how the asker reads lettered options (rotate: the asker's default; given: one order, "
+                        "the protocol of the figures before v5)")
     p.add_argument("--max-new-tokens", type=int, default=80)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--threads", type=int, default=2, help="torch / VMAF threads (default 2)")

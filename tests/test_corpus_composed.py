@@ -28,7 +28,8 @@ def _question(record) -> str:
     return record.turns[0].value.replace("<image>", "").strip()
 
 
-def _records(n: int = 500, composed_wordings: bool = True, extra_mcq: int = 0) -> list:
+def _records(n: int = 500, composed_wordings: bool = True, extra_mcq: int = 0, broad_wordings: bool = False,
+             describe_share: float = 0.25) -> list:
     rng = random.Random(7)
     pairs = []
     for i in range(n):
@@ -43,7 +44,7 @@ def _records(n: int = 500, composed_wordings: bool = True, extra_mcq: int = 0) -
                                                      "flat_areas": False})
         pairs.append((make_feedback(f"img{i}", f"images/{i}.png", facts), facts))
     writer = QuestionWriter(seed=0, paraphrase_share=0.8, composed_wordings=composed_wordings, yes_no_per_image=3,
-                            extra_mcq=extra_mcq)
+                            extra_mcq=extra_mcq, broad_wordings=broad_wordings, describe_share=describe_share)
     return write_all(pairs, writer)
 
 
@@ -153,6 +154,35 @@ def test_without_composed_wordings_the_writer_keeps_its_own_pools() -> None:
     # A few plain wordings ("Is this image blurry?") are also composed ones, hence not none.
     assert len(composed_asked(_records(200, composed_wordings=False))) < 100
     assert len(composed_asked(_records(200))) > 300
+
+
+def test_broad_wordings_add_words_and_statements_and_answers_still_follow_the_image() -> None:
+    for kind in KINDS:
+        narrow, broad = set(composed.yes_no_wordings(kind)), set(composed.yes_no_wordings(kind, broad=True))
+        fine = set(composed.yes_no_wordings(kind, fine=True, broad=True))
+        assert narrow < broad and len(broad) > 2 * len(narrow) and not broad & fine
+    assert set(composed.describe_prompts()) < set(composed.describe_prompts(broad=True))
+    assert set(composed.mcq_stems()) < set(composed.mcq_stems(broad=True))
+    records = _records(400, broad_wordings=True, describe_share=0.5)
+    asked = [r for r in records if r.task == "yes_no" and r.meta.get("converter") == "corpus"]
+    only_broad = 0
+    for r in asked:
+        kind, present, question = r.meta["kind"], r.meta["answer"] == "yes", _question(r)
+        if question in composed.yes_no_wordings(kind, fine=True, broad=True):
+            assert yes_no_answer(r) == ("no" if present else "yes")
+        elif question in composed.yes_no_wordings(kind, broad=True):
+            assert yes_no_answer(r) == ("yes" if present else "no")
+            only_broad += question not in composed.yes_no_wordings(kind)
+    assert only_broad > 0.3 * len(asked)  # most composed wordings now come from the broad lexicon
+    described = sum(1 for r in records if r.id.endswith("/describe"))
+    assert 0.4 * 400 < described < 0.6 * 400  # describe_share 0.5 (0.25 by default)
+
+
+def test_broad_wordings_need_composed_wordings_and_a_share_is_a_share(tmp_path: Path, capsys) -> None:
+    assert _tiny_corpus(tmp_path, tmp_path / "c", "--broad-wordings") == build.EXIT_ERROR
+    assert "--broad-wordings needs --composed-wordings" in capsys.readouterr().err
+    assert _tiny_corpus(tmp_path, tmp_path / "d", "--describe-share", "1.5") == build.EXIT_ERROR
+    assert "--describe-share" in capsys.readouterr().err
 
 
 def _tiny_corpus(tmp_path: Path, out: Path, *extra: str) -> int:

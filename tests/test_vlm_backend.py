@@ -149,6 +149,31 @@ def test_ask_with_choices_reads_option_letters(checkpoint, frames):
     assert single.probabilities["yes"] == pytest.approx(batch.probabilities["yes"], abs=BATCH_TOLERANCE)
 
 
+def test_rotated_options_pool_the_answers_of_every_order(checkpoint, frames):
+    """option_order=rotate (the default) = the pool of one given-order ask per rotation, batched or not."""
+    from qplug_vlm.choices import pooled_probabilities
+
+    choices = ["sharp", "slightly blurry", "very blurry", "noisy"]
+    rotated = asker.build(model=checkpoint)
+    given = asker.build(model=checkpoint, option_order="given")
+    question = "How blurry is this image?"
+    orders = [tuple(choices[i:] + choices[:i]) for i in range(len(choices))]
+    per_order = [given.ask(frames, question, list(order)) for order in orders]
+    answers = rotated.ask(frames, question, choices)
+    for f, answer in enumerate(answers):
+        # log-probabilities of each order's letters, in that order, from the given-order asker
+        rows = [[math.log(per_order[k][f].probabilities[o]) for o in order] for k, order in enumerate(orders)]
+        expected = pooled_probabilities(orders, rows)
+        assert list(answer.probabilities) == choices
+        for option in choices:
+            assert answer.probabilities[option] == pytest.approx(expected[option], abs=BATCH_TOLERANCE)
+    # yes/no asked with the words has no letters to rotate: one prefill, the same in both modes
+    assert rotated.prompts(question, ["yes", "no"]) == given.prompts(question, ["yes", "no"])
+    assert len(rotated.prompts(question, choices)) == 4 and len(given.prompts(question, choices)) == 1
+    with pytest.raises(UsageError, match="option_order"):
+        asker.build(model=checkpoint, option_order="random")
+
+
 def test_describe_and_free_answers_are_deterministic_strings(checkpoint, frames):
     vlm = describer.build(model=checkpoint, max_new_tokens=8)
     first, second = vlm.describe(frames[:2]), vlm.describe(frames[:2])

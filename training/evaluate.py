@@ -151,30 +151,29 @@ def _batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 
 def evaluate_mcq(backend: Any, questions: Sequence[Question], image_root: Path | None, batch_size: int = 8,
-                 items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Accuracy from letter logits, overall and per type / concern; rows appended to ``items``."""
+                 items: list[dict[str, Any]] | None = None, option_order: str = "rotate") -> dict[str, Any]:
+    """Accuracy of the ``vlm`` asker's answers (letter logits, ``option_order`` as the asker's),
+    overall and per type / concern; rows appended to ``items``."""
     from qplug_vlm.asker import Asker
-    from qplug_vlm.images import to_pil
+    from qplug_vlm.images import model_image
 
-    asker = Asker(backend)
+    asker = Asker(backend, option_order=option_order)
     correct_by: dict[str, dict[str, list[int]]] = {"type": defaultdict(list), "concern": defaultdict(list)}
     hits: list[int] = []
     for batch in _batches(questions, batch_size):
-        prompts = [asker.prompt(q.question, q.candidates) for q in batch]
-        images = [to_pil(_frame(_open_image(image_root, q.image), i), asker.image_max_side, asker.pad_fill)
-                  for i, q in enumerate(batch)]
-        logits = backend.next_token_logits(images, [text for text, _ in prompts]).double()
-        for q, (_, letter_ids), row in zip(batch, prompts, logits):
-            probabilities = row[letter_ids].softmax(-1).tolist()
-            best = max(range(len(q.candidates)), key=probabilities.__getitem__)
-            hit = int(q.candidates[best] == q.correct)
+        # The image as the asker shows it to the model (its window on a native-resolution model).
+        images = [model_image(_frame(_open_image(image_root, q.image), i), asker.window, backend.native_crop,
+                              asker.image_max_side, asker.pad_fill) for i, q in enumerate(batch)]
+        answers = asker.choose(images, [(q.question, q.candidates) for q in batch])
+        for q, answer in zip(batch, answers):
+            hit = int(answer.choice == q.correct)
             hits.append(hit)
             correct_by["type"][q.type].append(hit)
             correct_by["concern"][q.concern].append(hit)
             if items is not None:
                 items.append({"task": "mcq", "id": q.id, "image": q.image, "type": q.type, "concern": q.concern,
-                              "answer": q.candidates[best], "correct": q.correct, "hit": bool(hit),
-                              "probabilities": dict(zip(q.candidates, probabilities))})
+                              "answer": answer.choice, "correct": q.correct, "hit": bool(hit),
+                              "probabilities": answer.probabilities})
 
     def summary(values: list[int]) -> dict[str, Any]:
         return {"accuracy": sum(values) / len(values) if values else None, "n": len(values)}

@@ -1,9 +1,11 @@
 """The ``vlm`` asker: multiple-choice answers from the option letters' logits, free answers by generation.
 
 With choices the question becomes a Q-Bench-A1-style prompt (lettered options, then "Answer with the
-option's letter from the given choices directly.") and the answer is read from one prefill: the
-softmax over the logits of the letters A, B, ... at the answer position. This is stricter than the
-reference substring match on generated text, and it always yields one of the choices.
+option's letter from the given choices directly.") and the answer is read from prefills: the
+logits of the letters A, B, ... at the answer position, once per cyclic rotation of the options,
+pooled per option (:mod:`.choices`; ``option_order="given"``: one prefill, the softmax of the
+letters' logits, Q-Bench's protocol). This is stricter than the reference substring match on
+generated text, and it always yields one of the choices.
 
 Yes/no questions (choices that are exactly yes and no, in any case) are asked as they are and
 answered from the logits of the words "Yes" and "No" at the start of the answer, the form in which
@@ -19,10 +21,13 @@ from qplug.errors import UsageError
 from qplug.types import Answer
 
 from .backend import GenerationSettings
+from .choices import best_option, check_option_order, option_orders, pooled_probabilities
 from .images import DEFAULT_MAX_SIDE, model_image, resolve_window
 from .prompts import LETTERS, is_yes_no, mcq_prompt
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from qplug.types import Frame
 
     from .backend import Backend
@@ -35,39 +40,58 @@ class Asker:
     :param settings: generation settings for questions without choices.
     :param window: where a native-resolution model's window goes (``auto``: where the frame has the
         most detail, as the level scorers place it; ``centre``; ``detail``).
+    :param option_order: ``rotate`` (every rotation of lettered options, pooled) or ``given``.
     """
 
     def __init__(self, backend: "Backend", settings: GenerationSettings = GenerationSettings(),
                  image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
-                 letters: bool = False, window: str = "auto") -> None:
+                 letters: bool = False, window: str = "auto", option_order: str = "rotate") -> None:
+        check_option_order(option_order)
         self.backend = backend
         self.window = resolve_window(window, backend.native_crop, 1, backend.name)
         self.letters = letters
+        self.option_order = option_order
         self.settings = settings
         self.image_max_side = image_max_side
         self.pad_fill = backend.pad_fill(pad_square)
-        # A run asks the same question of every frame: render and resolve its tokens once.
-        self._prompts: dict[tuple[str, tuple[str, ...] | None], tuple[str, list[int]]] = {}
+        # A run asks the same question of every frame: render and resolve its tokens once. The flag
+        # says the options were asked as a plain yes/no question (no letters, so one order).
+        self._prompts: dict[tuple[str, tuple[str, ...] | None], tuple[str, list[int], bool]] = {}
 
     def prompt(self, question: str, choices: Sequence[str] | None = None) -> tuple[str, list[int]]:
-        """The rendered prompt and, with choices, the token id of each option's letter."""
+        """The rendered prompt and, with choices, the token id of each option's letter (in the order given)."""
+        text, ids, _ = self._prompt(question, choices)
+        return text, ids
+
+    def _prompt(self, question: str, choices: Sequence[str] | None) -> tuple[str, list[int], bool]:
         key = (question, tuple(choices) if choices is not None else None)
         cached = self._prompts.get(key)
         if cached is None:
             if not question.strip():
                 raise UsageError("the question is empty")
             if key[1] is None:
-                cached = (self.backend.render(question.strip()), [])
+                cached = (self.backend.render(question.strip()), [], False)
             else:
                 options = key[1]
                 if len(set(options)) != len(options) or len(options) < 2:
                     raise UsageError(f"give at least two different choices, not {list(options)}")
-                cached = self._yes_no_prompt(question, options) if not self.letters and is_yes_no(options) else None
-                if cached is None:
+                plain = self._yes_no_prompt(question, options) if not self.letters and is_yes_no(options) else None
+                if plain is not None:
+                    cached = (*plain, True)
+                else:
                     text = self.backend.render(mcq_prompt(question, options))
-                    cached = (text, self.backend.first_tokens(text, LETTERS[:len(options)], "multiple-choice answering"))
+                    cached = (text, self.backend.first_tokens(text, LETTERS[:len(options)], "multiple-choice answering"),
+                              False)
             self._prompts[key] = cached
         return cached
+
+    def prompts(self, question: str, choices: Sequence[str]) -> list[tuple[tuple[str, ...], str, list[int]]]:
+        """(options in the order offered, prompt, answer token ids) for each order the question is asked in."""
+        options = tuple(choices)
+        text, ids, plain = self._prompt(question, options)
+        if plain:
+            return [(options, text, ids)]
+        return [(order, *self.prompt(question, order)) for order in option_orders(options, self.option_order)]
 
     def _yes_no_prompt(self, question: str, options: Sequence[str]) -> tuple[str, list[int]] | None:
         """The plain question and the ids of "Yes"/"No"; None when the tokenizer cannot tell them apart."""
@@ -81,25 +105,39 @@ class Asker:
     def ask(self, frames: Sequence["Frame"], question: str, choices: Sequence[str] | None = None) -> list[Answer]:
         if not frames:
             return []
-        text, letter_ids = self.prompt(question, choices)
+        if choices is None:
+            text, _ = self.prompt(question)
+        else:
+            self.prompts(question, choices)  # a bad question or choice list fails before any image work
         images = [model_image(frame, self.window, self.backend.native_crop, self.image_max_side, self.pad_fill)
                   for frame in frames]
         if choices is None:
             texts = self.backend.generate(images, [text] * len(images), self.settings)
             return [Answer(text=answer) for answer in texts]
-        options = list(choices)
-        probabilities = self.backend.next_token_logits(images, [text] * len(images))[:, letter_ids].double().softmax(-1)
+        return self.choose(images, [(question, tuple(choices))] * len(images))
+
+    def choose(self, images: Sequence["Image.Image"], asked: Sequence[tuple[str, Sequence[str]]]) -> list[Answer]:
+        """One answer per image to its own (question, choices), the images as the model is to see them.
+
+        The prefills of every question's k-th order run as one batch."""
+        plans = [self.prompts(question, choices) for question, choices in asked]
+        scores: list[list[list[float]]] = [[] for _ in plans]
+        for k in range(max((len(plan) for plan in plans), default=0)):
+            chosen = [i for i, plan in enumerate(plans) if k < len(plan)]
+            logits = self.backend.next_token_logits([images[i] for i in chosen], [plans[i][k][1] for i in chosen])
+            for i, row in zip(chosen, logits.double()):
+                scores[i].append(row[plans[i][k][2]].tolist())
         answers = []
-        for row in probabilities.tolist():
-            best = max(range(len(options)), key=row.__getitem__)
-            answers.append(Answer(text=options[best], choice=options[best],
-                                  probabilities={option: p for option, p in zip(options, row)}))
+        for plan, rows in zip(plans, scores):
+            probabilities = pooled_probabilities([order for order, _, _ in plan], rows)
+            best = best_option(probabilities)
+            answers.append(Answer(text=best, choice=best, probabilities=probabilities))
         return answers
 
 
 def build(*, max_new_tokens: int = 64, do_sample: bool = False, temperature: float = 1.0, top_p: float | None = None,
           seed: int | None = None, image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
-          letters: bool = False, window: str = "auto", **load_options: Any) -> Asker:
+          letters: bool = False, window: str = "auto", option_order: str = "rotate", **load_options: Any) -> Asker:
     """The ``vlm`` asker on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`.
 
     With ``endpoint=`` (or ``$QPLUG_ENDPOINT``) no model is loaded: the asker asks that server
@@ -109,12 +147,14 @@ def build(*, max_new_tokens: int = 64, do_sample: bool = False, temperature: flo
     from . import remote
     from .backend import load_backend
 
+    check_option_order(option_order)
     if remote.wanted(load_options):
         return remote.asker(max_new_tokens=max_new_tokens, do_sample=do_sample,  # type: ignore[return-value]
                             temperature=temperature, top_p=top_p, seed=seed, image_max_side=image_max_side,
-                            pad_square=pad_square, letters=letters, window=window, **load_options)
+                            pad_square=pad_square, letters=letters, window=window, option_order=option_order,
+                            **load_options)
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
                                   top_p=top_p, seed=seed)
     return Asker(load_backend(**load_options), settings=settings, image_max_side=image_max_side, pad_square=pad_square,
-                 letters=letters, window=window)
+                 letters=letters, window=window, option_order=option_order)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from qplug.errors import UsageError
 from qplug.types import Answer, Score
 
+from .choices import best_option, check_option_order, option_orders, pooled_probabilities
 from .images import DEFAULT_MAX_SIDE, check_window, model_image, placed_window, resolve_window, with_window
 from .presets import Preset, level_method, select
 from .prompts import DESCRIBE_PROMPT, LETTERS, MEDIA, ScoringMethod, check_choice, is_yes_no, mcq_prompt
@@ -264,43 +265,57 @@ class RemoteDescriber:
 class RemoteAsker:
     """The ``vlm`` asker with its model behind an endpoint.
 
-    With choices the server gets the prompt the local asker renders (lettered options, or the plain
-    question for yes/no) and answers one token with its top 20 log-probabilities; the answer's
-    probabilities are those of the option letters ("Yes"/"No") renormalised over the options, equal to
-    the local asker's when every letter is among the 20. A letter outside them is less likely than
-    the 20th token, so the chosen option is still the local asker's; its probability is given as 0.
-    When no option's letter is among them the frame is an error. Without choices the answer is generated.
+    With choices the server gets the prompts the local asker renders (lettered options in each order
+    :mod:`.choices` asks them in, or the plain question for yes/no) and answers one token with its top
+    20 log-probabilities; each order's letter ("Yes"/"No") log-probabilities are pooled as the local
+    asker pools them, so the answer equals the local asker's when every letter is among the 20. A
+    letter outside them is less likely than the 20th token: it is given that token's log-probability,
+    an upper bound, so an option the server never offers does not win. When no option's letter is among
+    them the frame is an error. Without choices the answer is generated.
     """
 
     def __init__(self, server: Endpoint, max_new_tokens: int = 64, do_sample: bool = False, temperature: float = 1.0,
                  top_p: float | None = None, seed: int | None = None,
-                 image_max_side: int | None = DEFAULT_MAX_SIDE, letters: bool = False, window: str = "auto") -> None:
+                 image_max_side: int | None = DEFAULT_MAX_SIDE, letters: bool = False, window: str = "auto",
+                 option_order: str = "rotate") -> None:
+        check_option_order(option_order)
         self.server = server
         self.window = server.place(window)
         self.options = _generation_options(max_new_tokens, do_sample, temperature, top_p, seed)
         self.image_max_side = image_max_side
         self.letters = letters
+        self.option_order = option_order
 
     def ask(self, frames: Sequence["Frame"], question: str, choices: Sequence[str] | None = None) -> list[Answer]:
         if not question.strip():
             raise UsageError("the question is empty")
+        if choices is not None:
+            options = tuple(choices)
+            if len(set(options)) != len(options) or len(options) < 2:
+                raise UsageError(f"give at least two different choices, not {list(options)}")
         images = [self.server.image(frame, self.image_max_side, self.window) for frame in frames]
         if choices is None:
             return self.server.map(
                 lambda image: Answer(text=_content(self.server.complete(_user(image, question.strip()), **self.options))),
                 images)
-        options = list(choices)
-        if len(set(options)) != len(options) or len(options) < 2:
-            raise UsageError(f"give at least two different choices, not {options}")
         if not self.letters and is_yes_no(options):
-            text = question.strip()
-            tokens = ["Yes" if option.strip().lower() == "yes" else "No" for option in options]
+            words = tuple("Yes" if option.strip().lower() == "yes" else "No" for option in options)
+            asked = [(options, question.strip(), words)]
         else:
-            text = mcq_prompt(question, tuple(options))
-            tokens = list(LETTERS[:len(options)])
-        return self.server.map(lambda image: self._choose(image, text, options, tokens), images)
+            asked = [(order, mcq_prompt(question, order), tuple(LETTERS[:len(order)]))
+                     for order in option_orders(options, self.option_order)]
+        scores = self.server.map(lambda pair: self._letter_logprobs(images[pair[0]], *asked[pair[1]][1:]),
+                                 [(i, k) for i in range(len(images)) for k in range(len(asked))])
+        answers = []
+        for i in range(len(images)):
+            probabilities = pooled_probabilities([order for order, _, _ in asked],
+                                                 scores[i * len(asked):(i + 1) * len(asked)])
+            best = best_option(probabilities)
+            answers.append(Answer(text=best, choice=best, probabilities=probabilities))
+        return answers
 
-    def _choose(self, image: Any, text: str, options: list[str], tokens: list[str]) -> Answer:
+    def _letter_logprobs(self, image: Any, text: str, tokens: Sequence[str]) -> list[float]:
+        """The server's log-probability of each answer token, the 20th token's for those outside its top 20."""
         response = self.server.complete(_user(image, text), max_tokens=1, temperature=0, logprobs=True,
                                         top_logprobs=TOP_LOGPROBS)
         try:
@@ -311,12 +326,8 @@ class RemoteAsker:
         if all(lp is None for lp in found):
             raise RemoteError(f"none of the answer tokens {', '.join(map(repr, tokens))} is among the server's top "
                               f"{len(top)} tokens ({', '.join(repr(t) for t, _ in top[:8])}...)")
-        peak = max(lp for lp in found if lp is not None)
-        weights = [0.0 if lp is None else math.exp(lp - peak) for lp in found]
-        total = sum(weights)
-        probabilities = {option: w / total for option, w in zip(options, weights)}
-        best = max(options, key=probabilities.__getitem__)
-        return Answer(text=best, choice=best, probabilities=probabilities)
+        floor = min(lp for _, lp in top)
+        return [floor if lp is None else lp for lp in found]
 
     def close(self) -> None:
         self.server.close()
@@ -355,7 +366,8 @@ def wanted(options: dict[str, Any]) -> bool:
 
 def describer(**options: Any) -> RemoteDescriber:
     """The remote ``vlm`` describer for ``endpoint=`` and the describer's own options."""
-    check_window(options.get("window", "auto"))  # a misspelt place fails before connecting
+    check_window(options.get("window", "auto"))  # a misspelt place or order fails before connecting
+    check_option_order(options.get("option_order", "rotate"))
     server = _connect(options)
     _refuse_local_options(options)
     return RemoteDescriber(server, **options)
@@ -363,7 +375,8 @@ def describer(**options: Any) -> RemoteDescriber:
 
 def asker(**options: Any) -> RemoteAsker:
     """The remote ``vlm`` asker for ``endpoint=`` and the asker's own options."""
-    check_window(options.get("window", "auto"))  # a misspelt place fails before connecting
+    check_window(options.get("window", "auto"))  # a misspelt place or order fails before connecting
+    check_option_order(options.get("option_order", "rotate"))
     server = _connect(options)
     _refuse_local_options(options)
     return RemoteAsker(server, **options)

@@ -37,7 +37,7 @@ from .evalset import build_eval
 from .generate import Settings, Task
 from .photos import ReservedSourceError, load_manifest
 from .pipeline import Store, crops_for, digest, execute, format_mos_table, image_summary, log, make_tasks
-from .questions import QuestionWriter
+from .questions import DEFAULT_DESCRIBE_SHARE, QuestionWriter
 
 PROG = "python -m qplug_training.corpus.build"
 EXIT_OK, EXIT_ISSUES, EXIT_ERROR = 0, 1, 2
@@ -56,13 +56,15 @@ def _feedback_of(store: Store, ids: list[str]) -> list[Feedback]:
 
 
 def build_records(store: Store, out: Path, seed: int, paraphrase_share: float = 0.0,
-                  composed_wordings: bool = False, extra_mcq: int = 0) -> dict[str, Any]:
+                  composed_wordings: bool = False, extra_mcq: int = 0, broad_wordings: bool = False,
+                  describe_share: float = DEFAULT_DESCRIBE_SHARE) -> dict[str, Any]:
     """train.json / val.json from metadata + feedback; returns record statistics."""
     stats: dict[str, Any] = {}
     for split, name in (("train", "train.json"), ("validation", "val.json")):
         ids = sorted(i for i, m in store.meta.items() if m["split"] == split)
         writer = QuestionWriter(seed=seed, paraphrase_share=paraphrase_share, composed_wordings=composed_wordings,
-                                yes_no_per_image=3 if composed_wordings else 2, extra_mcq=extra_mcq)
+                                yes_no_per_image=3 if composed_wordings else 2, extra_mcq=extra_mcq,
+                                broad_wordings=broad_wordings, describe_share=describe_share)
         records = []
         for fb in _feedback_of(store, ids):
             meta = store.meta[fb.id]
@@ -96,7 +98,7 @@ def _yes_no(record) -> str:
 
 #: Settings that change only the questions, not the images: corpora differing in these alone can
 #: share their images (``--images-from``).
-QUESTION_SETTINGS = ("paraphrase_share", "composed_wordings", "extra_mcq")
+QUESTION_SETTINGS = ("paraphrase_share", "composed_wordings", "extra_mcq", "broad_wordings", "describe_share")
 
 
 def adopt_images(source: Path, store: Store, settings: Settings) -> int:
@@ -163,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "and ask three yes/no questions per image")
     p.add_argument("--extra-mcq", type=int, default=d.extra_mcq, metavar="N",
                    help="N more composed main-problem multiple-choice questions per image (with --composed-wordings)")
+    p.add_argument("--broad-wordings", action="store_true",
+                   help="with --composed-wordings, the broad lexicon as well (more defect words, statements, "
+                        "description requests)")
+    p.add_argument("--describe-share", type=float, default=d.describe_share,
+                   help="share of images given a description record")
     p.add_argument("--images-from", type=Path, metavar="CORPUS",
                    help="take the images of another corpus whose settings differ only in its questions "
                         "(hard links where possible), so that only the records are written")
@@ -188,6 +195,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.extra_mcq < 0 or (args.extra_mcq and not args.composed_wordings):
         print(f"{PROG}: --extra-mcq takes a count >= 0 and needs --composed-wordings", file=sys.stderr)
         return EXIT_ERROR
+    if args.broad_wordings and not args.composed_wordings:
+        print(f"{PROG}: --broad-wordings needs --composed-wordings", file=sys.stderr)
+        return EXIT_ERROR
+    if not 0.0 <= args.describe_share <= 1.0:
+        print(f"{PROG}: --describe-share is a share between 0 and 1, not {args.describe_share}", file=sys.stderr)
+        return EXIT_ERROR
     requested = args.types.split(",") if args.types else default_types()
     unknown = [t for t in requested if t not in DISTORTIONS]
     if unknown:
@@ -203,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         grain_share=args.grain_share, strong_blur_share=args.strong_blur_share,
                         paraphrase_share=args.paraphrase_share, blur_ceiling=args.blur_ceiling,
                         plain_share=args.plain_share, composed_wordings=args.composed_wordings,
-                        extra_mcq=args.extra_mcq)
+                        extra_mcq=args.extra_mcq, broad_wordings=args.broad_wordings,
+                        describe_share=args.describe_share)
     small = [p for p in photos if min(p.width, p.height) * p.max_scale < settings.size]
     for p in small:
         log(f"skip {p.id}: {p.width}x{p.height} at {p.max_scale:g}x is smaller than a {settings.size}px crop")
@@ -256,7 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if made or not outputs_there or old_summary.get("digest") != dg or args.refresh_records:
         t_rec = time.time()
         record_stats = build_records(store, out, settings.seed, settings.paraphrase_share,
-                                     settings.composed_wordings, settings.extra_mcq)
+                                     settings.composed_wordings, settings.extra_mcq, settings.broad_wordings,
+                                     settings.describe_share)
         summary.update({
             "settings": settings.to_dict(),
             "digest": dg,

@@ -99,15 +99,131 @@ def _open(opener: str, text: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def yes_no_wordings(kind: str, fine: bool = False) -> tuple[str, ...]:
-    """Every yes/no wording about ``kind``: yes = the defect is there (``fine``: yes = it is not)."""
-    if fine:
-        cores = [t.format(p=p, adj=a) for t, p, a in itertools.product(_YES_NO_ADJ, PICTURE, FINE_ADJECTIVES[kind])]
-    else:
-        cores = [t.format(p=p, adj=a) for t, p, a in itertools.product(_YES_NO_ADJ, PICTURE, DEFECT_ADJECTIVES[kind])]
-        cores += [t.format(p=p, noun=n) for t, p, n in itertools.product(_YES_NO_NOUN, PICTURE, DEFECT_NOUNS[kind])]
+def yes_no_wordings(kind: str, fine: bool = False, broad: bool = False) -> tuple[str, ...]:
+    """Every yes/no wording about ``kind``: yes = the defect is there (``fine``: yes = it is not).
+
+    ``broad`` adds the v5 lexicon (:data:`BROAD_DEFECT_ADJECTIVES`...): more words per defect, more
+    sentence shapes, and whole statements ("the highlights are clipped") asked about."""
+    adjectives = (FINE_ADJECTIVES if fine else DEFECT_ADJECTIVES)[kind]
+    nouns = () if fine else DEFECT_NOUNS[kind]
+    adj_templates, noun_templates, clauses = _YES_NO_ADJ, _YES_NO_NOUN, ()
+    if broad:
+        adjectives += (BROAD_FINE_ADJECTIVES if fine else BROAD_DEFECT_ADJECTIVES)[kind]
+        nouns += () if fine else BROAD_DEFECT_NOUNS[kind]
+        adj_templates += _BROAD_YES_NO_ADJ
+        noun_templates += _BROAD_YES_NO_NOUN
+        clauses = (FINE_CLAUSES if fine else DEFECT_CLAUSES)[kind]
+    cores = [t.format(p=p, adj=a) for t, p, a in itertools.product(adj_templates, PICTURE, adjectives)]
+    cores += [t.format(p=p, noun=n) for t, p, n in itertools.product(noun_templates, PICTURE, nouns)]
+    cores += [t.format(clause=c.format(p=p)) for t, p, c in itertools.product(_CLAUSE_TEMPLATES, PICTURE, clauses)]
     out = {_open(o, c) + close for c, o, close in itertools.product(cores, _OPENERS, _YES_NO_CLOSERS)}
     return tuple(sorted(out))
+
+
+# ---------------------------------------------------------------------------------------------
+# The broad lexicon (v5): v4 still missed a fifth of yes/no questions asked in other words, mostly
+# where the words were new to it (a defect described rather than named). More ways to name each
+# defect, and whole statements about the picture, drawn from how photographers and video QC staff
+# talk; words shared by two kinds ("detailed": blur or resolution) are left out, since the answer
+# to them would depend on the other kind.
+
+BROAD_DEFECT_ADJECTIVES: Final[dict[str, tuple[str, ...]]] = {
+    "blur": ("not sharp", "smudged", "defocused", "soft-focused", "not crisp", "lacking in sharpness", "misfocused"),
+    "noise": ("sandy", "gritty", "noise-ridden", "dotted with noise", "peppered with specks", "staticky"),
+    "compression": ("compressed", "artifacted", "low-bitrate", "JPEG-damaged", "mushy", "block-ridden",
+                    "overcompressed"),
+    "low_resolution": ("low in resolution", "enlarged", "blown up", "stair-stepped", "blocky-pixelled"),
+    "underexposure": ("too dim", "short of light", "shadowy", "dark and murky", "poorly lit", "too dark to read"),
+    "overexposure": ("too light", "overbright", "bleached", "clipped", "too exposed"),
+    "low_contrast": ("washed out", "greyish", "lacking in contrast", "low-contrast", "weak in contrast", "veiled",
+                     "flat-looking"),
+    "colour": ("miscoloured", "colour-cast", "unnaturally coloured", "off in colour", "badly white-balanced",
+               "strangely tinted", "oversaturated"),
+    "banding": ("stepped", "blotchy in its gradients", "banded in the sky",
+                "quantised"),
+}
+BROAD_DEFECT_NOUNS: Final[dict[str, tuple[str, ...]]] = {
+    "blur": ("a lack of sharpness", "defocus", "camera shake", "a loss of fine detail", "soft edges", "smearing"),
+    "noise": ("specks", "noise in the shadows", "a sandy texture", "luminance noise", "dots of noise", "chroma noise"),
+    "compression": ("compression blocks", "heavy JPEG compression", "block artifacts", "a low bit rate",
+                    "smeared blocks", "codec artifacts"),
+    "low_resolution": ("a low pixel count", "enlargement artifacts", "blocky pixels", "pixel steps",
+                       "upsampling blur"),
+    "underexposure": ("too little exposure", "murky shadows", "dimness", "a lack of brightness", "lost shadows"),
+    "overexposure": ("clipping", "washed-out highlights", "too much exposure", "bleached areas", "blown whites"),
+    "low_contrast": ("a washed-out look", "a foggy look", "milky blacks", "lifted blacks", "a dull look",
+                     "weak tonal separation"),
+    "colour": ("a white-balance error", "off colours", "a colour tint", "faded colours", "oversaturation",
+               "a wrong hue"),
+    "banding": ("stepped gradients", "banded skies", "visible tone steps",
+                "colour steps", "quantisation bands"),
+}
+BROAD_FINE_ADJECTIVES: Final[dict[str, tuple[str, ...]]] = {
+    "blur": ("focused", "sharply focused", "crisp at the edges"),
+    "noise": ("smooth", "noiseless", "clean in the shadows", "speck-free"),
+    "compression": ("cleanly encoded", "free of blocks", "free of JPEG damage"),
+    "low_resolution": ("high in resolution", "finely resolved", "full-resolution"),
+    "underexposure": ("bright", "light enough", "well exposed in the shadows"),
+    "overexposure": ("free of clipping", "well exposed in the highlights", "dark enough"),
+    "low_contrast": ("vivid", "rich in tones", "strong in contrast"),
+    "colour": ("naturally coloured", "well white-balanced", "true-to-life in colour"),
+    "banding": ("smoothly shaded", "free of steps in the gradients", "smoothly graded"),
+}
+#: Statements that the defect is there, about a picture ({p}).
+DEFECT_CLAUSES: Final[dict[str, tuple[str, ...]]] = {
+    "blur": ("the {p} lacks sharp detail", "the edges in the {p} are smeared", "the camera missed focus",
+             "the {p} was taken out of focus", "fine detail is lost to blur", "the {p} looks smudged",
+             "the edges are not crisp", "the {p} is soft all over"),
+    "noise": ("the {p} is covered in grain", "there is speckle in the flat areas", "the {p} looks sandy",
+              "random dots cover the {p}", "the shadows are noisy", "the smooth areas crawl with noise"),
+    "compression": ("the {p} was compressed too hard", "the {p} was stored at a low bit rate",
+                    "square blocks show in the {p}", "the {p} was saved with too much compression",
+                    "there are blocks around the edges", "the encoder smeared the detail into blocks"),
+    "low_resolution": ("the {p} was enlarged from a small original",
+                       "individual pixels are visible in the {p}", "edges in the {p} look like staircases",
+                       "the {p} has a low pixel count", "the {p} is blown up from a thumbnail"),
+    "underexposure": ("the {p} is short of light", "the shadows swallow the detail",
+                      "the {p} was shot in too little light", "the {p} needs more light",
+                      "the {p} is too murky to see well", "the exposure is too low"),
+    "overexposure": ("the highlights are clipped to white", "the bright areas have lost their detail",
+                     "the {p} was given too much exposure", "the light parts are blown to white",
+                     "the exposure is too high", "the whites have no texture left"),
+    "low_contrast": ("the {p} looks washed out", "the {p} looks flat and grey", "the blacks are lifted to grey",
+                     "the {p} lacks punch", "a haze hangs over the {p}", "the tones sit in a narrow range"),
+    "colour": ("the colours in the {p} are off", "the {p} has a colour tint",
+               "the colours look faded", "the colours are overdone", "the hues look unnatural"),
+    "banding": ("the smooth gradients break into bands", "the sky shows visible steps",
+                "the gradients look stepped", "there are contour lines in the smooth areas",
+                "the shading breaks into stripes", "the gradients have too few tones"),
+}
+#: Statements that the picture is fine in that respect.
+FINE_CLAUSES: Final[dict[str, tuple[str, ...]]] = {
+    "blur": ("the {p} is in focus", "the edges are crisp", "fine detail is clearly rendered"),
+    "noise": ("the flat areas are clean", "the {p} is free of speckle", "the shadows are clean"),
+    "compression": ("the {p} was saved at a good quality", "no blocks are visible", "the encoding is clean"),
+    "low_resolution": ("the {p} has plenty of resolution", "the {p} holds up at full size",
+                       "no single pixels can be made out"),
+    "underexposure": ("the shadows keep their detail", "the exposure is high enough"),
+    "overexposure": ("the highlights keep their detail", "the bright areas are not clipped",
+                     "the exposure is low enough"),
+    "low_contrast": ("the {p} has good contrast", "the blacks are deep", "the tones span a wide range"),
+    "colour": ("the colours look natural", "the white balance is right", "the hues look true"),
+    "banding": ("the gradients are smooth", "the smooth areas have no steps", "the shading is continuous"),
+}
+_BROAD_YES_NO_ADJ: Final[tuple[str, ...]] = (
+    "Is the {p} on the {adj} side?", "Does the {p} come across as {adj}?",
+    "Is the {p} a bit {adj}?", "Is the {p} noticeably {adj}?", "Would you say this {p} looks {adj}?",
+    "Is it {adj}, this {p}?", "Am I right that the {p} is {adj}?",
+)
+_BROAD_YES_NO_NOUN: Final[tuple[str, ...]] = (
+    "Is there {noun} in this {p}?", "Are there signs of {noun} in the {p}?", "Does {noun} show up in this {p}?",
+    "Would you say the {p} has {noun}?", "Is {noun} visible in the {p}?", "Do you find {noun} in this {p}?",
+    "Does the {p} exhibit {noun}?",
+)
+_CLAUSE_TEMPLATES: Final[tuple[str, ...]] = (
+    "Would you say {clause}?", "Is it true that {clause}?", "Do you think {clause}?", "Does it look like {clause}?",
+    "Would you agree that {clause}?", "Can you confirm that {clause}?", "Is it the case that {clause}?",
+)
 
 
 #: What a defect is called in a stem ("Which ___ ...").
@@ -128,11 +244,19 @@ _MCQ_TEMPLATES: Final[tuple[str, ...]] = (
 _MCQ_CLOSERS: Final[tuple[str, ...]] = ("", " Pick one.", " Choose one option.", " Only one answer is right.")
 
 
+_BROAD_MCQ_TEMPLATES: Final[tuple[str, ...]] = (
+    "Which of the following best describes what is wrong with this {p}?", "What is holding this {p} back the most?",
+    "If this {p} has one {issue}, which is it?", "Which {issue} stands out in the {p}?",
+    "What went wrong with this {p}, mainly?", "Which single {issue} would you fix first in this {p}?",
+)
+
+
 @lru_cache(maxsize=None)
-def mcq_stems() -> tuple[str, ...]:
-    """Every "which is the main problem" stem."""
+def mcq_stems(broad: bool = False) -> tuple[str, ...]:
+    """Every "which is the main problem" stem (``broad``: with the v5 shapes)."""
     out: set[str] = set()
-    for template, p, close in itertools.product(_MCQ_TEMPLATES, PICTURE, _MCQ_CLOSERS):
+    templates = _MCQ_TEMPLATES + (_BROAD_MCQ_TEMPLATES if broad else ())
+    for template, p, close in itertools.product(templates, PICTURE, _MCQ_CLOSERS):
         for issue, main, harms in itertools.product(_ISSUE, _MAIN, _HARMS):
             out.add(template.format(p=p, issue=issue, main=main, harms=harms) + close)
     return tuple(sorted(out))
@@ -152,9 +276,23 @@ _MORE_OPTIONS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
-def option_names(kind: str) -> tuple[str, ...]:
-    """Every option text that names ``kind``."""
-    return phrasing.OPTION_SYNONYMS[kind] + _MORE_OPTIONS[kind]
+_BROAD_OPTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "blur": ("out of focus", "lack of sharpness", "camera shake"),
+    "noise": ("specks", "grainy look", "noisy shadows"),
+    "compression": ("JPEG artifacts", "low bit rate", "block artifacts"),
+    "low_resolution": ("enlargement artifacts", "low pixel count", "upscaled"),
+    "underexposure": ("too dim", "not enough light", "murky"),
+    "overexposure": ("washed-out highlights", "clipped whites", "too light"),
+    "low_contrast": ("washed out", "foggy look", "weak contrast"),
+    "colour": ("wrong white balance", "unnatural colours", "faded colours"),
+    "banding": ("stepped gradients", "posterisation", "tone steps"),
+}
+
+
+def option_names(kind: str, broad: bool = False) -> tuple[str, ...]:
+    """Every option text that names ``kind`` (``broad``: with the v5 names)."""
+    extra = tuple(o for o in _BROAD_OPTIONS[kind] if o not in phrasing.OPTION_SYNONYMS[kind] + _MORE_OPTIONS[kind])
+    return phrasing.OPTION_SYNONYMS[kind] + _MORE_OPTIONS[kind] + (extra if broad else ())
 
 
 #: Options that are right when the picture shows none of the offered defects. The first are worded
@@ -220,20 +358,43 @@ _DESCRIBE_QUESTIONS: Final[tuple[str, ...]] = (
 )
 
 
+#: v5: v4 answered some open requests ("give me your view ...") as if they were yes/no questions,
+#: so the broad pool adds request shapes that are not "<verb> the quality of this picture".
+_BROAD_DESCRIBE_VERBS: Final[tuple[str, ...]] = ("Give me a rundown of", "Give your view of", "Write a short review of",
+                                                 "Report on", "Critique", "Examine", "Summarise",
+                                                 "Talk me through", "Give an assessment of", "Say something about")
+_BROAD_DESCRIBE_QUESTIONS: Final[tuple[str, ...]] = (
+    "What's your take on the quality of this {p}?", "How would you rate this {p}'s quality, and why?",
+    "What is good and what is bad about this {p}'s quality?", "Does this {p} have any quality problems?",
+    "Is this {p} sharp, clean and well exposed? Explain.", "How does this {p} look in terms of quality?",
+    "What can you say about how this {p} looks technically?", "Is anything wrong with the quality of this {p}?",
+    "How well was this {p} captured?", "Is this {p} fit to publish, quality-wise? Why?",
+    "Are the focus, noise, exposure and colours of this {p} all right?", "What stands out about this {p}'s quality?",
+    "Look at this {p} and tell me how good it is technically.", "Would a picture editor accept this {p}? Explain.",
+)
+_BROAD_DESCRIBE_CLOSERS: Final[tuple[str, ...]] = (" Two or three sentences will do.", " Be specific.",
+                                                   " List what is wrong, if anything.")
+
+
 @lru_cache(maxsize=None)
-def describe_prompts() -> tuple[str, ...]:
-    """Every description prompt."""
-    out = {f"{v} {w} of this {p}.{c}" for v, w, p, c in
-           itertools.product(_DESCRIBE_VERBS, _DESCRIBE_WHAT, PICTURE, _DESCRIBE_CLOSERS)}
-    out |= {q.format(p=p) + c for q, p, c in itertools.product(_DESCRIBE_QUESTIONS, PICTURE, _DESCRIBE_CLOSERS)}
+def describe_prompts(broad: bool = False) -> tuple[str, ...]:
+    """Every description prompt (``broad``: with the v5 request shapes)."""
+    verbs, questions, closers = _DESCRIBE_VERBS, _DESCRIBE_QUESTIONS, _DESCRIBE_CLOSERS
+    if broad:
+        verbs, questions = verbs + _BROAD_DESCRIBE_VERBS, questions + _BROAD_DESCRIBE_QUESTIONS
+        closers += _BROAD_DESCRIBE_CLOSERS
+    out = {f"{v} {w} of this {p}.{c}" for v, w, p, c in itertools.product(verbs, _DESCRIBE_WHAT, PICTURE, closers)}
+    out |= {q.format(p=p) + c for q, p, c in itertools.product(questions, PICTURE, closers)}
     return tuple(sorted(out))
 
 
 def all_wordings() -> set[str]:
     """Every question these pools can produce (for the held-out disjointness check)."""
-    out: set[str] = set(mcq_stems()) | set(what_questions()) | set(describe_prompts())
+    out: set[str] = (set(mcq_stems()) | set(mcq_stems(broad=True)) | set(what_questions())
+                     | set(describe_prompts(broad=True)))
     for kind in DEFECT_ADJECTIVES:
-        out |= set(yes_no_wordings(kind)) | set(yes_no_wordings(kind, fine=True)) | set(severity_stems(kind))
+        out |= set(yes_no_wordings(kind, broad=True)) | set(yes_no_wordings(kind, fine=True, broad=True))
+        out |= set(severity_stems(kind))
     return out
 
 

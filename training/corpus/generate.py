@@ -18,6 +18,7 @@ import numpy as np
 from .crops import CANDIDATES, MIN_DETAIL, Crop, ScaledPhoto, choose_crop
 from .distortions import DISTORTIONS, apply, default_types, equivalent_blur_sigma, film_grain
 from .facts import Applied, build_facts, clearly_absent, content_stats
+from .questions import DEFAULT_DESCRIBE_SHARE
 from .feedback import make_feedback
 from .photos import Photo, load_rgb
 from .quality import blur_ceiling, level_of, measure
@@ -68,15 +69,22 @@ class Settings:
     composed_wordings: bool = False
     #: More composed main-problem multiple-choice questions per image (:class:`.questions.QuestionWriter`).
     extra_mcq: int = 0
+    #: With composed wordings, :mod:`.composed`'s broad lexicon too (v5: more words per defect, whole
+    #: statements asked about, more description requests).
+    broad_wordings: bool = False
+    #: Share of images that get a description record (:class:`.questions.QuestionWriter`).
+    describe_share: float = DEFAULT_DESCRIBE_SHARE
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["types"] = list(self.types)
         # Levers added after the first corpora: left out when off, so those corpora keep their identity.
         for name in ("grain_share", "strong_blur_share", "paraphrase_share", "blur_ceiling", "plain_share",
-                     "composed_wordings", "extra_mcq"):
+                     "composed_wordings", "extra_mcq", "broad_wordings"):
             if not d[name]:
                 del d[name]
+        if d["describe_share"] == DEFAULT_DESCRIBE_SHARE:
+            del d["describe_share"]
         return d
 
 

@@ -10,11 +10,17 @@ punctuation). :mod:`qplug_training.evaluation.paraphrase` asks them about the ev
   set of issue 16's report: blur / noise / compression artifacts / too dark / too bright / low contrast)
   in an order shuffled per question, with "none of these" added for pristine images;
 - :data:`DESCRIBE`: description prompts.
+
+:data:`SETS` names them: ``a`` is the set above (written with issue 16); ``b`` (:data:`SET_B`) was
+written later, on 2026-12-04, before v5 was evaluated and after v5's broad training lexicon had been
+written from v4's failures on ``a``, so that a gain on ``a`` can be checked on words that lexicon was
+not written against. It asks its own main-problem options (``out of focus`` ... ``washed out``).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
 YES_NO: Final[dict[str, tuple[str, ...]]] = {
@@ -76,13 +82,76 @@ DESCRIBE: Final[tuple[str, ...]] = (
 )
 
 
+@dataclass(frozen=True)
+class HeldoutSet:
+    """One set of held-out wordings (the fields are those of set ``a`` above)."""
+
+    yes_no: dict[str, tuple[str, ...]]
+    yes_no_inverted: dict[str, tuple[str, ...]]
+    mcq_options: dict[str, str]
+    mcq_none: str
+    mcq_stems: tuple[str, ...]
+    describe: tuple[str, ...]
+
+    def questions(self) -> list[str]:
+        out: list[str] = []
+        for pool in (self.yes_no, self.yes_no_inverted):
+            for wordings in pool.values():
+                out.extend(wordings)
+        return out + list(self.mcq_stems) + list(self.describe)
+
+
+SET_B: Final[HeldoutSet] = HeldoutSet(
+    yes_no={
+        "blur": ("Is the focus off in this shot?", "Do the details in this image look smeared?",
+                 "Is this picture lacking in crispness?"),
+        "noise": ("Is there a lot of static in this picture?",
+                  "Does this shot look like it was taken at a very high ISO?",
+                  "Are there random coloured dots all over this image?"),
+        "compression": ("Does this image look like a low-bitrate stream?", "Are there square blocks visible in this shot?",
+                        "Has this picture been crushed by compression?"),
+        "low_resolution": ("Does this image look like it was upscaled from a tiny version?",
+                           "Are the edges in this shot jagged like stairs?", "Is the resolution of this picture too low?"),
+        "underexposure": ("Was this shot underexposed?", "Are the shadows too deep to make out detail?",
+                          "Was this picture taken in poor light?"),
+        "overexposure": ("Was this shot overexposed?", "Are the highlights blown out in this image?",
+                         "Are the bright areas of this shot pure white with no detail?"),
+        "low_contrast": ("Does this image look washed out?", "Is contrast missing from this picture?",
+                         "Do the blacks look grey in this shot?"),
+        "colour": ("Is there a colour tint over this image?", "Do the colours in this shot look faded or too strong?",
+                   "Is the white balance of this picture off?"),
+        "banding": ("Are there visible bands in the gradients of this image?",
+                    "Does a smooth area of this shot show steps of colour?"),
+    },
+    yes_no_inverted={
+        "blur": ("Is everything that matters in this shot in focus?",),
+        "noise": ("Is there no noise at all in this frame?",),
+        "compression": ("Did this picture come through compression without artifacts?",),
+        "overexposure": ("Do the bright areas of this picture keep their detail?",),
+        "colour": ("Do the colours in this image look natural?",),
+    },
+    mcq_options={"blur": "out of focus", "noise": "grainy", "compression": "blocky", "underexposure": "underexposed",
+                 "overexposure": "overexposed", "low_contrast": "washed out"},
+    mcq_none="no problem",
+    mcq_stems=("What's wrong with this shot?", "Which of these best describes this image?",
+               "Pick the word that fits this picture's main flaw.", "What problem does this image have?",
+               "Which label would a QC reviewer put on this frame?", "Choose the main quality issue of this image."),
+    describe=("What do you think of this shot?", "Is this image any good? Explain.",
+              "Describe this picture's quality for a QC report.", "Rate this image and explain the rating.",
+              "What would you tell the photographer about this picture?",
+              "Check this frame for defects and report what you find.", "How does this image look?",
+              "Give a quality assessment of this shot."),
+)
+
+SETS: Final[dict[str, HeldoutSet]] = {
+    "a": HeldoutSet(YES_NO, YES_NO_INVERTED, MCQ_OPTIONS, MCQ_NONE, MCQ_STEMS, DESCRIBE),
+    "b": SET_B,
+}
+
+
 def all_questions() -> list[str]:
-    """Every held-out wording (yes/no, inverted yes/no, MCQ stems, description prompts)."""
-    out: list[str] = []
-    for pool in (YES_NO, YES_NO_INVERTED):
-        for wordings in pool.values():
-            out.extend(wordings)
-    return out + list(MCQ_STEMS) + list(DESCRIBE)
+    """Every held-out wording of every set (yes/no, inverted yes/no, MCQ stems, description prompts)."""
+    return [q for held in SETS.values() for q in held.questions()]
 
 
 def normalise(text: str) -> str:

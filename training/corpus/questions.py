@@ -132,6 +132,10 @@ def _fmt(template: str, impact: str, **extra: str) -> str:
     return template.format(adj=adj, a_adj=_a(adj), adv=_ADV.get(impact, "slightly"), **extra)
 
 
+#: Share of images given a description record, unless a corpus asks for another.
+DEFAULT_DESCRIBE_SHARE = 0.25
+
+
 class QuestionWriter:
     """Turns (feedback, facts) pairs into Q-Instruct records; stateful, to balance across a set.
 
@@ -139,8 +143,9 @@ class QuestionWriter:
     """
 
     def __init__(self, seed: int = 0, yes_no_per_image: int = 2, severity_share: float = 0.5,
-                 describe_share: float = 0.25, mcq_suffix_share: float = 0.5, paraphrase_share: float = 0.0,
-                 composed_wordings: bool = False, extra_mcq: int = 0) -> None:
+                 describe_share: float = DEFAULT_DESCRIBE_SHARE, mcq_suffix_share: float = 0.5, paraphrase_share: float = 0.0,
+                 composed_wordings: bool = False, extra_mcq: int = 0,
+                 broad_wordings: bool = False) -> None:
         self.seed = seed
         self.rule = RuleConverter(seed=seed, yes_no=1, what_how=2)
         self.yes_no_per_image = yes_no_per_image
@@ -156,6 +161,8 @@ class QuestionWriter:
         #: More composed main-problem questions per image (other options, other orders): the answer's
         #: kind stays while its letter moves, which only reading the options can follow.
         self.extra_mcq = extra_mcq
+        #: With composed wordings, :mod:`.composed`'s broad lexicon (v5) as well.
+        self.broad_wordings = broad_wordings
         self.yes: Counter[str] = Counter()
         self.no: Counter[str] = Counter()
         self.letters: Counter[str] = Counter()
@@ -183,7 +190,8 @@ class QuestionWriter:
         if rng.random() < self.describe_share:
             prompt = DESCRIBE_PROMPT.format(medium="image")
             if self._paraphrase(rng):
-                prompt = (composed.pick(composed.describe_prompts(), rng) if self.composed_wordings
+                prompt = (composed.pick(composed.describe_prompts(self.broad_wordings), rng)
+                          if self.composed_wordings
                           else rng.choice(phrasing.DESCRIBE))
             out.append(make_record(f"{fb.id}/describe", [(prompt, fb.text)], image, {**meta, "task": "pathway"}))
         out.append(self._mcq(fb, facts, rng, meta))
@@ -315,7 +323,7 @@ class QuestionWriter:
         # Long lists are where v2 failed (6 options: 24%), so they are drawn most often.
         wanted = rng.choices((1, 2, 3, 4, 5, 6), weights=(1, 1, 2, 2, 3, 3))[0]
         kinds = rng.sample(absent, min(len(absent), wanted))
-        others = [rng.choice(composed.option_names(k)) for k in kinds]
+        others = [rng.choice(composed.option_names(k, self.broad_wordings)) for k in kinds]
         pinned: str | None = None  # an option kept last
         if main is None:
             correct, kind = rng.choice(composed.NOTHING_OPTIONS + composed.NOT_LISTED_OPTIONS), "none"
@@ -327,7 +335,7 @@ class QuestionWriter:
             if rng.random() < 0.5:
                 pinned = correct
         else:
-            correct, kind = rng.choice(composed.option_names(main)), main
+            correct, kind = rng.choice(composed.option_names(main, self.broad_wordings)), main
             if visible and rng.random() < 0.4:
                 pinned = rng.choice(composed.NOTHING_OPTIONS + composed.NOT_LISTED_OPTIONS)
         n = len(others) + 1 + (pinned is not None and pinned != correct)
@@ -339,7 +347,8 @@ class QuestionWriter:
         letter = LETTERS[pos]
         self.letters_by_size.setdefault(n, Counter())[letter] += 1
         self.mcq_answers[f"composed:{kind}"] += 1
-        prompt, with_suffix = self._options_prompt(composed.pick(composed.mcq_stems(), rng), options, rng)
+        stem = composed.pick(composed.mcq_stems(self.broad_wordings), rng)
+        prompt, with_suffix = self._options_prompt(stem, options, rng)
         answer = letter if with_suffix else f"{letter}. {correct}"
         return make_record(f"{fb.id}/mcq", [(prompt, answer)], fb.image,
                            {**meta, "task": "mcq", "answer": letter, "options": options, "kind": main or "none",
@@ -397,13 +406,13 @@ class QuestionWriter:
             said = "yes" if yes else "no"
             if self._paraphrase(rng):
                 if self.composed_wordings:
-                    inverted = composed.yes_no_wordings(kind, fine=True)
+                    inverted = composed.yes_no_wordings(kind, fine=True, broad=self.broad_wordings)
                     if rng.random() < 0.3:
                         # Asked the other way round: "Is it sharp?" -- yes when the defect is absent.
                         question = composed.pick(inverted, rng)
                         answer, said = self._inverted(kind, yes, answer, rng)
                     else:
-                        question = composed.pick(composed.yes_no_wordings(kind), rng)
+                        question = composed.pick(composed.yes_no_wordings(kind, broad=self.broad_wordings), rng)
                 elif phrasing.YES_NO_INVERTED.get(kind) and rng.random() < 0.3:
                     question = rng.choice(phrasing.YES_NO_INVERTED[kind])
                     answer, said = self._inverted(kind, yes, answer, rng)

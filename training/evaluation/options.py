@@ -30,6 +30,8 @@ class EvalOptions:
     images: int | None = None
     questions: int | None = None
     describe: int = 200
+    #: How the asker reads lettered options (:mod:`qplug_vlm.choices`; ``given``: the protocol before v5).
+    option_order: str = "rotate"
     max_new_tokens: int = 80
     batch_size: int = 16
     threads: int = 2

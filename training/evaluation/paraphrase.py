@@ -12,6 +12,10 @@ kinds that are cleanly absent; ``main``, the dominant kind). Questions are built
   / low contrast) in a per-question shuffled order; pristine images get "none of these" as a seventh;
 - **descriptions**: greedy descriptions under the held-out description prompts, checked like figure 3
   (:func:`.description.check_description`: the main kind named, nothing named on a clean image).
+
+``held`` picks the set of wordings (:data:`qplug_training.corpus.heldout.SETS`; set ``b`` has its own
+six options, ``out of focus`` ... ``washed out``, and ``no problem``). Multiple choice is read as the
+asker reads it, over every rotation of the options unless ``option_order="given"``.
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ def _metas(corpus: Path) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda m: m["id"])
 
 
-def yes_no_questions(metas: Sequence[dict[str, Any]]) -> list[Any]:
-    """Held-out yes/no questions about the evaluation images (see the module docstring)."""
+def yes_no_questions(metas: Sequence[dict[str, Any]], held: str = "a") -> list[Any]:
+    """Held-out yes/no questions of set ``held`` about the evaluation images (see the module docstring)."""
     from ..corpus import heldout
     from ..evaluate import Question
 
@@ -52,8 +56,8 @@ def yes_no_questions(metas: Sequence[dict[str, Any]]) -> list[Any]:
                             (rng.choice(absent), False) if absent else (None, False)):
             if kind is None:
                 continue
-            wordings = [(q, False) for q in heldout.YES_NO[kind]]
-            wordings += [(q, True) for q in heldout.YES_NO_INVERTED.get(kind, ())]
+            wordings = [(q, False) for q in heldout.SETS[held].yes_no[kind]]
+            wordings += [(q, True) for q in heldout.SETS[held].yes_no_inverted.get(kind, ())]
             question, inverted = rng.choice(wordings)
             gold = "yes" if there != inverted else "no"
             out.append(Question(image=m["image"], question=question, candidates=("yes", "no"), correct=gold,
@@ -62,11 +66,11 @@ def yes_no_questions(metas: Sequence[dict[str, Any]]) -> list[Any]:
     return out
 
 
-def mcq_questions(metas: Sequence[dict[str, Any]]) -> list[Any]:
+def mcq_questions(metas: Sequence[dict[str, Any]], held: str = "a") -> list[Any]:
     from ..corpus import heldout
     from ..evaluate import Question
 
-    six = heldout.MCQ_OPTIONS
+    six, none = heldout.SETS[held].mcq_options, heldout.SETS[held].mcq_none
     out = []
     for m in metas:
         mention = m["eval"]["checks"]["mention"]
@@ -75,15 +79,15 @@ def mcq_questions(metas: Sequence[dict[str, Any]]) -> list[Any]:
         if m["eval"]["severity_level"] == 0 and not m["distortions"]:
             options = list(six.values())
             rng.shuffle(options)
-            options.append(heldout.MCQ_NONE)
-            correct, concern = heldout.MCQ_NONE, "none"
+            options.append(none)
+            correct, concern = none, "none"
         elif main in six and mention.get(main) in _VISIBLE and not (set(mention) - {main}) & set(six):
             options = list(six.values())
             rng.shuffle(options)
             correct, concern = six[main], main
         else:
             continue
-        out.append(Question(image=m["image"], question=rng.choice(heldout.MCQ_STEMS), candidates=tuple(options),
+        out.append(Question(image=m["image"], question=rng.choice(heldout.SETS[held].mcq_stems), candidates=tuple(options),
                             correct=correct, type="mcq", concern=concern, id=f"{m['id']}/heldout-mcq"))
     return out
 
@@ -109,8 +113,10 @@ def _by_wording(rows: Sequence[dict[str, Any]], questions: Sequence[Any]) -> dic
 
 def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: int | None = 400,
                        describe: int = 150, max_new_tokens: int = 80, batch_size: int = 16,
-                       items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Accuracy on the held-out paraphrases; rows appended to ``items``."""
+                       items: list[dict[str, Any]] | None = None, option_order: str = "rotate",
+                       held: str = "a") -> dict[str, Any]:
+    """Accuracy on the held-out paraphrases, multiple choice read as the asker's ``option_order``
+    says; rows appended to ``items``."""
     from qplug.types import Frame
     from qplug_vlm import describer
     from qplug_vlm.backend import load_backend
@@ -122,9 +128,10 @@ def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: 
     items = [] if items is None else items
     metas = _metas(corpus)
     backend = load_backend(model=model, device="cpu")
-    out: dict[str, Any] = {"model": model, "heldout_questions": len(heldout.all_questions())}
+    out: dict[str, Any] = {"model": model, "heldout_set": held, "heldout_questions": len(heldout.SETS[held].questions()),
+                           "option_order": option_order}
     began = time.perf_counter()
-    chosen = _balanced(yes_no_questions(metas), yes_no, "paraphrase:yn")
+    chosen = _balanced(yes_no_questions(metas, held), yes_no, "paraphrase:yn")
     rows: list[dict[str, Any]] = []
     out["yes_no"] = evaluate_mcq(backend, chosen, corpus, batch_size, rows)
     out["yes_no"]["by_wording"] = _by_wording(rows, chosen)
@@ -132,9 +139,9 @@ def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: 
     log(f"paraphrase yes/no: {len(chosen)} in {time.perf_counter() - began:.1f} s, "
         f"accuracy {out['yes_no']['overall']['accuracy']:.3f}")
     began = time.perf_counter()
-    chosen = deterministic_sample(mcq_questions(metas), mcq, "paraphrase:mcq")
+    chosen = deterministic_sample(mcq_questions(metas, held), mcq, "paraphrase:mcq")
     rows = []
-    out["mcq"] = evaluate_mcq(backend, chosen, corpus, batch_size, rows)
+    out["mcq"] = evaluate_mcq(backend, chosen, corpus, batch_size, rows, option_order)
     out["mcq"]["by_wording"] = _by_wording(rows, chosen)
     items += [{**r, "task": "heldout_mcq"} for r in rows]
     log(f"paraphrase MCQ: {len(chosen)} in {time.perf_counter() - began:.1f} s, "
@@ -144,7 +151,8 @@ def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: 
         pool = deterministic_sample(metas, describe, "paraphrase:describe")
         by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for i, m in enumerate(pool):
-            by_prompt[heldout.DESCRIBE[i % len(heldout.DESCRIBE)]].append(m)
+            prompts = heldout.SETS[held].describe
+            by_prompt[prompts[i % len(prompts)]].append(m)
         checks: list[dict[str, Any]] = []
         for prompt, group in by_prompt.items():
             describe_ = describer.build(prompt=prompt, model=model, device="cpu", max_new_tokens=max_new_tokens)

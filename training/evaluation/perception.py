@@ -66,7 +66,7 @@ def read_corpus_questions(path: Path) -> tuple[list[Any], list[Any]]:
 
 
 def perception_figures(backend: Any, corpus: Path, limit: int | None, batch_size: int,
-                       items: list[dict[str, Any]]) -> dict[str, Any]:
+                       items: list[dict[str, Any]], option_order: str = "rotate") -> dict[str, Any]:
     """2: accuracy through qplug_training.evaluate.evaluate_mcq, which asks exactly as qplug's ``vlm`` asker does."""
     from ..evaluate import evaluate_mcq
 
@@ -76,7 +76,8 @@ def perception_figures(backend: Any, corpus: Path, limit: int | None, batch_size
         chosen = deterministic_sample(questions, limit, f"perception:{name}")
         began = time.perf_counter()
         rows: list[dict[str, Any]] = []
-        out[name] = evaluate_mcq(backend, chosen, corpus, batch_size, rows)
+        out[name] = evaluate_mcq(backend, chosen, corpus, batch_size, rows, option_order)
+        out[name]["option_order"] = option_order
         out[name]["of"] = len(questions)
         items += [dict(row, task=name) for row in rows]
         log(f"perception {name}: {len(chosen)} questions in {time.perf_counter() - began:.1f} s, "

@@ -78,7 +78,8 @@ def evaluate_model(options: EvalOptions, *, brisque_runner: Path | None = None,
 
         began = time.perf_counter()
         results["perception"] = perception_figures(load_backend(model=options.model, device="cpu"), options.corpus,
-                                                   options.questions, options.batch_size, items)
+                                                   options.questions, options.batch_size, items,
+                                                   options.option_order)
         seconds["perception"] = time.perf_counter() - began
     if not options.skip_description and options.describe > 0:
         began = time.perf_counter()
