@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# A test suite started in the background by a non-interactive shell (`cmd &`, some CI runners) inherits
+# SIGINT ignored, and so would every qplug it starts: Python installs no KeyboardInterrupt handler for
+# an ignored SIGINT, and the interrupt tests would see a run that cannot be interrupted. A handled
+# signal is reset to its default at exec, so children start as from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 import pytest  # noqa: E402

@@ -29,7 +29,7 @@ def _question(record) -> str:
 
 
 def _records(n: int = 500, composed_wordings: bool = True, extra_mcq: int = 0, broad_wordings: bool = False,
-             describe_share: float = 0.25) -> list:
+             describe_share: float = 0.25, negated_wordings: bool = False) -> list:
     rng = random.Random(7)
     pairs = []
     for i in range(n):
@@ -44,7 +44,8 @@ def _records(n: int = 500, composed_wordings: bool = True, extra_mcq: int = 0, b
                                                      "flat_areas": False})
         pairs.append((make_feedback(f"img{i}", f"images/{i}.png", facts), facts))
     writer = QuestionWriter(seed=0, paraphrase_share=0.8, composed_wordings=composed_wordings, yes_no_per_image=3,
-                            extra_mcq=extra_mcq, broad_wordings=broad_wordings, describe_share=describe_share)
+                            extra_mcq=extra_mcq, broad_wordings=broad_wordings, describe_share=describe_share,
+                            negated_wordings=negated_wordings)
     return write_all(pairs, writer)
 
 
@@ -176,6 +177,37 @@ def test_broad_wordings_add_words_and_statements_and_answers_still_follow_the_im
     assert only_broad > 0.3 * len(asked)  # most composed wordings now come from the broad lexicon
     described = sum(1 for r in records if r.id.endswith("/describe"))
     assert 0.4 * 400 < described < 0.6 * 400  # describe_share 0.5 (0.25 by default)
+
+
+def test_negated_wordings_answer_by_what_is_said_of_the_word_not_by_the_word() -> None:
+    for kind in KINDS:
+        defect = set(composed.negated_yes_no_wordings(kind))
+        fine = set(composed.negated_yes_no_wordings(kind, fine=True))
+        assert defect and fine and not defect & fine
+        assert not fine & set(composed.yes_no_wordings(kind, broad=True))  # no negated wording flips a plain one
+    assert "Is the photo not sharp?" in composed.negated_yes_no_wordings("blur")
+    assert "Is the photo free of grain?" in composed.negated_yes_no_wordings("noise", fine=True)
+    assert "Is there no colour cast in this photo?" in composed.negated_yes_no_wordings("colour", fine=True)
+    records = _records(400, broad_wordings=True, negated_wordings=True)
+    asked = [r for r in records if r.task == "yes_no" and r.meta.get("converter") == "corpus"]
+    negated = 0
+    for r in asked:
+        kind, present, question = r.meta["kind"], r.meta["answer"] == "yes", _question(r)
+        if question in composed.negated_yes_no_wordings(kind, fine=True):
+            negated += 1
+            assert yes_no_answer(r) == ("no" if present else "yes")
+        elif question in composed.negated_yes_no_wordings(kind):
+            negated += 1
+            assert yes_no_answer(r) == ("yes" if present else "no")
+    assert 0.15 * len(asked) < negated < 0.45 * len(asked)
+    assert _tiny_corpus_args_refused("--composed-wordings", "--negated-wordings")
+
+
+def _tiny_corpus_args_refused(*extra: str) -> bool:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return _tiny_corpus(Path(tmp), Path(tmp) / "c", *extra) == build.EXIT_ERROR
 
 
 def test_broad_wordings_need_composed_wordings_and_a_share_is_a_share(tmp_path: Path, capsys) -> None:

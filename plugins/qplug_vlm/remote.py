@@ -366,8 +366,7 @@ def wanted(options: dict[str, Any]) -> bool:
 
 def describer(**options: Any) -> RemoteDescriber:
     """The remote ``vlm`` describer for ``endpoint=`` and the describer's own options."""
-    check_window(options.get("window", "auto"))  # a misspelt place or order fails before connecting
-    check_option_order(options.get("option_order", "rotate"))
+    check_window(options.get("window", "auto"))  # a misspelt place fails before connecting
     server = _connect(options)
     _refuse_local_options(options)
     return RemoteDescriber(server, **options)

@@ -57,14 +57,15 @@ def _feedback_of(store: Store, ids: list[str]) -> list[Feedback]:
 
 def build_records(store: Store, out: Path, seed: int, paraphrase_share: float = 0.0,
                   composed_wordings: bool = False, extra_mcq: int = 0, broad_wordings: bool = False,
-                  describe_share: float = DEFAULT_DESCRIBE_SHARE) -> dict[str, Any]:
+                  describe_share: float = DEFAULT_DESCRIBE_SHARE, negated_wordings: bool = False) -> dict[str, Any]:
     """train.json / val.json from metadata + feedback; returns record statistics."""
     stats: dict[str, Any] = {}
     for split, name in (("train", "train.json"), ("validation", "val.json")):
         ids = sorted(i for i, m in store.meta.items() if m["split"] == split)
         writer = QuestionWriter(seed=seed, paraphrase_share=paraphrase_share, composed_wordings=composed_wordings,
                                 yes_no_per_image=3 if composed_wordings else 2, extra_mcq=extra_mcq,
-                                broad_wordings=broad_wordings, describe_share=describe_share)
+                                broad_wordings=broad_wordings, describe_share=describe_share,
+                                negated_wordings=negated_wordings)
         records = []
         for fb in _feedback_of(store, ids):
             meta = store.meta[fb.id]
@@ -98,7 +99,8 @@ def _yes_no(record) -> str:
 
 #: Settings that change only the questions, not the images: corpora differing in these alone can
 #: share their images (``--images-from``).
-QUESTION_SETTINGS = ("paraphrase_share", "composed_wordings", "extra_mcq", "broad_wordings", "describe_share")
+QUESTION_SETTINGS = ("paraphrase_share", "composed_wordings", "extra_mcq", "broad_wordings", "describe_share",
+                     "negated_wordings")
 
 
 def adopt_images(source: Path, store: Store, settings: Settings) -> int:
@@ -168,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--broad-wordings", action="store_true",
                    help="with --composed-wordings, the broad lexicon as well (more defect words, statements, "
                         "description requests)")
+    p.add_argument("--negated-wordings", action="store_true",
+                   help="with --broad-wordings, negated wordings too and half the yes/no questions asked the "
+                        "other way round")
     p.add_argument("--describe-share", type=float, default=d.describe_share,
                    help="share of images given a description record")
     p.add_argument("--images-from", type=Path, metavar="CORPUS",
@@ -198,6 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.broad_wordings and not args.composed_wordings:
         print(f"{PROG}: --broad-wordings needs --composed-wordings", file=sys.stderr)
         return EXIT_ERROR
+    if args.negated_wordings and not args.broad_wordings:
+        print(f"{PROG}: --negated-wordings needs --broad-wordings", file=sys.stderr)
+        return EXIT_ERROR
     if not 0.0 <= args.describe_share <= 1.0:
         print(f"{PROG}: --describe-share is a share between 0 and 1, not {args.describe_share}", file=sys.stderr)
         return EXIT_ERROR
@@ -217,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         paraphrase_share=args.paraphrase_share, blur_ceiling=args.blur_ceiling,
                         plain_share=args.plain_share, composed_wordings=args.composed_wordings,
                         extra_mcq=args.extra_mcq, broad_wordings=args.broad_wordings,
-                        describe_share=args.describe_share)
+                        describe_share=args.describe_share, negated_wordings=args.negated_wordings)
     small = [p for p in photos if min(p.width, p.height) * p.max_scale < settings.size]
     for p in small:
         log(f"skip {p.id}: {p.width}x{p.height} at {p.max_scale:g}x is smaller than a {settings.size}px crop")
@@ -271,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         t_rec = time.time()
         record_stats = build_records(store, out, settings.seed, settings.paraphrase_share,
                                      settings.composed_wordings, settings.extra_mcq, settings.broad_wordings,
-                                     settings.describe_share)
+                                     settings.describe_share, settings.negated_wordings)
         summary.update({
             "settings": settings.to_dict(),
             "digest": dg,

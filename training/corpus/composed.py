@@ -220,6 +220,59 @@ _BROAD_YES_NO_NOUN: Final[tuple[str, ...]] = (
     "Would you say the {p} has {noun}?", "Is {noun} visible in the {p}?", "Do you find {noun} in this {p}?",
     "Does the {p} exhibit {noun}?",
 )
+# v6: v5 still answered many questions by the defect's word alone, whatever was said of it: "Is the
+# focus off in this shot?" was answered as "is it in focus?" (15% right), "Do the bright areas keep
+# their detail?" as "are they blown?" (5%). Negated words make the same word answer both ways.
+_NOT_FINE: Final[tuple[str, ...]] = (
+    "Is the {p} not {adj}?", "Is this {p} anything but {adj}?", "Would you say the {p} is not {adj}?",
+    "Does the {p} fail to look {adj}?", "Is it wrong to call this {p} {adj}?",
+)
+_NOT_DEFECT_ADJ: Final[tuple[str, ...]] = (
+    "Is the {p} not {adj}?", "Is this {p} far from {adj}?", "Would you say the {p} is not {adj}?",
+    "Is it wrong to call this {p} {adj}?",
+)
+_NO_NOUN: Final[tuple[str, ...]] = (
+    "Is the {p} free of {noun}?", "Is there no {noun} in this {p}?", "Does the {p} show no {noun}?",
+    "Is this {p} without {noun}?", "Has the {p} escaped {noun}?",
+)
+_DENIED_CLAUSE: Final[tuple[str, ...]] = (
+    "Would you disagree that {clause}?", "Is it false that {clause}?", "Would you deny that {clause}?",
+)
+
+
+def _bare(noun: str) -> str:
+    """A defect noun without its article ("a colour cast" -> "colour cast"), to follow "no" or "free of"."""
+    for article in ("a ", "an "):
+        if noun.startswith(article):
+            return noun[len(article):]
+    return noun
+
+
+@lru_cache(maxsize=None)
+def negated_yes_no_wordings(kind: str, fine: bool = False) -> tuple[str, ...]:
+    """v6: the other side's words negated. Yes = the defect is there ("Is the photo not sharp?"), or
+    with ``fine`` yes = it is not ("Is the photo free of grain?")."""
+    return tuple(sorted({_open(o, c) + close for c, o, close in
+                         itertools.product(_negated_cores(kind, fine), _OPENERS, _YES_NO_CLOSERS)}))
+
+
+def _negated_cores(kind: str, fine: bool) -> list[str]:
+    """Questions whose answer flips a word of the other side: fine words negated ask about the defect,
+    defect words negated ask about its absence."""
+    if fine:
+        adjectives = DEFECT_ADJECTIVES[kind] + BROAD_DEFECT_ADJECTIVES[kind]
+        nouns = tuple(_bare(n) for n in DEFECT_NOUNS[kind] + BROAD_DEFECT_NOUNS[kind])
+        cores = [t.format(p=p, adj=a) for t, p, a in itertools.product(_NOT_DEFECT_ADJ, PICTURE, adjectives)]
+        cores += [t.format(p=p, noun=n) for t, p, n in itertools.product(_NO_NOUN, PICTURE, nouns)]
+        clauses = DEFECT_CLAUSES[kind]
+    else:
+        adjectives = FINE_ADJECTIVES[kind] + BROAD_FINE_ADJECTIVES[kind]
+        cores = [t.format(p=p, adj=a) for t, p, a in itertools.product(_NOT_FINE, PICTURE, adjectives)]
+        clauses = FINE_CLAUSES[kind]
+    cores += [t.format(clause=c.format(p=p)) for t, p, c in itertools.product(_DENIED_CLAUSE, PICTURE, clauses)]
+    return cores
+
+
 _CLAUSE_TEMPLATES: Final[tuple[str, ...]] = (
     "Would you say {clause}?", "Is it true that {clause}?", "Do you think {clause}?", "Does it look like {clause}?",
     "Would you agree that {clause}?", "Can you confirm that {clause}?", "Is it the case that {clause}?",
@@ -394,6 +447,7 @@ def all_wordings() -> set[str]:
                      | set(describe_prompts(broad=True)))
     for kind in DEFECT_ADJECTIVES:
         out |= set(yes_no_wordings(kind, broad=True)) | set(yes_no_wordings(kind, fine=True, broad=True))
+        out |= set(negated_yes_no_wordings(kind)) | set(negated_yes_no_wordings(kind, fine=True))
         out |= set(severity_stems(kind))
     return out
 

@@ -72,6 +72,9 @@ class Settings:
     #: With composed wordings, :mod:`.composed`'s broad lexicon too (v5: more words per defect, whole
     #: statements asked about, more description requests).
     broad_wordings: bool = False
+    #: With the broad lexicon, negated wordings too and half the yes/no questions asked the other way
+    #: round (v6: "Is the photo not sharp?", "Is the photo free of grain?").
+    negated_wordings: bool = False
     #: Share of images that get a description record (:class:`.questions.QuestionWriter`).
     describe_share: float = DEFAULT_DESCRIBE_SHARE
 
@@ -80,7 +83,7 @@ class Settings:
         d["types"] = list(self.types)
         # Levers added after the first corpora: left out when off, so those corpora keep their identity.
         for name in ("grain_share", "strong_blur_share", "paraphrase_share", "blur_ceiling", "plain_share",
-                     "composed_wordings", "extra_mcq", "broad_wordings"):
+                     "composed_wordings", "extra_mcq", "broad_wordings", "negated_wordings"):
             if not d[name]:
                 del d[name]
         if d["describe_share"] == DEFAULT_DESCRIBE_SHARE:

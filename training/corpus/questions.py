@@ -145,7 +145,7 @@ class QuestionWriter:
     def __init__(self, seed: int = 0, yes_no_per_image: int = 2, severity_share: float = 0.5,
                  describe_share: float = DEFAULT_DESCRIBE_SHARE, mcq_suffix_share: float = 0.5, paraphrase_share: float = 0.0,
                  composed_wordings: bool = False, extra_mcq: int = 0,
-                 broad_wordings: bool = False) -> None:
+                 broad_wordings: bool = False, negated_wordings: bool = False) -> None:
         self.seed = seed
         self.rule = RuleConverter(seed=seed, yes_no=1, what_how=2)
         self.yes_no_per_image = yes_no_per_image
@@ -163,6 +163,9 @@ class QuestionWriter:
         self.extra_mcq = extra_mcq
         #: With composed wordings, :mod:`.composed`'s broad lexicon (v5) as well.
         self.broad_wordings = broad_wordings
+        #: With the broad lexicon, negated wordings too (v6), and half the composed yes/no questions
+        #: asked the other way round instead of 30%.
+        self.negated_wordings = negated_wordings
         self.yes: Counter[str] = Counter()
         self.no: Counter[str] = Counter()
         self.letters: Counter[str] = Counter()
@@ -406,13 +409,12 @@ class QuestionWriter:
             said = "yes" if yes else "no"
             if self._paraphrase(rng):
                 if self.composed_wordings:
-                    inverted = composed.yes_no_wordings(kind, fine=True, broad=self.broad_wordings)
-                    if rng.random() < 0.3:
+                    if rng.random() < (0.5 if self.negated_wordings else 0.3):
                         # Asked the other way round: "Is it sharp?" -- yes when the defect is absent.
-                        question = composed.pick(inverted, rng)
+                        question = self._composed_yes_no(kind, True, rng)
                         answer, said = self._inverted(kind, yes, answer, rng)
                     else:
-                        question = composed.pick(composed.yes_no_wordings(kind, broad=self.broad_wordings), rng)
+                        question = self._composed_yes_no(kind, False, rng)
                 elif phrasing.YES_NO_INVERTED.get(kind) and rng.random() < 0.3:
                     question = rng.choice(phrasing.YES_NO_INVERTED[kind])
                     answer, said = self._inverted(kind, yes, answer, rng)
@@ -423,6 +425,13 @@ class QuestionWriter:
                                    {**meta, "task": "yes_no", "kind": kind, "answer": "yes" if yes else "no",
                                     "said": said}))
         return out
+
+    def _composed_yes_no(self, kind: str, fine: bool, rng: random.Random) -> str:
+        """A composed yes/no wording (``fine``: asked the other way round); with negated wordings, 35%
+        of them negate the other side's word (drawn only then, so earlier corpora keep their stream)."""
+        if self.negated_wordings and rng.random() < 0.35:
+            return composed.pick(composed.negated_yes_no_wordings(kind, fine), rng)
+        return composed.pick(composed.yes_no_wordings(kind, fine=fine, broad=self.broad_wordings), rng)
 
     @staticmethod
     def _inverted(kind: str, yes: bool, answer: str, rng: random.Random) -> tuple[str, str]:
