@@ -21,7 +21,7 @@ from qplug.errors import UsageError
 from qplug.types import Answer
 
 from .backend import GenerationSettings
-from .choices import best_option, check_option_order, option_orders, pooled_probabilities
+from .choices import best_option, check_choices, check_option_order, option_orders, pooled_probabilities
 from .images import DEFAULT_MAX_SIDE, model_image, resolve_window
 from .prompts import LETTERS, is_yes_no, mcq_prompt
 
@@ -73,8 +73,7 @@ class Asker:
                 cached = (self.backend.render(question.strip()), [], False)
             else:
                 options = key[1]
-                if len(set(options)) != len(options) or len(options) < 2:
-                    raise UsageError(f"give at least two different choices, not {list(options)}")
+                check_choices(options)
                 plain = self._yes_no_prompt(question, options) if not self.letters and is_yes_no(options) else None
                 if plain is not None:
                     cached = (*plain, True)
@@ -120,7 +119,10 @@ class Asker:
         """One answer per image to its own (question, choices), the images as the model is to see them.
 
         The prefills of every question's k-th order run as one batch."""
-        plans = [self.prompts(question, choices) for question, choices in asked]
+        # A run asks one question of every image: plan each distinct (question, choices) once.
+        distinct = {(question, tuple(choices)) for question, choices in asked}
+        planned = {key: self.prompts(*key) for key in distinct}
+        plans = [planned[(question, tuple(choices))] for question, choices in asked]
         scores: list[list[list[float]]] = [[] for _ in plans]
         for k in range(max((len(plan) for plan in plans), default=0)):
             chosen = [i for i, plan in enumerate(plans) if k < len(plan)]

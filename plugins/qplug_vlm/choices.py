@@ -31,6 +31,12 @@ def check_option_order(option_order: str) -> None:
         raise UsageError(f"option_order must be one of {', '.join(OPTION_ORDERS)}, not {option_order!r}")
 
 
+def check_choices(options: Sequence[str]) -> None:
+    """A UsageError unless there are at least two options, all different."""
+    if len(set(options)) != len(options) or len(options) < 2:
+        raise UsageError(f"give at least two different choices, not {list(options)}")
+
+
 def option_orders(options: Sequence[str], option_order: str) -> list[tuple[str, ...]]:
     """The orders in which the options are offered: the given one first, then its rotations."""
     check_option_order(option_order)

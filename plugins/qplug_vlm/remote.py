@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from qplug.errors import UsageError
 from qplug.types import Answer, Score
 
-from .choices import best_option, check_option_order, option_orders, pooled_probabilities
+from .choices import best_option, check_choices, check_option_order, option_orders, pooled_probabilities
 from .images import DEFAULT_MAX_SIDE, check_window, model_image, placed_window, resolve_window, with_window
 from .presets import Preset, level_method, select
 from .prompts import DESCRIBE_PROMPT, LETTERS, MEDIA, ScoringMethod, check_choice, is_yes_no, mcq_prompt
@@ -291,8 +291,7 @@ class RemoteAsker:
             raise UsageError("the question is empty")
         if choices is not None:
             options = tuple(choices)
-            if len(set(options)) != len(options) or len(options) < 2:
-                raise UsageError(f"give at least two different choices, not {list(options)}")
+            check_choices(options)
         images = [self.server.image(frame, self.image_max_side, self.window) for frame in frames]
         if choices is None:
             return self.server.map(
