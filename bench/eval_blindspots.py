@@ -18,6 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+from qplug_training.corpus import heldout
+from qplug_vlm.choices import OPTION_ORDERS
+
 PARTS = ("paraphrase", "events", "grain", "pristine")
 
 
@@ -30,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--work", type=Path, default=Path("bench/out/blindspots_clips"))
     ap.add_argument("--only", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}")
-    ap.add_argument("--heldout-set", choices=("a", "b"), default="a",
+    ap.add_argument("--heldout-set", choices=sorted(heldout.SETS), default="a",
                     help="held-out wordings: a (issue 16's), b (written before v5's evaluation)")
-    ap.add_argument("--option-order", choices=("rotate", "given"), default="rotate",
+    ap.add_argument("--option-order", choices=OPTION_ORDERS, default="rotate",
                     help="how the asker reads lettered options (given: one order, the protocol before v5)")
     ap.add_argument("--yes-no", type=int, default=600)
     ap.add_argument("--mcq", type=int, default=400)
