@@ -57,7 +57,8 @@ def _feedback_of(store: Store, ids: list[str]) -> list[Feedback]:
 
 def build_records(store: Store, out: Path, seed: int, paraphrase_share: float = 0.0,
                   composed_wordings: bool = False, extra_mcq: int = 0, broad_wordings: bool = False,
-                  describe_share: float = DEFAULT_DESCRIBE_SHARE, negated_wordings: bool = False) -> dict[str, Any]:
+                  describe_share: float = DEFAULT_DESCRIBE_SHARE, negated_wordings: bool = False,
+                  soft_levels: float = 0.0) -> dict[str, Any]:
     """train.json / val.json from metadata + feedback; returns record statistics."""
     stats: dict[str, Any] = {}
     for split, name in (("train", "train.json"), ("validation", "val.json")):
@@ -65,11 +66,12 @@ def build_records(store: Store, out: Path, seed: int, paraphrase_share: float = 
         writer = QuestionWriter(seed=seed, paraphrase_share=paraphrase_share, composed_wordings=composed_wordings,
                                 yes_no_per_image=3 if composed_wordings else 2, extra_mcq=extra_mcq,
                                 broad_wordings=broad_wordings, describe_share=describe_share,
-                                negated_wordings=negated_wordings)
+                                negated_wordings=negated_wordings, soft_levels=soft_levels)
         records = []
         for fb in _feedback_of(store, ids):
             meta = store.meta[fb.id]
-            records.extend(writer.records(fb, meta["facts"] | {"distortions": meta["distortions"]}))
+            records.extend(writer.records(fb, meta["facts"] | {"distortions": meta["distortions"],
+                                                                 "pseudo_mos": meta["pseudo_mos"]}))
         records = writer.finish(records)
         n = write_records(records, out / name)
         # Re-read through qplug_training.data's validator: what the trainer will see.
@@ -100,7 +102,7 @@ def _yes_no(record) -> str:
 #: Settings that change only the questions, not the images: corpora differing in these alone can
 #: share their images (``--images-from``).
 QUESTION_SETTINGS = ("paraphrase_share", "composed_wordings", "extra_mcq", "broad_wordings", "describe_share",
-                     "negated_wordings")
+                     "negated_wordings", "soft_levels")
 
 
 def adopt_images(source: Path, store: Store, settings: Settings) -> int:
@@ -175,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "other way round")
     p.add_argument("--describe-share", type=float, default=d.describe_share,
                    help="share of images given a description record")
+    p.add_argument("--soft-levels", type=float, default=d.soft_levels, metavar="SIGMA",
+                   help="draw each image's Q-Align level from a normal spread of ratings around its pseudo-MOS "
+                        "(standard deviation SIGMA, MOS units) instead of writing the level it falls in")
     p.add_argument("--images-from", type=Path, metavar="CORPUS",
                    help="take the images of another corpus whose settings differ only in its questions "
                         "(hard links where possible), so that only the records are written")
@@ -189,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.time()
+    if not 0.0 <= args.soft_levels <= 2.0:
+        print(f"{PROG}: --soft-levels is a standard deviation between 0 and 2 (MOS units), not {args.soft_levels}",
+              file=sys.stderr)
+        return EXIT_ERROR
     try:
         photos, root = load_manifest(args.photos)
     except ReservedSourceError as exc:
@@ -225,7 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         paraphrase_share=args.paraphrase_share, blur_ceiling=args.blur_ceiling,
                         plain_share=args.plain_share, composed_wordings=args.composed_wordings,
                         extra_mcq=args.extra_mcq, broad_wordings=args.broad_wordings,
-                        describe_share=args.describe_share, negated_wordings=args.negated_wordings)
+                        describe_share=args.describe_share, negated_wordings=args.negated_wordings,
+                        soft_levels=args.soft_levels)
     small = [p for p in photos if min(p.width, p.height) * p.max_scale < settings.size]
     for p in small:
         log(f"skip {p.id}: {p.width}x{p.height} at {p.max_scale:g}x is smaller than a {settings.size}px crop")
@@ -279,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         t_rec = time.time()
         record_stats = build_records(store, out, settings.seed, settings.paraphrase_share,
                                      settings.composed_wordings, settings.extra_mcq, settings.broad_wordings,
-                                     settings.describe_share, settings.negated_wordings)
+                                     settings.describe_share, settings.negated_wordings, settings.soft_levels)
         summary.update({
             "settings": settings.to_dict(),
             "digest": dg,

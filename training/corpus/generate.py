@@ -77,13 +77,16 @@ class Settings:
     negated_wordings: bool = False
     #: Share of images that get a description record (:class:`.questions.QuestionWriter`).
     describe_share: float = DEFAULT_DESCRIBE_SHARE
+    #: Standard deviation (MOS units) of the rating spread that each image's Q-Align level is drawn
+    #: from (:func:`.quality.sample_level`); 0 writes the level of the pseudo-MOS itself.
+    soft_levels: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["types"] = list(self.types)
         # Levers added after the first corpora: left out when off, so those corpora keep their identity.
         for name in ("grain_share", "strong_blur_share", "paraphrase_share", "blur_ceiling", "plain_share",
-                     "composed_wordings", "extra_mcq", "broad_wordings", "negated_wordings"):
+                     "composed_wordings", "extra_mcq", "broad_wordings", "negated_wordings", "soft_levels"):
             if not d[name]:
                 del d[name]
         if d["describe_share"] == DEFAULT_DESCRIBE_SHARE:

@@ -21,6 +21,7 @@ real crops with ``python -m qplug_training.corpus.calibrate`` (procedure and tab
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -263,6 +264,37 @@ def measure(ref: np.ndarray, dist: np.ndarray) -> Measures:
 def pseudo_mos(ref: np.ndarray, dist: np.ndarray) -> float:
     """Pseudo-MOS in [1, 5] of ``dist`` against ``ref`` (see :func:`measure`)."""
     return measure(ref, dist).pseudo_mos
+
+
+def level_probabilities(mos: float, sigma: float) -> dict[str, float]:
+    """Each level's share of ratings spread normally around ``mos`` (standard deviation ``sigma``).
+
+    Ratings beyond the scale's ends count for its end levels. A soft target instead of the one level
+    that ``mos`` falls in: images on either side of a level's border no longer get the same answer, so
+    a small step in quality (a little less colour) moves the target too. DeQA-Score (You et al.,
+    CVPR 2025, "Teaching LMMs to Regress Accurate Image Quality Scores using Score Distribution")
+    trains on such discretised rating distributions and reports higher SRCC / PLCC than Q-Align's
+    single level words.
+    """
+    if math.isnan(mos) or not sigma > 0:
+        raise ValueError(f"need a MOS and a positive spread, not {mos}, {sigma}")
+    # P(rating >= each level's lower bound), best level first; the worst level takes the rest.
+    at_least = [0.5 * math.erfc((lower - mos) / (sigma * math.sqrt(2.0))) for lower in LEVEL_LOWER[:-1]]
+    bounds = [0.0, *at_least, 1.0]
+    return {level: bounds[i + 1] - bounds[i] for i, level in enumerate(LEVELS)}
+
+
+def sample_level(mos: float, sigma: float, rng: random.Random) -> str:
+    """One level drawn from :func:`level_probabilities` (:func:`level_of` when ``sigma`` is 0).
+
+    Written into a corpus record, the draws make a cross-entropy over level words whose expected
+    gradient is that of the soft target: each image is seen about once per stage, so one draw per
+    record costs nothing in the trainer.
+    """
+    if sigma == 0:
+        return level_of(mos)
+    shares = level_probabilities(mos, sigma)
+    return rng.choices(list(shares), weights=list(shares.values()))[0]
 
 
 def level_of(mos: float) -> str:

@@ -34,6 +34,7 @@ from ..data import Feedback, Record, RuleConverter, balance_yes_no, make_record
 from . import composed, phrasing
 from .distortions import KINDS
 from .facts import clearly_absent
+from .quality import sample_level
 
 #: The Q-Align scorer's question and assistant prefix (qplug_vlm.prompts, Q-Align scorer.py).
 QALIGN_QUESTION, QALIGN_PREFIX = METHODS["qalign"].prompt("quality", "image")
@@ -145,7 +146,7 @@ class QuestionWriter:
     def __init__(self, seed: int = 0, yes_no_per_image: int = 2, severity_share: float = 0.5,
                  describe_share: float = DEFAULT_DESCRIBE_SHARE, mcq_suffix_share: float = 0.5, paraphrase_share: float = 0.0,
                  composed_wordings: bool = False, extra_mcq: int = 0,
-                 broad_wordings: bool = False, negated_wordings: bool = False) -> None:
+                 broad_wordings: bool = False, negated_wordings: bool = False, soft_levels: float = 0.0) -> None:
         self.seed = seed
         self.rule = RuleConverter(seed=seed, yes_no=1, what_how=2)
         self.yes_no_per_image = yes_no_per_image
@@ -166,6 +167,10 @@ class QuestionWriter:
         #: With the broad lexicon, negated wordings too (v6), and half the composed yes/no questions
         #: asked the other way round instead of 30%.
         self.negated_wordings = negated_wordings
+        #: Spread (MOS units) of the ratings that the Q-Align answer's level is drawn from; 0: the
+        #: level the pseudo-MOS falls in (:func:`.quality.sample_level`).
+        self.soft_levels = soft_levels
+        self.levels_moved = 0
         self.yes: Counter[str] = Counter()
         self.no: Counter[str] = Counter()
         self.letters: Counter[str] = Counter()
@@ -188,8 +193,13 @@ class QuestionWriter:
             out.append(rec)
         meta = {"source": fb.id, "converter": "corpus"}
         image = fb.image
-        out.append(make_record(f"{fb.id}/qalign", [(QALIGN_QUESTION, f"{QALIGN_PREFIX} {facts['level']}.")], image,
-                               {**meta, "task": "qalign", "level": facts["level"]}))
+        level = facts["level"]
+        if self.soft_levels:
+            # Its own generator, so the other records come out as they would without soft levels.
+            level = sample_level(facts["pseudo_mos"], self.soft_levels, random.Random(f"level:{self.seed}:{fb.id}"))
+            self.levels_moved += level != facts["level"]
+        out.append(make_record(f"{fb.id}/qalign", [(QALIGN_QUESTION, f"{QALIGN_PREFIX} {level}.")], image,
+                               {**meta, "task": "qalign", "level": level}))
         if rng.random() < self.describe_share:
             prompt = DESCRIBE_PROMPT.format(medium="image")
             if self._paraphrase(rng):
@@ -223,6 +233,8 @@ class QuestionWriter:
             "mcq_answers": dict(sorted(self.mcq_answers.items())),
             "dropped": dict(self.dropped),
             "rule_converter": self.rule.stats.to_dict(),
+            **({"soft_levels": {"sigma": self.soft_levels, "levels_moved": self.levels_moved}}
+               if self.soft_levels else {}),
         }
 
     # ------------------------------------------------------------------ parts
