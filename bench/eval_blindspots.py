@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from qplug_training.corpus import heldout
-from qplug_vlm.choices import OPTION_ORDERS
+from qplug_vlm.choices import DEFAULT_OPTION_ORDER, OPTION_ORDERS
 
 PARTS = ("paraphrase", "events", "grain", "pristine")
 
@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}")
     ap.add_argument("--heldout-set", choices=sorted(heldout.SETS), default="a",
                     help="held-out wordings: a (issue 16's), b (written before v5's evaluation)")
-    ap.add_argument("--option-order", choices=OPTION_ORDERS, default="rotate",
-                    help="how the asker reads lettered options (given: one order, the protocol before v5)")
+    ap.add_argument("--option-order", choices=OPTION_ORDERS, default=DEFAULT_OPTION_ORDER,
+                    help="how the asker reads lettered options (auto: the asker's default; rotate: every "
+                         "list rotated, v5's figures; given: one order, the protocol before v5)")
     ap.add_argument("--yes-no", type=int, default=600)
     ap.add_argument("--mcq", type=int, default=400)
     ap.add_argument("--describe", type=int, default=150)

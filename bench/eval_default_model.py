@@ -41,7 +41,7 @@ from typing import Sequence
 # Importing the library imports neither torch nor the model: OMP_NUM_THREADS can still be set in main().
 from qplug_training.evaluation import EvalOptions, run
 from qplug_training.evaluation.brisque import DEFAULT_BENCH_VENV
-from qplug_vlm.choices import OPTION_ORDERS
+from qplug_vlm.choices import DEFAULT_OPTION_ORDER, OPTION_ORDERS
 
 BENCH = Path(__file__).resolve().parent
 # Run as a script, bench/ is on sys.path already; imported from elsewhere (the tests), it may not be.
@@ -72,9 +72,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--images", type=int, help="assessment images, as whole crops (default: all, or --limit)")
     p.add_argument("--questions", type=int, help="questions per task, yes/no and MCQ (default: all, or --limit)")
     p.add_argument("--describe", type=int, default=200, help="images to describe (default 200; --limit caps it)")
-    p.add_argument("--option-order", choices=OPTION_ORDERS, default="rotate",
-                   help="how the asker reads lettered options (rotate: the asker's default; given: one order, "
-                        "the protocol of the figures before v5)")
+    p.add_argument("--option-order", choices=OPTION_ORDERS, default=DEFAULT_OPTION_ORDER,
+                   help="how the asker reads lettered options (auto: the asker's default; rotate: every list "
+                        "rotated, v5's figures; given: one order, the protocol before v5)")
     p.add_argument("--max-new-tokens", type=int, default=80)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--threads", type=int, default=2, help="torch / VMAF threads (default 2)")

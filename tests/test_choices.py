@@ -11,7 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 import pytest  # noqa: E402
 
 from qplug.errors import UsageError  # noqa: E402
-from qplug_vlm.choices import best_option, option_orders, pooled_probabilities  # noqa: E402
+from qplug_vlm.choices import (DEFAULT_OPTION_ORDER, best_option, is_ordered_scale, option_orders,  # noqa: E402
+                               pooled_probabilities)
 
 
 def test_rotations_give_every_option_every_letter_once():
@@ -20,8 +21,23 @@ def test_rotations_give_every_option_every_letter_once():
     for letter in range(3):
         assert sorted(order[letter] for order in orders) == ["blur", "noise", "none"]
     assert option_orders(["blur", "noise"], "given") == [("blur", "noise")]
-    with pytest.raises(UsageError, match="option_order must be one of rotate, given"):
+    with pytest.raises(UsageError, match="option_order must be one of auto, rotate, given"):
         option_orders(["a", "b"], "shuffle")
+
+
+def test_auto_keeps_an_ordered_scale_in_its_order_and_rotates_anything_else():
+    assert DEFAULT_OPTION_ORDER == "auto"
+    for scale in (["none", "slight", "moderate", "strong"], ["Strong", "moderate", "slight", "none"],
+                  ["excellent", "good", "fair", "poor", "bad"], ["no", "a little", "a lot"],
+                  ["not at all", "slightly", "strongly"], ["low", "medium", "high."]):
+        assert is_ordered_scale(scale), scale
+        assert option_orders(scale, "auto") == [tuple(scale)]
+        assert len(option_orders(scale, "rotate")) == len(scale)  # rotate still rotates it
+    for other in (["moderate", "strong", "none", "slight"],  # a scale out of order
+                  ["none", "slight"],  # two options: rotating is a swap, nothing to keep
+                  ["blur", "noise", "none"], ["good", "noisy", "bad"], ["none", "mild", "heavy"]):
+        assert not is_ordered_scale(other), other
+        assert len(option_orders(other, "auto")) == len(other)
 
 
 def test_one_order_is_the_softmax_of_its_letters():

@@ -150,7 +150,8 @@ def test_ask_with_choices_reads_option_letters(checkpoint, frames):
 
 
 def test_rotated_options_pool_the_answers_of_every_order(checkpoint, frames):
-    """option_order=rotate (the default) = the pool of one given-order ask per rotation, batched or not."""
+    """The default (auto) rotates a list that is not an ordered scale: the pool of one given-order ask per
+    rotation, batched or not; an ordered scale in order is asked once, as given."""
     from qplug_vlm.choices import pooled_probabilities
 
     choices = ["sharp", "slightly blurry", "very blurry", "noisy"]
@@ -170,6 +171,11 @@ def test_rotated_options_pool_the_answers_of_every_order(checkpoint, frames):
     # yes/no asked with the words has no letters to rotate: one prefill, the same in both modes
     assert rotated.prompts(question, ["yes", "no"]) == given.prompts(question, ["yes", "no"])
     assert len(rotated.prompts(question, choices)) == 4 and len(given.prompts(question, choices)) == 1
+    scale = ["none", "slight", "moderate", "strong"]
+    assert rotated.prompts(question, scale) == given.prompts(question, scale)
+    assert [a.probabilities for a in rotated.ask(frames, question, scale)] == \
+        [a.probabilities for a in given.ask(frames, question, scale)]
+    assert len(asker.build(model=checkpoint, option_order="rotate").prompts(question, scale)) == 4
     with pytest.raises(UsageError, match="option_order"):
         asker.build(model=checkpoint, option_order="random")
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
+from qplug_vlm.choices import DEFAULT_OPTION_ORDER
+
 from .metrics import correlation_report
 
 if TYPE_CHECKING:
@@ -151,7 +153,7 @@ def _batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 
 def evaluate_mcq(backend: Any, questions: Sequence[Question], image_root: Path | None, batch_size: int = 8,
-                 items: list[dict[str, Any]] | None = None, option_order: str = "rotate") -> dict[str, Any]:
+                 items: list[dict[str, Any]] | None = None, option_order: str = DEFAULT_OPTION_ORDER) -> dict[str, Any]:
     """Accuracy of the ``vlm`` asker's answers (letter logits, ``option_order`` as the asker's),
     overall and per type / concern; rows appended to ``items``."""
     from qplug_vlm.asker import Asker

@@ -2,8 +2,9 @@
 
 With choices the question becomes a Q-Bench-A1-style prompt (lettered options, then "Answer with the
 option's letter from the given choices directly.") and the answer is read from prefills: the
-logits of the letters A, B, ... at the answer position, once per cyclic rotation of the options,
-pooled per option (:mod:`.choices`; ``option_order="given"``: one prefill, the softmax of the
+logits of the letters A, B, ... at the answer position, once per cyclic rotation of the options
+(once for an ordered scale such as none / slight / moderate / strong given in its order), pooled per
+option (:mod:`.choices`; ``option_order="given"``: one prefill, the softmax of the
 letters' logits, Q-Bench's protocol). This is stricter than the reference substring match on
 generated text, and it always yields one of the choices.
 
@@ -21,7 +22,8 @@ from qplug.errors import UsageError
 from qplug.types import Answer
 
 from .backend import GenerationSettings
-from .choices import best_option, check_choices, check_option_order, option_orders, pooled_probabilities
+from .choices import (DEFAULT_OPTION_ORDER, best_option, check_choices, check_option_order, option_orders,
+                      pooled_probabilities)
 from .images import DEFAULT_MAX_SIDE, model_image, resolve_window
 from .prompts import LETTERS, is_yes_no, mcq_prompt
 
@@ -40,12 +42,13 @@ class Asker:
     :param settings: generation settings for questions without choices.
     :param window: where a native-resolution model's window goes (``auto``: where the frame has the
         most detail, as the level scorers place it; ``centre``; ``detail``).
-    :param option_order: ``rotate`` (every rotation of lettered options, pooled) or ``given``.
+    :param option_order: ``auto`` (every rotation of lettered options, pooled, unless they are an
+        ordered scale in order), ``rotate`` (always) or ``given`` (:mod:`.choices`).
     """
 
     def __init__(self, backend: "Backend", settings: GenerationSettings = GenerationSettings(),
                  image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
-                 letters: bool = False, window: str = "auto", option_order: str = "rotate") -> None:
+                 letters: bool = False, window: str = "auto", option_order: str = DEFAULT_OPTION_ORDER) -> None:
         check_option_order(option_order)
         self.backend = backend
         self.window = resolve_window(window, backend.native_crop, 1, backend.name)
@@ -139,7 +142,8 @@ class Asker:
 
 def build(*, max_new_tokens: int = 64, do_sample: bool = False, temperature: float = 1.0, top_p: float | None = None,
           seed: int | None = None, image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
-          letters: bool = False, window: str = "auto", option_order: str = "rotate", **load_options: Any) -> Asker:
+          letters: bool = False, window: str = "auto", option_order: str = DEFAULT_OPTION_ORDER,
+          **load_options: Any) -> Asker:
     """The ``vlm`` asker on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`.
 
     With ``endpoint=`` (or ``$QPLUG_ENDPOINT``) no model is loaded: the asker asks that server

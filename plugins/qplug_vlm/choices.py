@@ -10,8 +10,15 @@ prefill per option instead of one. On v4 and its 200 held-out six-option questio
 from 51% to 87% (bench/eval_blindspots.py, paraphrase part). ``given`` asks once, as the options
 come.
 
+Rotation has a cost on ordered scales: "moderate, strong, none, slight" is not how anyone asks about
+a severity, and on qplug's default model v4 rotating its training severity questions (none / slight /
+moderate / strong) took them from 71.4% to 64.9% right while the main-problem lists gained. So
+``auto`` (the default) rotates, except when the options are a recognised ordered scale
+(:data:`ORDERED_SCALES`: severities, amounts, the five quality levels) given in its order, either way
+up: those are asked once, as given. ``rotate`` rotates every list.
+
 Yes/no questions asked as plain questions (answered with the words "Yes"/"No") have no letters and are
-asked once in either mode.
+asked once in every mode.
 """
 
 from __future__ import annotations
@@ -21,8 +28,25 @@ from typing import Final, Sequence
 
 from qplug.errors import UsageError
 
-#: ``rotate``: every cyclic rotation of the options, pooled; ``given``: once, in the order given.
-OPTION_ORDERS: Final[tuple[str, ...]] = ("rotate", "given")
+#: ``auto``: rotated unless an ordered scale in order; ``rotate``: every cyclic rotation of the
+#: options, pooled; ``given``: once, in the order given.
+OPTION_ORDERS: Final[tuple[str, ...]] = ("auto", "rotate", "given")
+DEFAULT_OPTION_ORDER: Final[str] = "auto"
+
+#: Ordered scales, weakest (or worst) first, that ``auto`` keeps in their order. Options that are some
+#: of one scale's words, in its order or reversed, are asked as given.
+ORDERED_SCALES: Final[tuple[tuple[str, ...], ...]] = (
+    ("none", "slight", "moderate", "strong", "severe"),
+    ("none", "mild", "moderate", "strong", "severe"),
+    ("none", "mild", "medium", "severe"),
+    ("none", "slight", "noticeable", "strong", "severe"),
+    ("not at all", "slightly", "moderately", "strongly", "severely"),
+    ("absent", "weak", "noticeable", "heavy"),
+    ("no", "a little", "some", "a lot"),
+    ("very low", "low", "medium", "high", "very high"),
+    ("very low", "low", "moderate", "high", "very high"),
+    ("bad", "poor", "fair", "good", "excellent"),
+)
 
 
 def check_option_order(option_order: str) -> None:
@@ -37,11 +61,29 @@ def check_choices(options: Sequence[str]) -> None:
         raise UsageError(f"give at least two different choices, not {list(options)}")
 
 
+def _word(option: str) -> str:
+    return " ".join(option.strip().rstrip(".").lower().split())
+
+
+def is_ordered_scale(options: Sequence[str]) -> bool:
+    """Whether three or more options are words of one :data:`ORDERED_SCALES` scale, in its order or reversed."""
+    words = [_word(option) for option in options]
+    if len(words) < 3:
+        return False
+    for scale in ORDERED_SCALES:
+        if all(w in scale for w in words):
+            ranks = [scale.index(w) for w in words]
+            pairs = list(zip(ranks, ranks[1:]))
+            if all(a < b for a, b in pairs) or all(a > b for a, b in pairs):
+                return True
+    return False
+
+
 def option_orders(options: Sequence[str], option_order: str) -> list[tuple[str, ...]]:
     """The orders in which the options are offered: the given one first, then its rotations."""
     check_option_order(option_order)
     given = tuple(options)
-    if option_order == "given":
+    if option_order == "given" or (option_order == "auto" and is_ordered_scale(given)):
         return [given]
     return [given[i:] + given[:i] for i in range(len(given))]
 

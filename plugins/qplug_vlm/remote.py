@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 from qplug.errors import UsageError
 from qplug.types import Answer, Score
 
-from .choices import best_option, check_choices, check_option_order, option_orders, pooled_probabilities
+from .choices import (DEFAULT_OPTION_ORDER, best_option, check_choices, check_option_order, option_orders,
+                      pooled_probabilities)
 from .images import DEFAULT_MAX_SIDE, check_window, model_image, placed_window, resolve_window, with_window
 from .presets import Preset, level_method, select
 from .prompts import DESCRIBE_PROMPT, LETTERS, MEDIA, ScoringMethod, check_choice, is_yes_no, mcq_prompt
@@ -277,7 +278,7 @@ class RemoteAsker:
     def __init__(self, server: Endpoint, max_new_tokens: int = 64, do_sample: bool = False, temperature: float = 1.0,
                  top_p: float | None = None, seed: int | None = None,
                  image_max_side: int | None = DEFAULT_MAX_SIDE, letters: bool = False, window: str = "auto",
-                 option_order: str = "rotate") -> None:
+                 option_order: str = DEFAULT_OPTION_ORDER) -> None:
         check_option_order(option_order)
         self.server = server
         self.window = server.place(window)
@@ -374,7 +375,7 @@ def describer(**options: Any) -> RemoteDescriber:
 def asker(**options: Any) -> RemoteAsker:
     """The remote ``vlm`` asker for ``endpoint=`` and the asker's own options."""
     check_window(options.get("window", "auto"))  # a misspelt place or order fails before connecting
-    check_option_order(options.get("option_order", "rotate"))
+    check_option_order(options.get("option_order", DEFAULT_OPTION_ORDER))
     server = _connect(options)
     _refuse_local_options(options)
     return RemoteAsker(server, **options)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qplug_vlm.choices import DEFAULT_OPTION_ORDER
+
 from .brisque import DEFAULT_BENCH_VENV
 
 
@@ -31,7 +33,7 @@ class EvalOptions:
     questions: int | None = None
     describe: int = 200
     #: How the asker reads lettered options (:mod:`qplug_vlm.choices`; ``given``: the protocol before v5).
-    option_order: str = "rotate"
+    option_order: str = DEFAULT_OPTION_ORDER
     max_new_tokens: int = 80
     batch_size: int = 16
     threads: int = 2

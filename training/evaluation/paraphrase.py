@@ -27,6 +27,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from qplug_vlm.choices import DEFAULT_OPTION_ORDER
+
 from .common import deterministic_sample, load_rgb, log
 
 _VISIBLE = ("moderate", "strong", "severe")
@@ -113,7 +115,7 @@ def _by_wording(rows: Sequence[dict[str, Any]], questions: Sequence[Any]) -> dic
 
 def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: int | None = 400,
                        describe: int = 150, max_new_tokens: int = 80, batch_size: int = 16,
-                       items: list[dict[str, Any]] | None = None, option_order: str = "rotate",
+                       items: list[dict[str, Any]] | None = None, option_order: str = DEFAULT_OPTION_ORDER,
                        held: str = "a") -> dict[str, Any]:
     """Accuracy on the held-out paraphrases, multiple choice read as the asker's ``option_order``
     says; rows appended to ``items``."""

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from qplug_vlm.choices import DEFAULT_OPTION_ORDER
+
 from .common import deterministic_sample, log
 
 
@@ -66,7 +68,7 @@ def read_corpus_questions(path: Path) -> tuple[list[Any], list[Any]]:
 
 
 def perception_figures(backend: Any, corpus: Path, limit: int | None, batch_size: int,
-                       items: list[dict[str, Any]], option_order: str = "rotate") -> dict[str, Any]:
+                       items: list[dict[str, Any]], option_order: str = DEFAULT_OPTION_ORDER) -> dict[str, Any]:
     """2: accuracy through qplug_training.evaluate.evaluate_mcq, which asks exactly as qplug's ``vlm`` asker does."""
     from ..evaluate import evaluate_mcq
 
