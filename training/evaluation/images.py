@@ -21,6 +21,7 @@ class EvalImage:
     pseudo_mos: float
     main: str | None          # dominant visible distortion kind; None when nothing is visible
     level: str                # the true level word (excellent .. bad)
+    distortion: float = 0.0   # the corpus' measured distortion D (0: identical to the pristine crop)
 
 
 def read_eval_images(corpus: Path) -> list[EvalImage]:
@@ -33,7 +34,8 @@ def read_eval_images(corpus: Path) -> list[EvalImage]:
             images.append(EvalImage(id=r["id"], path=corpus / r["image"], photo=r["photo"],
                                     crop_group=r["eval"]["crop_group"], type=r["eval"]["type"],
                                     severity=int(r["eval"]["severity_level"]), pseudo_mos=float(r["pseudo_mos"]),
-                                    main=r["facts"]["main"], level=r["facts"]["level"]))
+                                    main=r["facts"]["main"], level=r["facts"]["level"],
+                                    distortion=float(r.get("measures", {}).get("distortion", 0.0))))
     return images
 
 

@@ -135,13 +135,22 @@ def summary_rows(results: dict[str, Any], keys: Sequence[str]) -> list[list[str]
     return rows
 
 
+def _unchanged_note(results: dict[str, Any]) -> str:
+    figures = results.get("assessment", {}).get("figures", {})
+    left_out = next((f["within_group"].get("unchanged_groups") for f in figures.values()), None)
+    if not left_out:
+        return ""
+    return (f" Figures 1a-1c leave out {left_out} (crop, type) group(s) that the distortion left unchanged "
+            "(a grey crop desaturated): nothing to rank there.")
+
+
 def markdown(results: dict[str, Any]) -> str:
     keys = results["columns"]
     lines = [f"# qplug model evaluation: `{results['model']}`", "",
              f"Validation set `{results['corpus']}/eval` ({results.get('assessment', {}).get('n_images', 0)} images "
              f"from {results.get('assessment', {}).get('n_crops', 0)} crop(s)); every scorer oriented so that higher = "
              "better (BRISQUE, noise, blocking, under/overexposure and black negated; exposure as -|v - 0.5|). "
-             "PASS/MISS marks the model against issue 5's targets.", ""]
+             "PASS/MISS marks the model against issue 5's targets." + _unchanged_note(results), ""]
     lines += table(["figure", "target", *map(label, keys)], summary_rows(results, keys)) + [""]
     assessment = results.get("assessment")
     if assessment:
