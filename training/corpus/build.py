@@ -37,7 +37,7 @@ from .evalset import build_eval
 from .generate import Settings, Task
 from .photos import ReservedSourceError, load_manifest
 from .pipeline import Store, crops_for, digest, execute, format_mos_table, image_summary, log, make_tasks
-from .questions import DEFAULT_DESCRIBE_SHARE, QuestionWriter
+from .questions import QuestionWriter
 
 PROG = "python -m qplug_training.corpus.build"
 EXIT_OK, EXIT_ISSUES, EXIT_ERROR = 0, 1, 2
@@ -55,18 +55,17 @@ def _feedback_of(store: Store, ids: list[str]) -> list[Feedback]:
     return [by_id[i] for i in ids]
 
 
-def build_records(store: Store, out: Path, seed: int, paraphrase_share: float = 0.0,
-                  composed_wordings: bool = False, extra_mcq: int = 0, broad_wordings: bool = False,
-                  describe_share: float = DEFAULT_DESCRIBE_SHARE, negated_wordings: bool = False,
-                  soft_levels: float = 0.0) -> dict[str, Any]:
-    """train.json / val.json from metadata + feedback; returns record statistics."""
+def build_records(store: Store, out: Path, settings: Settings) -> dict[str, Any]:
+    """train.json / val.json from metadata + feedback, asked as ``settings``' question settings say;
+    returns record statistics."""
     stats: dict[str, Any] = {}
     for split, name in (("train", "train.json"), ("validation", "val.json")):
         ids = sorted(i for i, m in store.meta.items() if m["split"] == split)
-        writer = QuestionWriter(seed=seed, paraphrase_share=paraphrase_share, composed_wordings=composed_wordings,
-                                yes_no_per_image=3 if composed_wordings else 2, extra_mcq=extra_mcq,
-                                broad_wordings=broad_wordings, describe_share=describe_share,
-                                negated_wordings=negated_wordings, soft_levels=soft_levels)
+        writer = QuestionWriter(seed=settings.seed, paraphrase_share=settings.paraphrase_share,
+                                composed_wordings=settings.composed_wordings,
+                                yes_no_per_image=3 if settings.composed_wordings else 2, extra_mcq=settings.extra_mcq,
+                                broad_wordings=settings.broad_wordings, describe_share=settings.describe_share,
+                                negated_wordings=settings.negated_wordings, soft_levels=settings.soft_levels)
         records = []
         for fb in _feedback_of(store, ids):
             meta = store.meta[fb.id]
@@ -287,9 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary: dict[str, Any] = dict(old_summary)
     if made or not outputs_there or old_summary.get("digest") != dg or args.refresh_records:
         t_rec = time.time()
-        record_stats = build_records(store, out, settings.seed, settings.paraphrase_share,
-                                     settings.composed_wordings, settings.extra_mcq, settings.broad_wordings,
-                                     settings.describe_share, settings.negated_wordings, settings.soft_levels)
+        record_stats = build_records(store, out, settings)
         summary.update({
             "settings": settings.to_dict(),
             "digest": dg,
