@@ -603,39 +603,34 @@ class Run:
 
     def _score_batch(self, info: ScorerInfo, batch: list[Frame], results: list[FrameResult]) -> None:
         scorer = self._scorers[info.name]
+
+        def call(frames: list[Frame]) -> Sequence[Any]:
+            values = self.host.hook.score_batch(scorer_name=info.name, scorer=scorer, frames=frames)
+            return list(values) if values is not None else []
+
         for offset in range(0, len(batch), info.batch_size):
             frames = batch[offset:offset + info.batch_size]
             targets = results[offset:offset + info.batch_size]
-            try:
-                values = self.host.hook.score_batch(scorer_name=info.name, scorer=scorer, frames=frames)
-                values = list(values) if values is not None else []
-                if len(values) != len(frames):
-                    raise ValueError(f"returned {len(values)} scores for {len(frames)} frames")
-            except Exception as exc:
-                reason = _reason(exc)
-                for frame, result in zip(frames, targets):
+            # A temporal scorer has already moved past these frames: asking again would compare a
+            # frame with itself, so its failed batch is not retried frame by frame.
+            for frame, result, (value, reason) in zip(frames, targets, _isolating(call, frames, retry=not info.temporal)):
+                if reason is None:
+                    _store(result, info, value)
+                else:
                     result.scores[info.name] = None
                     result.errors.append(ErrorRecord(frame.source_id, reason, frame.index, f"score:{info.name}"))
-                continue
-            for result, value in zip(targets, values):
-                _store(result, info, value)
 
     def _per_frame(self, stage: str, size: int, batch: list[Frame], results: list[FrameResult],
                    call: Callable[[list[Frame]], Sequence[Any]], store: Callable[[FrameResult, Any], None]) -> None:
-        """Run a describer or asker over sub-batches; an exception marks only its sub-batch."""
+        """Run a describer or asker over sub-batches; an exception marks only the frames it belongs to."""
         for offset in range(0, len(batch), size):
             frames = batch[offset:offset + size]
             targets = results[offset:offset + size]
-            try:
-                outputs = list(call(frames))
-                if len(outputs) != len(frames):
-                    raise ValueError(f"returned {len(outputs)} results for {len(frames)} frames")
-            except Exception as exc:
-                for frame, result in zip(frames, targets):
-                    result.errors.append(ErrorRecord(frame.source_id, _reason(exc), frame.index, stage))
-                continue
-            for result, output in zip(targets, outputs):
-                store(result, output)
+            for frame, result, (output, reason) in zip(frames, targets, _isolating(call, frames, retry=True)):
+                if reason is None:
+                    store(result, output)
+                else:
+                    result.errors.append(ErrorRecord(frame.source_id, reason, frame.index, stage))
 
     def _store_answer(self, result: FrameResult, name: str, question: str, answer: Any) -> None:
         record = {"question": question, **_answer_dict(answer)}
@@ -741,6 +736,48 @@ def _answer_dict(answer: Any) -> dict[str, Any]:
     if isinstance(answer, Answer):
         return answer.to_dict()
     return {"text": str(answer)}
+
+
+#: A failed batch is retried one frame at a time, so that one frame a component cannot handle (a
+#: server refusing one request, a frame that trips the model) costs that frame only. When this many
+#: first single-frame retries fail for the batch's own reason, the failure is the component's, not
+#: the frames' (a server down, a model out of memory): the rest is not retried, so a dead component
+#: costs a few calls per batch, not one per frame.
+SYSTEMIC_FAILURES = 3
+
+
+def _isolating(call: Callable[[list[Frame]], Sequence[Any]], frames: list[Frame],
+               retry: bool) -> list[tuple[Any, str | None]]:
+    """``call`` on the batch, as (output, None) per frame, or (None, why) for each frame it failed on.
+
+    A wrong number of outputs is the component's bug, whatever the frames: that is not retried.
+    """
+    try:
+        outputs = list(call(frames))
+    except Exception as exc:
+        reason = _reason(exc)
+    else:
+        return _one_each(outputs, len(frames))
+    if not retry or len(frames) == 1:
+        return [(None, reason)] * len(frames)
+    outcomes: list[tuple[Any, str | None]] = []
+    systemic = True  # until a single frame passes or fails for another reason
+    for count, frame in enumerate(frames):
+        if systemic and count == SYSTEMIC_FAILURES:
+            return outcomes + [(None, reason)] * (len(frames) - count)
+        try:
+            (outcome,) = _one_each(list(call([frame])), 1)
+        except Exception as exc:
+            outcome = (None, _reason(exc))
+        systemic = systemic and outcome[1] == reason
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _one_each(outputs: list[Any], count: int) -> list[tuple[Any, str | None]]:
+    if len(outputs) != count:
+        return [(None, f"ValueError: returned {len(outputs)} results for {count} frame(s)")] * count
+    return [(output, None) for output in outputs]
 
 
 def _reason(exc: BaseException) -> str:

@@ -73,12 +73,15 @@ class SynthSource:
 class Brightness:
     """Mean grey level in [0, 1]."""
 
-    def __init__(self, fail_on: int | None = None) -> None:
-        self.fail_on = fail_on
+    def __init__(self, fail_on: int | None = None, broken: bool = False) -> None:
+        self.fail_on = fail_on  # one frame this scorer cannot score
+        self.broken = broken  # it can score nothing (a model out of memory, a server down)
         self.batches: list[int] = []
 
     def score(self, frames: Sequence[Frame]) -> list[float]:
         self.batches.append(len(frames))
+        if self.broken:
+            raise RuntimeError("out of memory")
         if self.fail_on is not None and any(f.index == self.fail_on for f in frames):
             raise RuntimeError("scorer exploded")
         return [float(f.rgb.mean()) / 255.0 for f in frames]
@@ -143,7 +146,12 @@ def register_scorers(register: Any) -> None:
 
 
 class Words:
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.fail_on = fail_on
+
     def describe(self, frames: Sequence[Frame]) -> list[str]:
+        if any(f.index == self.fail_on for f in frames):
+            raise RuntimeError(f"server refused frame {self.fail_on}")
         return ["dark" if f.rgb.mean() < 128 else "bright" for f in frames]
 
 

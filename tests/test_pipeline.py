@@ -123,25 +123,66 @@ def test_frames_before_a_decode_error_are_kept(tmp_path, host):
     assert summary.errors[0].index is None and "decode error at frame 4" in summary.errors[0].reason
 
 
-def test_a_scorer_exception_marks_only_its_batch(tmp_path, host):
+def test_a_scorer_exception_marks_only_the_frame_it_belongs_to(tmp_path, host):
     clip = write_synth(tmp_path / "a.synth", [100] * 8)
     opts = RunOptions(scorers=["brightness", "change"], scorer_options={"brightness": {"fail_on": 5}})
     run = Run([clip], opts, host)
     frames, (summary,) = collect(run)
     assert len(frames) == 8
     failed = [f.index for f in frames if f.scores["brightness"] is None]
-    assert failed == [4, 5, 6, 7]  # the batch of 4 holding frame 5
-    assert all("scorer exploded" in f.errors[0].reason for f in frames if f.index in failed)
+    assert failed == [5]  # its batch of 4 failed, and was retried frame by frame
+    assert "scorer exploded" in frames[5].errors[0].reason and frames[5].errors[0].stage == "score:brightness"
+    assert [f.scores["brightness"] for f in frames[4:]] == [pytest.approx(100 / 255), None] + [pytest.approx(100 / 255)] * 2
+    assert run._scorers["brightness"].batches == [4, 4, 1, 1, 1, 1]
     assert all(f.scores["change"] is not None for f in frames[1:])
-    assert summary.frame_errors == 4
+    assert summary.frame_errors == 1
     # Frames that were not all scored are no pass: the run's outcome is "errors" (exit 2)...
-    assert run.summary.frame_errors == 4 and run.summary.outcome == "errors" and run.summary.exit_code == 2
+    assert run.summary.frame_errors == 1 and run.summary.outcome == "errors" and run.summary.exit_code == 2
     # ...unless the run tolerates that many.
-    for tolerated, code in ((4, 0), (3, 2)):
+    for tolerated, code in ((1, 0), (0, 2)):
         run = Run([clip], RunOptions(scorers=["brightness"], scorer_options={"brightness": {"fail_on": 5}},
                                      max_frame_errors=tolerated), host)
         collect(run)
         assert run.summary.exit_code == code, tolerated
+
+
+def test_a_component_that_fails_every_frame_is_not_retried_frame_by_frame_for_long(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [100] * 8)
+    run = Run([clip], RunOptions(scorers=["brightness"], scorer_options={"brightness": {"broken": True}}), host)
+    frames, (summary,) = collect(run)
+    assert all(f.scores["brightness"] is None and f.errors[0].reason == "RuntimeError: out of memory" for f in frames)
+    assert summary.frame_errors == 8
+    # Each batch of 4: the batch, then three single frames failing for the batch's reason, then no more.
+    assert run._scorers["brightness"].batches == [4, 1, 1, 1, 4, 1, 1, 1]
+
+
+def test_a_temporal_scorers_failed_batch_is_not_retried(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [100] * 4)
+    calls = []
+
+    class Failing:
+        @hookimpl(wrapper=True)
+        def score_batch(self, scorer_name, scorer, frames):
+            calls.append((scorer_name, len(frames)))
+            if any(f.index == 1 for f in frames):
+                raise RuntimeError("lost its previous frame")
+            return (yield)
+
+    host.add_plugin(Failing(), name="failing")
+    frames, (summary,) = collect(Run([clip], RunOptions(scorers=["change"]), host))
+    assert [f.index for f in frames if f.errors] == [0, 1, 2]  # the batch of 3 holding frame 1, whole
+    assert calls == [("change", 3), ("change", 1)]
+
+
+def test_a_describer_or_asker_failure_marks_only_its_frame(tmp_path, host):
+    clip = write_synth(tmp_path / "a.synth", [10, 240, 240, 10])
+    opts = RunOptions(scorers=[], describers=["words"], askers=["bright"], question="Is it bright?",
+                      choices=["yes", "no"], scorer_options={"words": {"fail_on": 2}})
+    frames, (summary,) = collect(Run([clip], opts, host))
+    assert [f.descriptions.get("words") for f in frames] == ["dark", "bright", None, "dark"]
+    assert [(e.stage, e.reason) for e in frames[2].errors] == [("describe:words", "RuntimeError: server refused frame 2")]
+    assert all(not f.errors for f in frames if f.index != 2)
+    assert [f.answers["bright"]["choice"] for f in frames] == ["no", "yes", "yes", "no"]
 
 
 def test_a_scorer_gives_a_whole_source_verdict_that_gates_can_read(tmp_path, host):
@@ -185,15 +226,15 @@ def test_frame_errors_survive_a_resume(tmp_path, host):
     finished = write_synth(tmp_path / "b.synth", [100] * 8)
     failing = RunOptions(scorers=["brightness"], scorer_options={"brightness": {"fail_on": 1}}, batch_size=2)
     first, sources = collect(Run([clip, finished], failing, host))
-    assert [f.index for f in first if f.errors] == [0, 1, 0, 1]
+    assert [f.index for f in first if f.errors] == [1, 1]
     report = tmp_path / "run.jsonl"
-    # The first input was cut after 4 frames (2 failed); the second finished, with its 2 failures.
+    # The first input was cut after 4 frames (1 failed); the second finished, with its failure.
     kept = [f.to_dict() for f in first if f.source_id == clip][:4] + [s.to_dict() for s in sources if s.source_id == finished]
     report.write_text("".join(json.dumps(r) + "\n" for r in kept))
     resumed = Run([clip, finished], RunOptions(scorers=["brightness"], resume=load_resume_state(str(report))), host)
     _, summaries = collect(resumed)
-    assert {s.source_id: s.frame_errors for s in summaries} == {clip: 2, finished: 2}
-    assert resumed.summary.exit_code == 2  # the resumed run is not a pass: 4 frames were never scored
+    assert {s.source_id: s.frame_errors for s in summaries} == {clip: 1, finished: 1}
+    assert resumed.summary.exit_code == 2  # the resumed run is not a pass: 2 frames were never scored
 
 
 def test_gates_fail_the_run_with_exit_code_1(tmp_path, host):
