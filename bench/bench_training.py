@@ -3,6 +3,8 @@
     python bench/bench_training.py                      # CPU: tiny_cpu.toml, LoRA and full fine-tuning
     python bench/bench_training.py --gpu                # CUDA: llava15_7b_lora.toml on random LLaVA-1.5-7B
     python bench/bench_training.py --gpu --dry-run-cpu  # the GPU code path on the CPU with a shrunk model
+    python bench/bench_training.py --recipe training/recipes/qplug_fast_stage2.toml --threads 2 \
+        --precision no bf16 -o model.path=DIR           # a real recipe on its own data, per precision
 
 Both modes run the real trainer (:class:`qplug_training.train.Trainer`: encoder, batch plan, accelerate,
 loss over assistant tokens, optimizer and scheduler) on synthetic records written to a temporary
@@ -91,6 +93,31 @@ def run_cpu(args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# A real recipe (a default-model stage on its corpus), once per mixed precision
+
+
+def run_recipe(args: argparse.Namespace) -> None:
+    import torch
+
+    from qplug_training.recipe import load_recipe
+
+    torch.set_num_threads(args.threads)
+    print(f"{torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU, {args.threads} thread(s)'}, "
+          f"torch {torch.__version__}; {args.recipe}, {args.steps} steps per precision")
+    print(f"{'precision':<9} {'s/step':>8} {'tokens/s':>9} {'tokens/step':>11} {'loss':>14}")
+    for precision in args.precision:
+        with tempfile.TemporaryDirectory() as out:
+            recipe = load_recipe(Path(args.recipe), [*args.override, f"run.output_dir={out}",
+                                                     f"train.max_steps={args.steps}", "train.save_every=0",
+                                                     "train.log_every=1", f"train.mixed_precision={precision}",
+                                                     "export.merge=false"])
+            result = timed_run(recipe)
+        loss = f"{result['first_loss']:.4f}->{result['last_loss']:.4f}"
+        print(f"{precision:<9} {result['s_per_step']:>8.3f} {result['tokens_per_s']:>9.0f} "
+              f"{result['tokens_per_step']:>11.0f} {loss:>14}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
 # GPU: the LoRA recipe on random LLaVA-1.5-7B shapes
 
 
@@ -146,8 +173,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="steps per measurement (default: CPU 30, GPU 6)")
     parser.add_argument("--records", type=int, default=24, help="CPU mode: synthetic records")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--recipe", help="time this recipe on its own data instead (default 8 steps)")
+    parser.add_argument("--precision", nargs="+", default=["no", "bf16"], choices=["no", "bf16", "fp16"],
+                        help="with --recipe: the mixed precisions to time")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --recipe: a recipe override (repeatable)")
     args = parser.parse_args()
-    if args.gpu:
+    if args.recipe:
+        args.steps = args.steps or 8
+        run_recipe(args)
+    elif args.gpu:
         args.steps = args.steps or 6
         run_gpu(args)
     else:

@@ -114,6 +114,18 @@ def test_every_shipped_recipe_parses_and_each_default_model_stage_continues_the_
         assert after.run.output_dir != before.run.output_dir and after.train.learning_rate <= 1e-4
 
 
+def test_fast_chain_builds_the_default_model_shape_and_its_second_stage_continues_the_first():
+    first, second = (load_recipe(RECIPES / name) for name in ("qplug_fast.toml", "qplug_fast_stage2.toml"))
+    shipped_first = load_recipe(RECIPES / "qplug_default.toml")
+    assert not first.model.path and first.model.from_config == shipped_first.model.from_config
+    assert first.tokenizer == shipped_first.tokenizer
+    assert second.model.path == f"{first.run.output_dir}/export/model"
+    assert first.data.sources == second.data.sources and first.data.image_root == second.data.image_root
+    assert first.tuning.vision_trainable == ["encoder.top_conv", "encoder.top_bn"]
+    assert second.tuning.vision_trainable == ["embeddings", "encoder"]
+    assert first.train.mixed_precision == second.train.mixed_precision == "bf16"
+
+
 def test_from_config_section_is_the_llava_size_qplug_vlm_builds_with():
     from qplug_vlm.configuration import LlavaSize, llava_config
     from qplug_vlm.testing import tiny_tokenizer
@@ -417,6 +429,25 @@ def test_bf16_base_trains_with_fp32_trainable_weights(tmp_path, tiny_base, datas
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}  # merged back in the base's dtype
 
 
+def test_bf16_autocast_over_fp32_weights_runs_on_the_cpu_and_resumes_exactly(tmp_path, tiny_base, dataset):
+    # The fast chain's recipes: float32 weights and optimizer, matrix products in bf16 (CPU autocast).
+    from safetensors import safe_open
+
+    common = [f"model.path={tiny_base}", "train.max_steps=4", "train.per_device_batch_size=2", "export.merge=false",
+              *data_overrides(dataset)]
+    fp32 = train(tiny_recipe(tmp_path / "fp32", *common, "train.mixed_precision=no"), echo=False)
+    whole = train(tiny_recipe(tmp_path / "whole", *common, "train.mixed_precision=bf16"), echo=False)
+    assert whole.losses[1] != fp32.losses[1]  # the autocast is really on ...
+    assert whole.losses[1] == pytest.approx(fp32.losses[1], rel=0.02)  # ... and changes the loss by rounding only
+    cut = train(tiny_recipe(tmp_path / "cut", *common, "train.mixed_precision=bf16", "train.stop_after=2"), echo=False)
+    resumed = train(tiny_recipe(tmp_path / "cut", *common, "train.mixed_precision=bf16"), resume=True, echo=False)
+    assert cut.steps == 2 and sorted(resumed.losses) == [3, 4]
+    for step in (3, 4):
+        assert resumed.losses[step] == pytest.approx(whole.losses[step], abs=1e-6)
+    with safe_open(latest_checkpoint(tmp_path / "cut") / "model.safetensors", "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float32}
+
+
 def test_dct_patch_init_is_an_orthonormal_filter_bank(lora_run):
     basis = dct_basis(8).reshape(64, 64)
     assert torch.allclose(basis @ basis.T, torch.eye(64, dtype=basis.dtype), atol=1e-10)
@@ -635,3 +666,14 @@ def test_gpu_benchmark_code_path_runs_shrunk_on_the_cpu(capsys):
     bench.run_gpu(bench.argparse.Namespace(dry_run_cpu=True, batches=[1], steps=2, threads=1))
     lines = capsys.readouterr().out.strip().splitlines()
     assert "random LLaVA-1.5-7B shapes (shrunk)" in lines[0] and lines[-1].split()[0] == "1"
+
+
+def test_recipe_benchmark_times_each_precision_on_the_recipes_own_data(capsys):
+    bench = load_bench("bench_training")
+    bench.run_recipe(bench.argparse.Namespace(recipe=str(TINY), steps=3, threads=1, precision=["no", "bf16"],
+                                              override=["data.synthetic=8", "train.per_device_batch_size=2"]))
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "tiny_cpu.toml, 3 steps per precision" in lines[0]
+    rows = [line.split() for line in lines[2:]]
+    assert [row[0] for row in rows] == ["no", "bf16"] and all(float(row[1]) > 0 for row in rows)
+    assert rows[0][4] != rows[1][4]  # the bf16 run really ran in bf16: its losses differ by rounding
