@@ -6,7 +6,8 @@
 # On this project's 2-core CPU machine: ~40 min of corpora and 1 h 51 min of training for the shipped two
 # stages (stage 1 ~60 min, stage 2 ~51 min), ~60 min more for a third with --v1 or --v2, ~2 h more for
 # --v3 (v2's stage, then v3's), ~2 h 30 min more for --v4 (and v4's, ~34 min), ~3 h 10 min more for --v5
-# (and v5's, ~42 min): past issue 16's 2 h. On a GPU
+# (and v5's, ~42 min): past issue 16's 2 h (scripts/reproduce_fast.sh is a 1 h 48 min route to the same
+# model shape; its model is weaker than v5: training/README.md). On a GPU
 # the same recipes run as they are (training/README.md).
 #   scripts/reproduce_default_model.sh [--v1|--v2|--v3|--v4|--v5|--v0.4]   (default --v5, the shipped model; corpora under /work, runs under /work/runs)
 set -euo pipefail
