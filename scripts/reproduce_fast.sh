@@ -6,7 +6,9 @@
 # qplug_fast_stage2.toml, bf16 autocast). The six-stage chain (scripts/reproduce_default_model.sh) is
 # what the shipped v5 came from; this is its short form, measured against it in the model card.
 # Resumable: run it again after an interruption (a finished step is skipped, a stage resumes from its
-# last checkpoint). Each step's wall time goes to RUNS_DIR/times.tsv.
+# last checkpoint). Each step's wall time goes to RUNS_DIR/times.tsv (a step interrupted and run again
+# counts its last run only). The evaluation set is not built here: it is the base corpus's
+# (scripts/build_corpus.sh's first step; bench/eval_default_model.py --corpus).
 #   scripts/reproduce_fast.sh [CORPUS_DIR [RUNS_DIR]]   (default /work/corpus-fast, /work/runs-fast)
 # The photo download cache is CORPUS_DIR/cache unless QPLUG_PHOTO_CACHE names another (build_corpus.sh's
 # /work/corpus/cache holds the same files).
