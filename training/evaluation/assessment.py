@@ -89,9 +89,8 @@ def within_group_srcc(values: Sequence[float | None], images: Sequence[EvalImage
     """
     per_type: dict[str, list[float]] = defaultdict(list)
     unchanged = unchanged_groups(images)
-    for key, members in sorted(severity_groups(images).items()):
-        kind = key[1]
-        if key in unchanged:
+    for (crop, kind), members in sorted(severity_groups(images).items()):
+        if (crop, kind) in unchanged:
             continue
         members = _present(values, members)
         if len(members) < 3:
