@@ -271,12 +271,19 @@ def test_load_backend_takes_the_native_path_unless_turned_off(tiny, monkeypatch)
         backend.load_backend(model=str(tiny), device="cpu")
 
 
-def test_what_the_native_path_does_not_implement_goes_to_transformers(tiny, tmp_path, monkeypatch):
+def test_what_the_native_path_does_not_implement_goes_to_transformers(tiny, tmp_path, monkeypatch, caplog):
     monkeypatch.delenv(ENV_NATIVE, raising=False)
     options = backend.resolve_options(model=str(tiny), device="cpu")
     from dataclasses import replace
 
+    caplog.set_level("WARNING", logger="qplug.vlm")
     assert load_native(replace(options, adapter=str(tmp_path))) is None  # a peft adapter needs transformers
+    other = tmp_path / "llava"
+    shutil.copytree(tiny, other)
+    (other / "config.json").write_text(json.dumps({**json.loads((tiny / "config.json").read_text()),
+                                                   "model_type": "llava"}))
+    assert load_native(backend.resolve_options(model=str(other), device="cpu")) is None
+    assert not caplog.records  # the user's choice or another architecture: nothing lost, nothing said
     edits = [("processor_config.json", ("image_processor", "do_resize"), True),
              ("config.json", ("text_config", "rope_parameters"), {"rope_type": "linear", "factor": 2.0,
                                                                   "rope_theta": 10000.0}),
@@ -294,7 +301,10 @@ def test_what_the_native_path_does_not_implement_goes_to_transformers(tiny, tmp_
         (copy / file).write_text(json.dumps(data))
         with pytest.raises(Unsupported):
             read_spec(copy)
+        caplog.clear()
         assert load_native(backend.resolve_options(model=str(copy), device="cpu")) is None
+        assert [r.levelname for r in caplog.records] == ["WARNING"]  # qplug's layout: the slow start is said
+        assert str(copy) in caplog.text and "slower start-up" in caplog.text
         monkeypatch.setenv(ENV_NATIVE, "1")
         with pytest.raises(UsageError, match="cannot take the native path"):
             load_native(backend.resolve_options(model=str(copy), device="cpu"))

@@ -104,11 +104,12 @@ def test_every_shipped_recipe_parses_and_each_default_model_stage_continues_the_
         load_recipe(recipe)  # raises on an unknown key or a bad value
     for name in ("qplug_default_v1.toml", "qplug_default_v2.toml", "qplug_default_v3.toml", "qplug_default_v4.toml",
                  "qplug_default_v5.toml", "qplug_default_v6.toml", "qplug_default_v7.toml",
-                 "qplug_default_v8.toml"):
+                 "qplug_default_v8.toml", "qplug_default_v9.toml"):
         third = load_recipe(RECIPES / name)
         assert third.model.path and third.image.crop == 224 and not third.image.resize
         assert third.data.image_root in third.data.sources[0].path
-    for earlier, later in (("v2", "v3"), ("v3", "v4"), ("v4", "v5"), ("v5", "v6"), ("v5", "v7"), ("v5", "v8")):  # the default paths chain the stages
+    for earlier, later in (("v2", "v3"), ("v3", "v4"), ("v4", "v5"), ("v5", "v6"), ("v5", "v7"), ("v5", "v8"),
+                           ("v5", "v9")):  # the default paths chain the stages
         before, after = (load_recipe(RECIPES / f"qplug_default_{v}.toml") for v in (earlier, later))
         assert after.model.path == f"{before.run.output_dir}/export/model"
         assert after.run.output_dir != before.run.output_dir and after.train.learning_rate <= 1e-4

@@ -12,7 +12,9 @@ text model, its processor centre-crops at native resolution, its tokenizer is a 
 and every other value is one this package implements (:func:`~.config.read_spec` lists them); and no
 option needs transformers (a peft ``adapter``). Anything else goes to transformers as before.
 ``QPLUG_NATIVE=0`` sends every checkpoint to transformers; ``QPLUG_NATIVE=1`` makes a checkpoint the
-native path cannot take an error that says why, instead of a silent fallback.
+native path cannot take an error that says why. Left to itself (auto), a checkpoint of qplug's own
+layout that the native path cannot take still loads, through transformers, with a warning on the
+``qplug.vlm`` logger saying why (its start-up is slower); other architectures go there silently.
 
 What it guarantees: the same numbers as the transformers path (next-token logits within 1e-4, the same
 greedy tokens; ``tests/test_native_backend.py`` compares both on the shipped model and on random tiny
@@ -27,6 +29,7 @@ chat template), ``processing`` (pixels and token ids), ``generation`` (decoding)
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["ENV_NATIVE", "mode", "load_native", "Unsupported", "read_spec"]
 
 ENV_NATIVE = "QPLUG_NATIVE"
+_log = logging.getLogger("qplug.vlm")
 _OFF, _ON = ("0", "false", "no", "off"), ("1", "true", "yes", "on")
 
 
@@ -67,11 +71,14 @@ def load_native(options: "LoadOptions") -> "Backend | None":
         return None
     try:
         if options.adapter:
-            raise Unsupported("a peft adapter is applied through transformers")
+            raise Unsupported("a peft adapter is applied through transformers", ours=False)
         from .adapter import build
 
         return build(options, read_spec(options.model))
     except Unsupported as exc:
         if chosen == "on":
             raise UsageError(f"{ENV_NATIVE}=1 but {options.model} cannot take the native path: {exc}") from None
+        if exc.ours:
+            _log.warning("%s: loading through transformers, a slower start-up (the native path does not "
+                         "implement %s; %s=0 silences this)", options.model, exc, ENV_NATIVE)
         return None

@@ -42,7 +42,16 @@ _GENERATION_KEYS: Final = frozenset({
 
 
 class Unsupported(Exception):
-    """The checkpoint uses something the native path does not implement (the message says what)."""
+    """The checkpoint uses something the native path does not implement (the message says what).
+
+    ``ours`` tells the two kinds apart: False for another architecture altogether (transformers is its
+    only path, nothing to mention), True for qplug's own layout with a value the native path lacks (the
+    user loses the fast start and should hear why).
+    """
+
+    def __init__(self, message: str, ours: bool = True) -> None:
+        super().__init__(message)
+        self.ours = ours
 
 
 @dataclass(frozen=True)
@@ -160,14 +169,14 @@ def read_spec(path: str | Path) -> FastVlmConfig:
     path = Path(path)
     config = _json(path / "config.json")
     if config.get("model_type") != "fast_vlm":
-        raise Unsupported(f"model_type {config.get('model_type')!r} is not fast_vlm")
+        raise Unsupported(f"model_type {config.get('model_type')!r} is not fast_vlm", ours=False)
     if config.get("auto_map"):
-        raise Unsupported("the checkpoint ships its own code (auto_map)")
+        raise Unsupported("the checkpoint ships its own code (auto_map)", ours=False)
     vision, text = config.get("vision_config") or {}, config.get("text_config") or {}
     if vision.get("model_type") != "efficientnet":
-        raise Unsupported(f"vision tower {vision.get('model_type')!r} is not efficientnet")
+        raise Unsupported(f"vision tower {vision.get('model_type')!r} is not efficientnet", ours=False)
     if text.get("model_type") != "llama":
-        raise Unsupported(f"text model {text.get('model_type')!r} is not llama")
+        raise Unsupported(f"text model {text.get('model_type')!r} is not llama", ours=False)
     _expect(config, "vision_feature_select_strategy", "full")
     _expect(config, "vision_feature_layer", -1)
     _expect(config, "projector_hidden_act", "gelu")
