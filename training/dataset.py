@@ -65,6 +65,8 @@ class LengthReport:
     dropped: int = 0  # not even the first answer would fit
     longest: int = 0
     dropped_ids: list[str] = field(default_factory=list)
+    #: The estimated token count of each kept record, in order (what length grouping sorts by).
+    kept_lengths: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"max_length": self.max_length, "image_tokens_per_image": self.image_tokens, "kept": self.kept,
@@ -182,6 +184,7 @@ class Encoder:
                     continue
                 report.truncated += total > self.max_length
                 kept.append(record)
+                report.kept_lengths.append(min(total, self.max_length))
         report.kept = len(kept)
         return kept, report
 
@@ -320,6 +323,12 @@ class BatchPlan:
     ``global_batch`` of that order (the last batch of an epoch wraps around to its start, so every step
     has the same size), split into ``accumulation`` micro-batches per process. Resuming at step ``k``
     is starting the plan at ``k``: no iterator state to save.
+
+    Length grouping (``group_by_length`` = G > 0, with ``lengths``): the shuffled order is cut into
+    windows of G global batches, each window sorted by length, cut into its batches, and the epoch's
+    batches shuffled again. Batches then hold records of about one length, so less of each is padding
+    (right padding costs compute and carries no loss), while which records share an epoch, and the
+    order batches come in, stay random. Still a pure function of the seed and the lengths.
     """
 
     size: int
@@ -329,6 +338,12 @@ class BatchPlan:
     seed: int
     epochs: float
     max_steps: int = 0
+    group_by_length: int = 0
+    lengths: Sequence[int] = ()
+
+    def __post_init__(self) -> None:
+        if self.group_by_length and len(self.lengths) != self.size:
+            raise ValueError(f"length grouping needs one length per record ({len(self.lengths)} for {self.size})")
 
     @property
     def global_batch(self) -> int:
@@ -347,7 +362,18 @@ class BatchPlan:
     def order(self, epoch: int) -> list[int]:
         indices = list(range(self.size))
         random.Random(f"{self.seed}:{epoch}").shuffle(indices)
-        return indices
+        if not self.group_by_length:
+            return indices
+        window = self.group_by_length * self.global_batch
+        batches = []
+        for start in range(0, self.size, window):
+            # Stable sort: records of one length keep their shuffled order.
+            ordered = sorted(indices[start:start + window], key=lambda i: -self.lengths[i])
+            batches += [ordered[b:b + self.global_batch] for b in range(0, len(ordered), self.global_batch)]
+        # The epoch's one short batch (if any) stays last, where step_indices pads it by wrapping around.
+        tail = [batches.pop()] if len(batches[-1]) < self.global_batch else []
+        random.Random(f"{self.seed}:{epoch}:batches").shuffle(batches)
+        return [i for batch in batches + tail for i in batch]
 
     def step_indices(self, step: int) -> list[int]:
         """The global batch of optimizer step ``step`` (0-based)."""

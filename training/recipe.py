@@ -148,6 +148,10 @@ class DataSection:
     #: them instead of ``sources``: smoke runs and tests need no download.
     synthetic: int = 0
     num_workers: int = 0
+    #: Batch records of about one length: windows of this many global batches are sorted by length
+    #: before they are cut into batches (0 = off; 50 is transformers' group_by_length window). Less
+    #: padding per batch; see BatchPlan.
+    group_by_length: int = 0
     sources: list[SourceSection] = field(default_factory=list)
 
 
@@ -236,6 +240,7 @@ class Recipe:
         need(0 <= self.train.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)")
         need(self.train.epochs > 0 or self.train.max_steps > 0, "give train.epochs > 0 or train.max_steps > 0")
         need(self.data.max_length >= 16, "data.max_length must be >= 16")
+        need(self.data.group_by_length >= 0, "data.group_by_length must be >= 0 (0 = off)")
         need(0.0 <= self.image.hflip <= 1.0, f"image.hflip is a probability in [0, 1], not {self.image.hflip!r}")
         need(self.export.dtype in ("", "float32", "bfloat16", "float16"),
              f"export.dtype must be '', float32, bfloat16 or float16, not {self.export.dtype!r}")

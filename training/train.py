@@ -246,7 +246,8 @@ class Trainer:
         self.records = records
         self.plan = BatchPlan(size=len(records), per_device=recipe.train.per_device_batch_size,
                               accumulation=self.accumulation, processes=accelerator.num_processes,
-                              seed=recipe.run.seed, epochs=recipe.train.epochs, max_steps=recipe.train.max_steps)
+                              seed=recipe.run.seed, epochs=recipe.train.epochs, max_steps=recipe.train.max_steps,
+                              group_by_length=recipe.data.group_by_length, lengths=self.length_report.kept_lengths)
 
         self.base_dtype = next(base.model.parameters()).dtype
         model, self.parameters = prepare_tuning(base.model, recipe)
