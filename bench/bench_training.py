@@ -5,6 +5,8 @@
     python bench/bench_training.py --gpu --dry-run-cpu  # the GPU code path on the CPU with a shrunk model
     python bench/bench_training.py --recipe training/recipes/qplug_fast_stage2.toml --threads 2 \
         --precision no bf16 -o model.path=DIR           # a real recipe on its own data, per precision
+    python bench/bench_training.py --recipe R --precision bf16 --group-by-length 0 50 --steps 40
+                                                        # ... and per length grouping (mean s/step counts)
 
 Both modes run the real trainer (:class:`qplug_training.train.Trainer`: encoder, batch plan, accelerate,
 loss over assistant tokens, optimizer and scheduler) on synthetic records written to a temporary
@@ -58,7 +60,8 @@ def timed_run(recipe: Any, base: Any = None) -> dict[str, Any]:
     log = [json.loads(line) for line in (Path(recipe.run.output_dir) / "log.jsonl").read_text().splitlines()]
     steady = log[1:] or log
     per_step = statistics.median(e["s_per_step"] for e in steady)
-    return {"steps": len(log), "s_per_step": per_step,
+    # The mean is what a run's length follows when step costs vary (length-grouped batches).
+    return {"steps": len(log), "s_per_step": per_step, "mean_s_per_step": statistics.fmean(e["s_per_step"] for e in steady),
             "tokens_per_s": statistics.median(e["tokens_per_s"] for e in steady),
             "tokens_per_step": statistics.median(e["tokens"] for e in steady),
             "first_loss": log[0]["loss"], "last_loss": log[-1]["loss"], "wall_s": wall, "parameters": parameters}
@@ -104,17 +107,20 @@ def run_recipe(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     print(f"{torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU, {args.threads} thread(s)'}, "
           f"torch {torch.__version__}; {args.recipe}, {args.steps} steps per precision")
-    print(f"{'precision':<9} {'s/step':>8} {'tokens/s':>9} {'tokens/step':>11} {'loss':>14}")
+    print(f"{'precision':<9} {'group':>5} {'s/step':>8} {'mean':>8} {'tokens/s':>9} {'tokens/step':>11} {'loss':>14}")
     for precision in args.precision:
-        with tempfile.TemporaryDirectory() as out:
-            recipe = load_recipe(Path(args.recipe), [*args.override, f"run.output_dir={out}",
-                                                     f"train.max_steps={args.steps}", "train.save_every=0",
-                                                     "train.log_every=1", f"train.mixed_precision={precision}",
-                                                     "export.merge=false"])
-            result = timed_run(recipe)
-        loss = f"{result['first_loss']:.4f}->{result['last_loss']:.4f}"
-        print(f"{precision:<9} {result['s_per_step']:>8.3f} {result['tokens_per_s']:>9.0f} "
-              f"{result['tokens_per_step']:>11.0f} {loss:>14}", flush=True)
+        for group in args.group_by_length or [None]:
+            grouping = [] if group is None else [f"data.group_by_length={group}"]
+            with tempfile.TemporaryDirectory() as out:
+                recipe = load_recipe(Path(args.recipe), [*args.override, *grouping, f"run.output_dir={out}",
+                                                         f"train.max_steps={args.steps}", "train.save_every=0",
+                                                         "train.log_every=1", f"train.mixed_precision={precision}",
+                                                         "export.merge=false"])
+                result = timed_run(recipe)
+            loss = f"{result['first_loss']:.4f}->{result['last_loss']:.4f}"
+            print(f"{precision:<9} {recipe.data.group_by_length:>5} {result['s_per_step']:>8.3f} "
+                  f"{result['mean_s_per_step']:>8.3f} {result['tokens_per_s']:>9.0f} "
+                  f"{result['tokens_per_step']:>11.0f} {loss:>14}", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,6 +182,8 @@ def main() -> None:
     parser.add_argument("--recipe", help="time this recipe on its own data instead (default 8 steps)")
     parser.add_argument("--precision", nargs="+", default=["no", "bf16"], choices=["no", "bf16", "fp16"],
                         help="with --recipe: the mixed precisions to time")
+    parser.add_argument("--group-by-length", type=int, nargs="+", metavar="G",
+                        help="with --recipe: time each data.group_by_length value (0 = off)")
     parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                         help="with --recipe: a recipe override (repeatable)")
     args = parser.parse_args()

@@ -716,9 +716,16 @@ def test_gpu_benchmark_code_path_runs_shrunk_on_the_cpu(capsys):
 def test_recipe_benchmark_times_each_precision_on_the_recipes_own_data(capsys):
     bench = load_bench("bench_training")
     bench.run_recipe(bench.argparse.Namespace(recipe=str(TINY), steps=3, threads=1, precision=["no", "bf16"],
+                                              group_by_length=None,
                                               override=["data.synthetic=8", "train.per_device_batch_size=2"]))
     lines = capsys.readouterr().out.strip().splitlines()
     assert "tiny_cpu.toml, 3 steps per precision" in lines[0]
     rows = [line.split() for line in lines[2:]]
-    assert [row[0] for row in rows] == ["no", "bf16"] and all(float(row[1]) > 0 for row in rows)
-    assert rows[0][4] != rows[1][4]  # the bf16 run really ran in bf16: its losses differ by rounding
+    assert [row[0] for row in rows] == ["no", "bf16"] and all(float(row[2]) > 0 and float(row[3]) > 0 for row in rows)
+    assert rows[0][6] != rows[1][6]  # the bf16 run really ran in bf16: its losses differ by rounding
+    bench.run_recipe(bench.argparse.Namespace(recipe=str(TINY), steps=3, threads=1, precision=["no"],
+                                              group_by_length=[0, 2],
+                                              override=["data.synthetic=8", "train.per_device_batch_size=2"]))
+    rows = [line.split() for line in capsys.readouterr().out.strip().splitlines()[2:]]
+    assert [row[1] for row in rows] == ["0", "2"]  # each grouping timed on its own run
+    assert rows[0][6] != rows[1][6]  # grouped batches are other batches
