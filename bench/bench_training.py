@@ -7,6 +7,7 @@
         --precision no bf16 -o model.path=DIR           # a real recipe on its own data, per precision
     python bench/bench_training.py --recipe R --precision bf16 --group-by-length 0 50 --steps 40
                                                         # ... and per length grouping (mean s/step counts)
+    python bench/bench_training.py --recipe R ... --contiguous-tower   # the tower not channels-last (as before)
 
 Both modes run the real trainer (:class:`qplug_training.train.Trainer`: encoder, batch plan, accelerate,
 loss over assistant tokens, optimizer and scheduler) on synthetic records written to a temporary
@@ -108,6 +109,10 @@ def run_recipe(args: argparse.Namespace) -> None:
     print(f"{torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU, {args.threads} thread(s)'}, "
           f"torch {torch.__version__}; {args.recipe}, {args.steps} steps per precision")
     print(f"{'precision':<9} {'group':>5} {'s/step':>8} {'mean':>8} {'tokens/s':>9} {'tokens/step':>11} {'loss':>14}")
+    if getattr(args, "contiguous_tower", False):
+        import qplug_vlm.backend
+
+        qplug_vlm.backend.prefer_channels_last = lambda model: False  # the trainer before channels-last towers
     for precision in args.precision:
         for group in args.group_by_length or [None]:
             grouping = [] if group is None else [f"data.group_by_length={group}"]
@@ -184,6 +189,8 @@ def main() -> None:
                         help="with --recipe: the mixed precisions to time")
     parser.add_argument("--group-by-length", type=int, nargs="+", metavar="G",
                         help="with --recipe: time each data.group_by_length value (0 = off)")
+    parser.add_argument("--contiguous-tower", action="store_true",
+                        help="with --recipe: leave a convolutional tower in the default layout (no channels-last)")
     parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                         help="with --recipe: a recipe override (repeatable)")
     args = parser.parse_args()

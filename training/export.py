@@ -53,9 +53,11 @@ def save_full(model: Any, processor: Any, directory: Path, state: dict[str, Any]
               dtype: str = "") -> Path:
     """``save_pretrained`` (safetensors) of a full model plus its processor, optionally cast to ``dtype``."""
     target = _dtype(dtype)
+    source = state if state is not None else model.state_dict()
+    # contiguous(): a tower trained channels-last has strided weights, which safetensors refuses.
+    state = {k: (v.to(target) if target is not None and v.is_floating_point() else v).contiguous()
+             for k, v in source.items()}
     if target is not None:
-        source = state if state is not None else model.state_dict()
-        state = {k: (v.to(target) if v.is_floating_point() else v) for k, v in source.items()}
         model.config.dtype = target
     model.save_pretrained(str(directory), state_dict=state, safe_serialization=True)
     processor.save_pretrained(str(directory))

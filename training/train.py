@@ -251,6 +251,9 @@ class Trainer:
 
         self.base_dtype = next(base.model.parameters()).dtype
         model, self.parameters = prepare_tuning(base.model, recipe)
+        from qplug_vlm.backend import prefer_channels_last
+
+        prefer_channels_last(model)  # a convolutional tower's backward runs faster channels-last on the CPU
         if accelerator.mixed_precision != "no" and accelerator.distributed_type != DistributedType.DEEPSPEED:
             upcast_trainable(model)  # DeepSpeed keeps its own fp32 master copies
         optimizer = torch.optim.AdamW(parameter_groups(model, recipe), lr=recipe.train.learning_rate,

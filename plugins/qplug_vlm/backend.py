@@ -558,16 +558,17 @@ def _load(options: LoadOptions) -> Backend:
         model = _apply_adapter(model, Path(options.adapter), options.merge_adapter)
     # Loaded here for inference only, so exact simplifications may change the modules in place.
     simplify_for_inference(model.eval())
-    _prefer_channels_last(model)
+    prefer_channels_last(model)
     _loads += 1
     return Backend(model, processor, name=str(path))
 
 
-def _prefer_channels_last(model: Any) -> bool:
+def prefer_channels_last(model: Any) -> bool:
     """Store the weights of a convolutional tower (EfficientNet, ConvNeXt...) channels-last: PyTorch's CPU
     depthwise and pointwise kernels run about 1.2-1.4x faster on it (EfficientNet-Lite0 on 2 cores: 24 ->
     21 ms at batch 1, 32 -> 23 ms per image at batch 8) and GPUs prefer it too. Only weights with 4
-    dimensions change layout; a model without depthwise convolutions is left as it is."""
+    dimensions change layout; a model without depthwise convolutions is left as it is. Training uses it
+    too (``qplug_training.train``): the backward pass gains more than the forward."""
     from torch import nn
 
     if not any(isinstance(m, nn.Conv2d) and m.groups > 1 for m in model.modules()):

@@ -93,7 +93,7 @@ def build(options: "LoadOptions", spec: "FastVlmConfig") -> NativeBackend:
 
     :raises qplug_vlm.native.config.Unsupported: for a tokenizer or image token the native path cannot take.
     """
-    from ..backend import _prefer_channels_last
+    from ..backend import prefer_channels_last
     from ..fusion import simplify_for_inference
     from .model import load_model
     from .processing import Processor
@@ -102,5 +102,5 @@ def build(options: "LoadOptions", spec: "FastVlmConfig") -> NativeBackend:
     processor = Processor(spec, Tokenizer(spec.path, spec.tokens))
     model = load_model(spec, options.device, options.dtype)
     simplify_for_inference(model)
-    _prefer_channels_last(model)
+    prefer_channels_last(model)
     return NativeBackend(model, processor, name=str(spec.path))
