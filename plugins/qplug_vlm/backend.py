@@ -568,7 +568,7 @@ def prefer_channels_last(model: Any) -> bool:
     depthwise and pointwise kernels run about 1.2-1.4x faster on it (EfficientNet-Lite0 on 2 cores: 24 ->
     21 ms at batch 1, 32 -> 23 ms per image at batch 8) and GPUs prefer it too. Only weights with 4
     dimensions change layout; a model without depthwise convolutions is left as it is. Training uses it
-    too (``qplug_training.train``): the backward pass gains more than the forward."""
+    too (``qplug_training.train``): a bf16 step of the fast chain's stage 2, 2.68 -> 2.51 s on 2 cores."""
     from torch import nn
 
     if not any(isinstance(m, nn.Conv2d) and m.groups > 1 for m in model.modules()):
