@@ -216,6 +216,16 @@ def test_records_without_images_and_batches_mixing_both(encoder):
     assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
     short = int(examples[0].input_ids.numel())
     assert bool((batch["labels"][0, short:] == IGNORE).all()) and int(batch["attention_mask"][0].sum()) == short
+    # Padded to a multiple: more padding, the same tokens, per-token extras padded alike.
+    natural = batch["input_ids"].shape[1]
+    for example in examples:
+        example.extras["token_type_ids"] = torch.ones_like(example.input_ids).unsqueeze(0)
+    rounded = Collator(pad_id=encoder.tokenizer.pad_token_id, multiple=64)(examples)
+    assert rounded["input_ids"].shape[1] % 64 == 0 and rounded["input_ids"].shape[1] >= natural
+    assert rounded["token_type_ids"].shape == rounded["input_ids"].shape
+    for key in ("input_ids", "labels", "attention_mask"):
+        assert torch.equal(rounded[key][:, :natural], Collator(pad_id=encoder.tokenizer.pad_token_id)(examples)[key])
+    assert bool((rounded["labels"][:, natural:] == IGNORE).all()) and int(rounded["attention_mask"][:, natural:].sum()) == 0
 
 
 def test_truncation_keeps_image_tokens_and_is_reported(encoder, dataset):
@@ -491,6 +501,15 @@ def test_length_grouped_training_resumes_exactly(tmp_path, tiny_base, dataset):
         assert resumed.losses[step] == pytest.approx(whole.losses[step], abs=1e-6)
     plain = train(tiny_recipe(tmp_path / "plain", *common, "data.group_by_length=0", "train.max_steps=1"), echo=False)
     assert plain.losses[1] != pytest.approx(whole.losses[1], abs=1e-6)  # grouping changed the first batch
+
+
+def test_padding_to_a_multiple_changes_no_loss(tmp_path, tiny_base, dataset):
+    common = [f"model.path={tiny_base}", "train.max_steps=2", "train.per_device_batch_size=2", "export.merge=false",
+              *data_overrides(dataset)]
+    plain = train(tiny_recipe(tmp_path / "plain", *common), echo=False)
+    padded = train(tiny_recipe(tmp_path / "padded", *common, "data.pad_to_multiple_of=64"), echo=False)
+    for step in (1, 2):
+        assert padded.losses[step] == pytest.approx(plain.losses[step], rel=1e-4)
 
 
 def test_dct_patch_init_is_an_orthonormal_filter_bank(lora_run):

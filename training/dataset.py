@@ -275,14 +275,22 @@ class Collator:
     Images are stacked for the records that have one (LLaVA takes ``n_images`` pixel rows for a batch
     whose records may or may not carry an image); tensors whose shapes differ past the first
     dimension (tiling processors) are zero-padded to the largest, as the processors themselves do.
+
+    ``multiple`` > 1 pads every batch to a multiple of that many tokens, and per-token tensors of the
+    processor alike: a few sequence lengths instead of a new one almost every batch. Right padding
+    changes no loss (causal attention, no labels there); it bounds the per-shape caches of the CPU's
+    bf16 path, whose memory otherwise grows with every new length (3.1 -> 4.4 GB over 20 steps of
+    the fast chain's stage 2; flat at a multiple of 128).
     """
 
     pad_id: int
+    multiple: int = 1
 
     def __call__(self, examples: Sequence[Example]) -> dict[str, Any]:
         import torch
 
-        longest = max(e.input_ids.numel() for e in examples)
+        natural = max(e.input_ids.numel() for e in examples)
+        longest = -(-natural // self.multiple) * self.multiple if self.multiple > 1 else natural
         ids = torch.full((len(examples), longest), self.pad_id, dtype=torch.long)
         labels = torch.full((len(examples), longest), IGNORE, dtype=torch.long)
         attention = torch.zeros((len(examples), longest), dtype=torch.long)
@@ -295,7 +303,10 @@ class Collator:
         keys = sorted({k for e in examples for k in e.extras})
         for key in keys:
             tensors = [e.extras[key] for e in examples if key in e.extras]
-            batch[key] = _concat(tensors)
+            joined = _concat(tensors)
+            if longest > natural and joined.ndim == 2 and joined.shape == (len(examples), natural):
+                joined = torch.nn.functional.pad(joined, (0, longest - natural))  # per token, like the ids
+            batch[key] = joined
         batch["truncated"] = sum(e.truncated for e in examples)
         return batch
 

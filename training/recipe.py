@@ -152,6 +152,9 @@ class DataSection:
     #: before they are cut into batches (0 = off; 50 is transformers' group_by_length window). Less
     #: padding per batch; see BatchPlan.
     group_by_length: int = 0
+    #: Right-pad every batch to a multiple of this many tokens (0 or 1 = off). On the CPU in bf16 it
+    #: bounds memory (a few sequence lengths instead of one per batch); see Collator.
+    pad_to_multiple_of: int = 0
     sources: list[SourceSection] = field(default_factory=list)
 
 
@@ -241,6 +244,7 @@ class Recipe:
         need(self.train.epochs > 0 or self.train.max_steps > 0, "give train.epochs > 0 or train.max_steps > 0")
         need(self.data.max_length >= 16, "data.max_length must be >= 16")
         need(self.data.group_by_length >= 0, "data.group_by_length must be >= 0 (0 = off)")
+        need(self.data.pad_to_multiple_of >= 0, "data.pad_to_multiple_of must be >= 0 (0 = off)")
         need(0.0 <= self.image.hflip <= 1.0, f"image.hflip is a probability in [0, 1], not {self.image.hflip!r}")
         need(self.export.dtype in ("", "float32", "bfloat16", "float16"),
              f"export.dtype must be '', float32, bfloat16 or float16, not {self.export.dtype!r}")

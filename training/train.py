@@ -357,7 +357,8 @@ class Trainer:
         # would make a resumed run's random stream differ from an uninterrupted one.
         dataset = RecordDataset(self.records, self.encoder, hflip=hflip, seed=self.recipe.run.seed)
         loader = DataLoader(dataset, batch_sampler=sampler,
-                            collate_fn=Collator(pad_id=self.processor.tokenizer.pad_token_id), num_workers=workers,
+                            collate_fn=Collator(pad_id=self.processor.tokenizer.pad_token_id,
+                                               multiple=max(1, self.recipe.data.pad_to_multiple_of)), num_workers=workers,
                             generator=torch.Generator().manual_seed(self.recipe.run.seed),
                             pin_memory=self.accelerator.device.type == "cuda", persistent_workers=False,
                             prefetch_factor=4 if workers else None)
