@@ -351,6 +351,8 @@ class BatchPlan:
     max_steps: int = 0
     group_by_length: int = 0
     lengths: Sequence[int] = ()
+    #: The current epoch's order, kept so each step does not shuffle (and sort) the whole epoch again.
+    _orders: dict[int, list[int]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.group_by_length and len(self.lengths) != self.size:
@@ -371,6 +373,12 @@ class BatchPlan:
         return max(1, math.ceil(self.epochs * self.steps_per_epoch))
 
     def order(self, epoch: int) -> list[int]:
+        if epoch not in self._orders:
+            self._orders.clear()  # one epoch at a time: steps walk through epochs in order
+            self._orders[epoch] = self._order(epoch)
+        return self._orders[epoch]
+
+    def _order(self, epoch: int) -> list[int]:
         indices = list(range(self.size))
         random.Random(f"{self.seed}:{epoch}").shuffle(indices)
         if not self.group_by_length:
