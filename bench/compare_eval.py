@@ -1,8 +1,10 @@
 #!/usr/bin/env python
-"""Two models side by side: the ``model`` column of two ``eval.md`` main tables (bench/eval_default_model.py)
-and the headline figures of two ``blindspots.json`` (bench/eval_blindspots.py), as one Markdown table.
+"""Models side by side: the ``model`` column of ``eval.md`` main tables (bench/eval_default_model.py) and
+the headline figures of ``blindspots.json`` (bench/eval_blindspots.py), as one Markdown table with each
+model's difference from the first.
 
-    bench/compare_eval.py bench/out/eval_v04 bench/out/eval_v1 [--blind bench/out/blindspots_v04 bench/out/blindspots_v1]
+    bench/compare_eval.py bench/out/eval_v5 bench/out/eval_v9 [--names v5,v9]
+      [--blind bench/out/blindspots_v5 bench/out/blindspots_v9] [--para bench/out/para_v5_b bench/out/para_v9_b]
 """
 
 from __future__ import annotations
@@ -41,32 +43,51 @@ def _number(cell: str) -> float | None:
     return value / 100.0 if "%" in cell else value
 
 
+def _deltas(values: list[object]) -> list[str]:
+    """Each value after the first minus the first (blank where either is not a number)."""
+    base = values[0]
+    return [f"{v - base:+.3f}" if isinstance(base, float) and isinstance(v, float) else "" for v in values[1:]]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("a", type=Path, help="first eval folder (eval.md)")
-    ap.add_argument("b", type=Path, help="second eval folder")
-    ap.add_argument("--names", default="v0.4,v1")
-    ap.add_argument("--blind", nargs=2, type=Path, metavar=("A", "B"), help="two blindspots folders")
+    ap.add_argument("evals", type=Path, nargs="+", help="eval folders (eval.md); the first is the baseline")
+    ap.add_argument("--names", default="", help="comma-separated column names (default: the folder names)")
+    ap.add_argument("--blind", nargs="+", type=Path, metavar="DIR",
+                    help="blindspots folders, one per eval folder (held-out set b runs may follow: --para)")
+    ap.add_argument("--para", nargs="+", type=Path, metavar="DIR",
+                    help="paraphrase-only blindspots folders (another held-out set), one per eval folder")
     args = ap.parse_args(argv)
-    na, nb = args.names.split(",")
-    print(f"| figure | target | {na} | {nb} | {nb} - {na} |\n|---|---|---|---|---|")
-    if (args.a / "eval.md").is_file() and (args.b / "eval.md").is_file():
-        ta, tb = main_table(args.a / "eval.md"), main_table(args.b / "eval.md")
-        for figure in list(ta) + [f for f in tb if f not in ta]:
-            target, ca = ta.get(figure, ("", "–"))
-            cb = tb.get(figure, ("", "–"))[1]
-            va, vb = _number(ca), _number(cb)
-            delta = f"{vb - va:+.3f}" if va is not None and vb is not None else ""
-            print(f"| {figure} | {target or tb.get(figure, ('', ''))[0]} | {ca} | {cb} | {delta} |")
-    if args.blind:
+    names = args.names.split(",") if args.names else [d.name for d in args.evals]
+    for option, folders in (("--names", names), ("--blind", args.blind), ("--para", args.para)):
+        if folders is not None and len(folders) != len(args.evals):
+            ap.error(f"{option} needs one entry per eval folder ({len(args.evals)})")
+    base = names[0]
+    print("| figure | target | " + " | ".join(names) + " | " + " | ".join(f"{n} - {base}" for n in names[1:]) + " |")
+    print("|---|---|" + "---|" * (2 * len(names) - 1))
+    tables = [main_table(d / "eval.md") if (d / "eval.md").is_file() else {} for d in args.evals]
+    figures: list[str] = []
+    for table in tables:
+        figures += [f for f in table if f not in figures]
+    for figure in figures:
+        target = next((t[figure][0] for t in tables if figure in t and t[figure][0]), "")
+        cells = [t.get(figure, ("", "–"))[1] for t in tables]
+        values = [_number(c) for c in cells]
+        print(f"| {figure} | {target} | " + " | ".join(cells + _deltas(values)) + " |")
+    for label, folders in (("", args.blind), ("set b: ", args.para)):
+        if not folders:
+            continue
         sys.path.insert(0, str(Path(__file__).parent))
         from eval_blindspots import summary
 
-        sa, sb = (summary(json.loads((d / "blindspots.json").read_text())) for d in args.blind)
-        for key in list(sa) + [k for k in sb if k not in sa]:
-            va, vb = sa.get(key), sb.get(key)
-            delta = f"{vb - va:+.3f}" if isinstance(va, float) and isinstance(vb, float) else ""
-            print(f"| {key} |  | {json.dumps(va)} | {json.dumps(vb)} | {delta} |")
+        summaries = [summary(json.loads((d / "blindspots.json").read_text())) for d in folders]
+        keys: list[str] = []
+        for item in summaries:
+            keys += [k for k in item if k not in keys]
+        for key in keys:
+            values = [item.get(key) for item in summaries]
+            print(f"| {label}{key} |  | " + " | ".join(json.dumps(round(v, 3) if isinstance(v, float) else v) for v in values) + " | "
+                  + " | ".join(_deltas(values)) + " |")
     return 0
 
 
