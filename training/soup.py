@@ -62,50 +62,47 @@ def check(ingredients: Sequence[Ingredient]) -> None:
 
 
 def average(ingredients: Sequence[Ingredient]) -> tuple[dict[str, object], dict[str, str]]:
-    """The weighted mean of every floating tensor (computed in float32), and the first file's metadata."""
+    """The weighted mean of every floating tensor, computed in float32 one tensor at a time and stored
+    in the first model's dtype (memory: the output plus one tensor per model); the first file's metadata."""
+    import contextlib
+
     import torch
     from safetensors import safe_open
 
     total = sum(i.weight for i in ingredients)
-    out: dict[str, torch.Tensor] = {}
-    metadata: dict[str, str] = {}
-    keys: set[str] | None = None
-    for index, ingredient in enumerate(ingredients):
-        share = ingredient.weight / total
-        with safe_open(str(ingredient.path / WEIGHTS_NAME), framework="pt") as handle:
-            names = set(handle.keys())
-            if keys is None:
-                keys, metadata = names, dict(handle.metadata() or {})
-            elif names != keys:
-                missing = sorted(keys ^ names)[:3]
+    with contextlib.ExitStack() as stack:
+        handles = [stack.enter_context(safe_open(str(i.path / WEIGHTS_NAME), framework="pt")) for i in ingredients]
+        first = handles[0]
+        names = set(first.keys())
+        for ingredient, handle in zip(ingredients[1:], handles[1:]):
+            other = set(handle.keys())
+            if other != names:
+                example = ", ".join(sorted(names ^ other)[:3])
                 raise SoupError(f"{ingredient.path / WEIGHTS_NAME}: other tensor names than the first model's "
-                                f"(for example {', '.join(missing)})")
-            for name in sorted(names):
-                tensor = handle.get_tensor(name)
-                if index == 0:
-                    out[name] = tensor.float() * share if tensor.is_floating_point() else tensor
-                    continue
-                if tuple(tensor.shape) != tuple(out[name].shape):
-                    raise SoupError(f"{ingredient.path / WEIGHTS_NAME}: {name} has shape {tuple(tensor.shape)}, "
-                                    f"the first model's {tuple(out[name].shape)}")
-                if tensor.is_floating_point():
-                    out[name] += tensor.float() * share
-    return out, metadata
+                                f"(for example {example})")
+        out: dict[str, torch.Tensor] = {}
+        for name in sorted(names):
+            tensor = first.get_tensor(name)
+            if not tensor.is_floating_point():
+                out[name] = tensor  # counters (batch-norm steps): the first model's
+                continue
+            mean = torch.zeros(tensor.shape, dtype=torch.float32)
+            for ingredient, handle in zip(ingredients, handles):
+                part = tensor if handle is first else handle.get_tensor(name)
+                if part.shape != tensor.shape:
+                    raise SoupError(f"{ingredient.path / WEIGHTS_NAME}: {name} has shape {tuple(part.shape)}, "
+                                    f"the first model's {tuple(tensor.shape)}")
+                mean += part.float() * (ingredient.weight / total)
+            out[name] = mean.to(tensor.dtype).contiguous()
+        return out, dict(first.metadata() or {})
 
 
 def soup(ingredients: Sequence[Ingredient], out_dir: Path) -> Path:
-    """Write the averaged model to ``out_dir`` (dtypes of the first model) and say what went in."""
-    import torch
-    from safetensors import safe_open
+    """Write the averaged model to ``out_dir`` and say what went into it."""
     from safetensors.torch import save_file
 
     check(ingredients)
-    mean, metadata = average(ingredients)
-    with safe_open(str(ingredients[0].path / WEIGHTS_NAME), framework="pt") as handle:
-        dtypes = {name: handle.get_slice(name).get_dtype() for name in handle.keys()}
-    torch_dtype = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "F64": torch.float64}
-    state = {name: (tensor.to(torch_dtype[dtypes[name]]) if dtypes[name] in torch_dtype else tensor).contiguous()
-             for name, tensor in mean.items()}
+    state, metadata = average(ingredients)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in SAME_FILES:
         if (ingredients[0].path / name).is_file():
