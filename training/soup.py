@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from .export import INFO_NAME
+
 WEIGHTS_NAME = "model.safetensors"
-INFO_NAME = "training_info.json"
 #: Files that must agree byte for byte: what makes two weight sets the same model.
 SAME_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "processor_config.json",
               "chat_template.jinja", "generation_config.json")
