@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Issue 16's blind spots for one model directory: held-out paraphrases, bad-stretch events, grainy CRF
-ladder, pristine spread across scenes. The logic is in qplug_training.evaluation.paraphrase and
-qplug_training.evaluation.blindspots; this only parses options and writes ``OUT/blindspots.json``.
+ladder, pristine spread across scenes, polarity of training-style yes/no wordings. The logic is in
+qplug_training.evaluation.paraphrase, .blindspots and .polarity; this only parses options and writes
+``OUT/blindspots.json`` (and the per-question rows, ``OUT/blindspots_items.jsonl``).
 
     bench/eval_blindspots.py --model plugins/qplug_vlm/default_model --corpus /work/corpus --out bench/out/v04
     bench/eval_blindspots.py --model DIR --only paraphrase,events    # a subset
@@ -21,7 +22,7 @@ from pathlib import Path
 from qplug_training.corpus import heldout
 from qplug_vlm.choices import DEFAULT_OPTION_ORDER, OPTION_ORDERS
 
-PARTS = ("paraphrase", "events", "grain", "pristine")
+PARTS = ("paraphrase", "events", "grain", "pristine", "polarity")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--yes-no", type=int, default=600)
     ap.add_argument("--mcq", type=int, default=400)
     ap.add_argument("--describe", type=int, default=150)
+    ap.add_argument("--polarity", type=int, default=300, help="(image, kind) picks asked in each polarity form")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--event-photos", type=int, default=2, help="validation photos to pan over for the events")
     args = ap.parse_args(argv)
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from qplug_training.evaluation import blindspots, paraphrase
+    from qplug_training.evaluation import blindspots, paraphrase, polarity
 
     parts = [p for p in args.only.split(",") if p]
     unknown = sorted(set(parts) - set(PARTS))
@@ -74,14 +76,29 @@ def main(argv: list[str] | None = None) -> int:
             result[part] = blindspots.grain_ladder_figures(args.model, photo, args.work, threads=args.threads)
         elif part == "pristine":
             result[part] = blindspots.pristine_spread(args.model, args.corpus, photos)
+        elif part == "polarity":
+            result[part] = polarity.polarity_figures(args.model, args.corpus, args.polarity, items=items)
         result.setdefault("seconds", {})[part] = round(time.perf_counter() - began, 1)
         path.write_text(json.dumps(result, indent=1, default=str) + "\n")
     if items:
-        with open(args.out / "blindspots_items.jsonl", "w", encoding="utf-8") as fh:
-            for row in items:
-                fh.write(json.dumps(row, default=str) + "\n")
+        write_items(args.out / "blindspots_items.jsonl", items)
     print(json.dumps(summary(result), indent=1))
     return 0
+
+
+def write_items(path: Path, items: list[dict]) -> None:
+    """Write this run's rows, keeping the rows of tasks it did not run (``--only`` a subset into a folder
+    that has the others)."""
+    tasks = {row["task"] for row in items}
+    kept = []
+    if path.is_file():
+        kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("task") not in tasks]
+    with open(path, "w", encoding="utf-8") as fh:
+        for line in kept:
+            fh.write(line + "\n")
+        for row in items:
+            fh.write(json.dumps(row, default=str) + "\n")
 
 
 def summary(result: dict) -> dict:
@@ -105,6 +122,8 @@ def summary(result: dict) -> dict:
     for name, row in (result.get("pristine") or {}).items():
         out[f"pristine_{name}_std"] = row["std"]
         out[f"pristine_{name}_mean"] = row["mean"]
+    for form, row in ((result.get("polarity") or {}).get("forms") or {}).items():
+        out[f"polarity_{form}"] = row["overall"]["accuracy"]
     return out
 
 

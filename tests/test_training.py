@@ -128,6 +128,22 @@ def test_fast_chain_builds_the_default_model_shape_and_its_second_stage_continue
     assert first.train.mixed_precision == second.train.mixed_precision == "bf16"
 
 
+def test_fast_chain_v2_changes_only_its_corpus_speed_levers_and_steps():
+    import dataclasses
+
+    v1 = [load_recipe(RECIPES / name) for name in ("qplug_fast.toml", "qplug_fast_stage2.toml")]
+    v2 = [load_recipe(RECIPES / name) for name in ("qplug_fast_v2.toml", "qplug_fast_v2_stage2.toml")]
+    assert v2[1].model.path == f"{v2[0].run.output_dir}/export/model"
+    for old, new in zip(v1, v2):
+        assert new.run.output_dir != old.run.output_dir and new.data.image_root != old.data.image_root
+        assert (new.data.group_by_length, new.data.pad_to_multiple_of) == (50, 32)
+        assert new.train.max_steps > old.train.max_steps
+        assert new.model.from_config == old.model.from_config and new.tuning == old.tuning
+        assert new.image == old.image and new.tokenizer == old.tokenizer and new.export == old.export
+        same = dataclasses.replace(new.train, max_steps=old.train.max_steps)
+        assert same == old.train  # learning rate, schedule, batch, precision: as v1
+
+
 def test_from_config_section_is_the_llava_size_qplug_vlm_builds_with():
     from qplug_vlm.configuration import LlavaSize, llava_config
     from qplug_vlm.testing import tiny_tokenizer

@@ -49,6 +49,21 @@ def yes_no_questions(metas: Sequence[dict[str, Any]], held: str = "a") -> list[A
     from ..evaluate import Question
 
     out = []
+    for m, kind, there, rng in yes_no_picks(metas):
+        wordings = [(q, False) for q in heldout.SETS[held].yes_no[kind]]
+        wordings += [(q, True) for q in heldout.SETS[held].yes_no_inverted.get(kind, ())]
+        question, inverted = rng.choice(wordings)
+        gold = "yes" if there != inverted else "no"
+        out.append(Question(image=m["image"], question=question, candidates=("yes", "no"), correct=gold,
+                            type=f"yes_no:{'inverted' if inverted else 'direct'}", concern=kind,
+                            id=f"{m['id']}/heldout-yn-{kind}"))
+    return out
+
+
+def yes_no_picks(metas: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], str, bool, random.Random]]:
+    """What each image's yes/no questions ask about: one kind visible at least "moderate" (there) and
+    one cleanly absent kind (not there), with the per-image generator that chose them (for the wording)."""
+    out = []
     for m in metas:
         rng = random.Random(f"paraphrase:yn:{m['id']}")
         checks = m["eval"]["checks"]
@@ -56,15 +71,8 @@ def yes_no_questions(metas: Sequence[dict[str, Any]], held: str = "a") -> list[A
         absent = sorted(checks["absent"])
         for kind, there in ((rng.choice(present), True) if present else (None, True),
                             (rng.choice(absent), False) if absent else (None, False)):
-            if kind is None:
-                continue
-            wordings = [(q, False) for q in heldout.SETS[held].yes_no[kind]]
-            wordings += [(q, True) for q in heldout.SETS[held].yes_no_inverted.get(kind, ())]
-            question, inverted = rng.choice(wordings)
-            gold = "yes" if there != inverted else "no"
-            out.append(Question(image=m["image"], question=question, candidates=("yes", "no"), correct=gold,
-                                type=f"yes_no:{'inverted' if inverted else 'direct'}", concern=kind,
-                                id=f"{m['id']}/heldout-yn-{kind}"))
+            if kind is not None:
+                out.append((m, kind, there, rng))
     return out
 
 
