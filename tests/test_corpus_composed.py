@@ -29,7 +29,7 @@ def _question(record) -> str:
 
 
 def _records(n: int = 500, composed_wordings: bool = True, extra_mcq: int = 0, broad_wordings: bool = False,
-             describe_share: float = 0.25, negated_wordings: bool = False) -> list:
+             describe_share: float = 0.25, negated_wordings: bool = False, polarity_twins: float = 0.0) -> list:
     rng = random.Random(7)
     pairs = []
     for i in range(n):
@@ -45,7 +45,7 @@ def _records(n: int = 500, composed_wordings: bool = True, extra_mcq: int = 0, b
         pairs.append((make_feedback(f"img{i}", f"images/{i}.png", facts), facts))
     writer = QuestionWriter(seed=0, paraphrase_share=0.8, composed_wordings=composed_wordings, yes_no_per_image=3,
                             extra_mcq=extra_mcq, broad_wordings=broad_wordings, describe_share=describe_share,
-                            negated_wordings=negated_wordings)
+                            negated_wordings=negated_wordings, polarity_twins=polarity_twins)
     return write_all(pairs, writer)
 
 
@@ -201,6 +201,66 @@ def test_negated_wordings_answer_by_what_is_said_of_the_word_not_by_the_word() -
             assert yes_no_answer(r) == ("yes" if present else "no")
     assert 0.15 * len(asked) < negated < 0.45 * len(asked)
     assert _tiny_corpus_args_refused("--composed-wordings", "--negated-wordings")
+
+
+def test_polarity_twins_share_the_word_and_flip_what_is_said_of_it() -> None:
+    for kind in KINDS:
+        for asks_defect in (True, False):
+            assert composed.polarity_twins("What do you make of it?", kind, asks_defect) == composed.polarity_twins(
+                "", kind, asks_defect)  # no word of the kind: every wording of the other side
+    blurry = composed.polarity_twins("Quick check: is the photo blurry?", "blur", True)
+    assert blurry and all("blurry" in q.lower() for q in blurry)
+    absent = set(composed.yes_no_wordings("blur", fine=True, broad=True)) | set(
+        composed.negated_yes_no_wordings("blur", fine=True))
+    assert set(blurry) <= absent and "Is the photo not blurry?" in blurry
+    sharp = composed.polarity_twins("Is the photo sharp?", "blur", False)
+    assert "Is the photo not sharp?" in sharp and all("sharp" in q.lower() for q in sharp)
+    assert not set(sharp) & absent
+    # The longest word the question names decides: "motion blur", not "blur".
+    assert all("motion blur" in q for q in composed.polarity_twins("Do you notice motion blur here?", "blur", True))
+
+
+def test_polarity_twins_ask_one_picture_both_ways_and_answer_both_right() -> None:
+    records = _records(300, broad_wordings=True, negated_wordings=True, polarity_twins=0.5)
+    asked = [r for r in records if r.task == "yes_no" and r.meta.get("converter") == "corpus"]
+    twins = [r for r in asked if r.meta.get("twin")]
+    composed_asked = [r for r in asked if _question(r) in _any_composed(r.meta["kind"])]
+    assert 0.35 * len(composed_asked) < len(twins) < 0.65 * len(composed_asked)
+    firsts = Counter()
+    for r in twins:
+        kind, present = r.meta["kind"], r.meta["answer"] == "yes"
+        assert len(r.turns) == 4 and r.turns[0].value.startswith("<image>")
+        says_defect = set(composed.yes_no_wordings(kind, broad=True)) | set(composed.negated_yes_no_wordings(kind))
+        sides = []
+        for question, answer in ((r.turns[0].value, r.turns[1].value), (r.turns[2].value, r.turns[3].value)):
+            question = question.replace("<image>", "").strip()
+            asks_defect = question in says_defect
+            sides.append(asks_defect)
+            word = answer.split(",")[0].split(".")[0].strip().lower()
+            assert word == ("yes" if present == asks_defect else "no"), (question, answer, present)
+        assert sides[0] != sides[1]
+        firsts[sides[0]] += 1
+        first_word = r.turns[1].value.split(",")[0].split(".")[0].strip().lower()
+        assert r.meta["said"] == first_word
+    assert min(firsts.values()) > 0.3 * len(twins)  # either side comes first
+    assert not [r for r in _records(100, broad_wordings=True, negated_wordings=True) if r.meta.get("twin")]
+
+
+def _any_composed(kind: str) -> set[str]:
+    return (set(composed.yes_no_wordings(kind, broad=True)) | set(composed.yes_no_wordings(kind, fine=True, broad=True))
+            | set(composed.negated_yes_no_wordings(kind)) | set(composed.negated_yes_no_wordings(kind, fine=True)))
+
+
+def test_polarity_twins_in_a_built_corpus_and_refused_without_composed_wordings(tmp_path: Path, capsys) -> None:
+    assert _tiny_corpus(tmp_path, tmp_path / "a", "--polarity-twins", "0.5") == build.EXIT_ERROR
+    assert _tiny_corpus(tmp_path, tmp_path / "b", "--composed-wordings", "--polarity-twins", "1.5") == build.EXIT_ERROR
+    assert capsys.readouterr().err.count("--polarity-twins is a share between 0 and 1") == 2
+    out = tmp_path / "c"
+    assert _tiny_corpus(tmp_path, out, "--paraphrase-share", "1", "--composed-wordings", "--polarity-twins", "1") == 0
+    assert json.loads((out / "settings.json").read_text())["polarity_twins"] == 1.0
+    records = json.loads((out / "train.json").read_text())
+    asked = [r for r in records if r.get("task") == "yes_no" and r.get("converter") == "corpus"]
+    assert asked and all(len(r["conversations"]) == 4 for r in asked)
 
 
 def _tiny_corpus_args_refused(*extra: str) -> bool:

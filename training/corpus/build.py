@@ -65,7 +65,8 @@ def build_records(store: Store, out: Path, settings: Settings) -> dict[str, Any]
                                 composed_wordings=settings.composed_wordings,
                                 yes_no_per_image=3 if settings.composed_wordings else 2, extra_mcq=settings.extra_mcq,
                                 broad_wordings=settings.broad_wordings, describe_share=settings.describe_share,
-                                negated_wordings=settings.negated_wordings, soft_levels=settings.soft_levels)
+                                negated_wordings=settings.negated_wordings, soft_levels=settings.soft_levels,
+                                polarity_twins=settings.polarity_twins)
         records = []
         for fb in _feedback_of(store, ids):
             meta = store.meta[fb.id]
@@ -101,7 +102,7 @@ def _yes_no(record) -> str:
 #: Settings that change only the questions, not the images: corpora differing in these alone can
 #: share their images (``--images-from``).
 QUESTION_SETTINGS = ("paraphrase_share", "composed_wordings", "extra_mcq", "broad_wordings", "describe_share",
-                     "negated_wordings", "soft_levels")
+                     "negated_wordings", "soft_levels", "polarity_twins")
 
 
 def adopt_images(source: Path, store: Store, settings: Settings) -> int:
@@ -174,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--negated-wordings", action="store_true",
                    help="with --broad-wordings, negated wordings too and half the yes/no questions asked the "
                         "other way round")
+    p.add_argument("--polarity-twins", type=float, default=d.polarity_twins, metavar="SHARE",
+                   help="with --composed-wordings, this share of yes/no questions followed in the same record by "
+                        "the opposite question with the same word (\"blurry?\" / \"free of blur?\")")
     p.add_argument("--describe-share", type=float, default=d.describe_share,
                    help="share of images given a description record")
     p.add_argument("--soft-levels", type=float, default=d.soft_levels, metavar="SIGMA",
@@ -214,6 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.negated_wordings and not args.broad_wordings:
         print(f"{PROG}: --negated-wordings needs --broad-wordings", file=sys.stderr)
         return EXIT_ERROR
+    if not 0.0 <= args.polarity_twins <= 1.0 or (args.polarity_twins and not args.composed_wordings):
+        print(f"{PROG}: --polarity-twins is a share between 0 and 1 and needs --composed-wordings, "
+              f"not {args.polarity_twins}", file=sys.stderr)
+        return EXIT_ERROR
     if not 0.0 <= args.describe_share <= 1.0:
         print(f"{PROG}: --describe-share is a share between 0 and 1, not {args.describe_share}", file=sys.stderr)
         return EXIT_ERROR
@@ -234,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         plain_share=args.plain_share, composed_wordings=args.composed_wordings,
                         extra_mcq=args.extra_mcq, broad_wordings=args.broad_wordings,
                         describe_share=args.describe_share, negated_wordings=args.negated_wordings,
-                        soft_levels=args.soft_levels)
+                        soft_levels=args.soft_levels, polarity_twins=args.polarity_twins)
     small = [p for p in photos if min(p.width, p.height) * p.max_scale < settings.size]
     for p in small:
         log(f"skip {p.id}: {p.width}x{p.height} at {p.max_scale:g}x is smaller than a {settings.size}px crop")

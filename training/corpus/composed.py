@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 from functools import lru_cache
 from typing import Final
 
@@ -271,6 +272,40 @@ def _negated_cores(kind: str, fine: bool) -> list[str]:
         clauses = FINE_CLAUSES[kind]
     cores += [t.format(clause=c.format(p=p)) for t, p, c in itertools.product(_DENIED_CLAUSE, PICTURE, clauses)]
     return cores
+
+
+def polarity_twins(question: str, kind: str, asks_defect: bool) -> tuple[str, ...]:
+    """Wordings that ask ``question``'s opposite with the same word: for "Is the photo blurry?" (yes =
+    the defect, ``asks_defect``) "Is the photo not blurry?" or "Is the photo free of blur?"; for "Is
+    the photo sharp?" "Is the photo not sharp?". Asked of one picture side by side, the two differ
+    only in what is said of the word, so only reading that gets both right (the polarity bench's
+    finding: the model answers by a question's topic word). Falls back to every opposite wording
+    when the question names none of the kind's words."""
+    lowered = question.lower()
+    found = [w for w in _polarity_lexicon(kind) if re.search(rf"\b{re.escape(w.lower())}\b", lowered)]
+    return _twin_pool(kind, not asks_defect, max(found, key=len) if found else "")
+
+
+@lru_cache(maxsize=None)
+def _polarity_lexicon(kind: str) -> tuple[str, ...]:
+    words = (DEFECT_ADJECTIVES[kind] + BROAD_DEFECT_ADJECTIVES[kind] + FINE_ADJECTIVES[kind]
+             + BROAD_FINE_ADJECTIVES[kind] + tuple(_bare(n) for n in DEFECT_NOUNS[kind] + BROAD_DEFECT_NOUNS[kind]))
+    return tuple(sorted(set(words)))
+
+
+@lru_cache(maxsize=None)
+def _twin_pool(kind: str, asks_defect: bool, word: str) -> tuple[str, ...]:
+    """Every wording of one polarity (yes = the defect, or yes = its absence) that names ``word``."""
+    if asks_defect:
+        pool = yes_no_wordings(kind, broad=True) + negated_yes_no_wordings(kind)
+    else:
+        pool = yes_no_wordings(kind, fine=True, broad=True) + negated_yes_no_wordings(kind, fine=True)
+    pool = tuple(sorted(set(pool)))
+    if not word:
+        return pool
+    pattern = re.compile(rf"\b{re.escape(word.lower())}\b")
+    named = tuple(q for q in pool if pattern.search(q.lower()))
+    return named or pool
 
 
 _CLAUSE_TEMPLATES: Final[tuple[str, ...]] = (

@@ -80,13 +80,16 @@ class Settings:
     #: Standard deviation (MOS units) of the rating spread that each image's Q-Align level is drawn
     #: from (:func:`.quality.sample_level`); 0 writes the level of the pseudo-MOS itself.
     soft_levels: float = 0.0
+    #: Share of composed yes/no questions asked twice in one record, the second time the other way
+    #: round with the same word ("blurry?" / "free of blur?"; :func:`.composed.polarity_twins`).
+    polarity_twins: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["types"] = list(self.types)
         # Levers added after the first corpora: left out when off, so those corpora keep their identity.
         for name in ("grain_share", "strong_blur_share", "paraphrase_share", "blur_ceiling", "plain_share",
-                     "composed_wordings", "extra_mcq", "broad_wordings", "negated_wordings", "soft_levels"):
+                     "composed_wordings", "extra_mcq", "broad_wordings", "negated_wordings", "soft_levels", "polarity_twins"):
             if not d[name]:
                 del d[name]
         if d["describe_share"] == DEFAULT_DESCRIBE_SHARE:

@@ -146,7 +146,8 @@ class QuestionWriter:
     def __init__(self, seed: int = 0, yes_no_per_image: int = 2, severity_share: float = 0.5,
                  describe_share: float = DEFAULT_DESCRIBE_SHARE, mcq_suffix_share: float = 0.5, paraphrase_share: float = 0.0,
                  composed_wordings: bool = False, extra_mcq: int = 0,
-                 broad_wordings: bool = False, negated_wordings: bool = False, soft_levels: float = 0.0) -> None:
+                 broad_wordings: bool = False, negated_wordings: bool = False, soft_levels: float = 0.0,
+                 polarity_twins: float = 0.0) -> None:
         self.seed = seed
         self.rule = RuleConverter(seed=seed, yes_no=1, what_how=2)
         self.yes_no_per_image = yes_no_per_image
@@ -167,6 +168,10 @@ class QuestionWriter:
         #: With the broad lexicon, negated wordings too (v6), and half the composed yes/no questions
         #: asked the other way round instead of 30%.
         self.negated_wordings = negated_wordings
+        #: Share of composed yes/no questions followed, in the same record, by their polarity twin: the
+        #: opposite question with the same word (:func:`.composed.polarity_twins`), answered the other way.
+        self.polarity_twins = polarity_twins
+        self.twins = 0
         #: Spread (MOS units) of the ratings that the Q-Align answer's level is drawn from; 0: the
         #: level the pseudo-MOS falls in (:func:`.quality.sample_level`).
         self.soft_levels = soft_levels
@@ -232,6 +237,7 @@ class QuestionWriter:
             "mcq_letters_varied": {n: dict(sorted(c.items())) for n, c in sorted(self.letters_by_size.items())},
             "mcq_answers": dict(sorted(self.mcq_answers.items())),
             "dropped": dict(self.dropped),
+            **({"polarity_twins": self.twins} if self.polarity_twins else {}),
             "rule_converter": self.rule.stats.to_dict(),
             **({"soft_levels": {"sigma": self.soft_levels, "levels_moved": self.levels_moved}}
                if self.soft_levels else {}),
@@ -419,23 +425,38 @@ class QuestionWriter:
                 self.no[kind] += 1
                 answer = rng.choice(_YN_NO[kind])
             said = "yes" if yes else "no"
+            turns = None
             if self._paraphrase(rng):
                 if self.composed_wordings:
-                    if rng.random() < (0.5 if self.negated_wordings else 0.3):
+                    plain = answer
+                    asks_defect = not rng.random() < (0.5 if self.negated_wordings else 0.3)
+                    if not asks_defect:
                         # Asked the other way round: "Is it sharp?" -- yes when the defect is absent.
                         question = self._composed_yes_no(kind, True, rng)
                         answer, said = self._inverted(kind, yes, answer, rng)
                     else:
                         question = self._composed_yes_no(kind, False, rng)
+                    # Drawn only when on, so that corpora without twins keep their random stream.
+                    if self.polarity_twins and rng.random() < self.polarity_twins:
+                        twin = composed.pick(composed.polarity_twins(question, kind, asks_defect), rng)
+                        if asks_defect:
+                            twin_answer, twin_said = self._inverted(kind, yes, plain, rng)
+                        else:
+                            twin_answer, twin_said = plain, ("yes" if yes else "no")
+                        turns = [(question, answer), (twin, twin_answer)]
+                        if rng.random() < 0.5:  # either may come first, as a lone question would
+                            turns.reverse()
+                            said = twin_said
+                        self.twins += 1
                 elif phrasing.YES_NO_INVERTED.get(kind) and rng.random() < 0.3:
                     question = rng.choice(phrasing.YES_NO_INVERTED[kind])
                     answer, said = self._inverted(kind, yes, answer, rng)
                 else:
                     question = rng.choice(phrasing.YES_NO[kind])
             # "kind"/"answer" keep the defect's presence, so the per-kind balance stays about the image.
-            out.append(make_record(f"{fb.id}/kyn{i}", [(question, answer)], fb.image,
+            out.append(make_record(f"{fb.id}/kyn{i}", turns or [(question, answer)], fb.image,
                                    {**meta, "task": "yes_no", "kind": kind, "answer": "yes" if yes else "no",
-                                    "said": said}))
+                                    "said": said, **({"twin": True} if turns else {})}))
         return out
 
     def _composed_yes_no(self, kind: str, fine: bool, rng: random.Random) -> str:
