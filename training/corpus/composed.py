@@ -282,8 +282,14 @@ def polarity_twins(question: str, kind: str, asks_defect: bool) -> tuple[str, ..
     finding: the model answers by a question's topic word). Falls back to every opposite wording
     when the question names none of the kind's words."""
     lowered = question.lower()
-    found = [w for w in _polarity_lexicon(kind) if re.search(rf"\b{re.escape(w.lower())}\b", lowered)]
+    found = [w for w in _polarity_lexicon(kind) if _word_pattern(w).search(lowered)]
     return _twin_pool(kind, not asks_defect, max(found, key=len) if found else "")
+
+
+@lru_cache(maxsize=None)
+def _word_pattern(word: str) -> re.Pattern[str]:
+    """``word`` as a whole word or phrase in lowered text (one compiled pattern per word)."""
+    return re.compile(rf"\b{re.escape(word.lower())}\b")
 
 
 @lru_cache(maxsize=None)
@@ -303,7 +309,7 @@ def _twin_pool(kind: str, asks_defect: bool, word: str) -> tuple[str, ...]:
     pool = tuple(sorted(set(pool)))
     if not word:
         return pool
-    pattern = re.compile(rf"\b{re.escape(word.lower())}\b")
+    pattern = _word_pattern(word)
     named = tuple(q for q in pool if pattern.search(q.lower()))
     return named or pool
 

@@ -428,7 +428,7 @@ class QuestionWriter:
             turns = None
             if self._paraphrase(rng):
                 if self.composed_wordings:
-                    plain = answer
+                    plain, plain_said = answer, said
                     asks_defect = not rng.random() < (0.5 if self.negated_wordings else 0.3)
                     if not asks_defect:
                         # Asked the other way round: "Is it sharp?" -- yes when the defect is absent.
@@ -442,7 +442,7 @@ class QuestionWriter:
                         if asks_defect:
                             twin_answer, twin_said = self._inverted(kind, yes, plain, rng)
                         else:
-                            twin_answer, twin_said = plain, ("yes" if yes else "no")
+                            twin_answer, twin_said = plain, plain_said
                         turns = [(question, answer), (twin, twin_answer)]
                         if rng.random() < 0.5:  # either may come first, as a lone question would
                             turns.reverse()
