@@ -124,6 +124,8 @@ def summary(result: dict) -> dict:
         out[f"pristine_{name}_mean"] = row["mean"]
     for form, row in ((result.get("polarity") or {}).get("forms") or {}).items():
         out[f"polarity_{form}"] = row["overall"]["accuracy"]
+    for form, row in ((result.get("polarity") or {}).get("flips") or {}).items():
+        out[f"polarity_flips_{form}_vs_{row['against']}"] = row["flip_rate"]
     return out
 
 

@@ -75,6 +75,8 @@ def test_polarity_figures_run_a_real_model(tmp_path: Path) -> None:
     assert out["plain_mean"] == pytest.approx((accuracy["direct"] + accuracy["fine"]) / 2)
     assert out["negated_mean"] == pytest.approx((accuracy["negated_fine"] + accuracy["negated_defect"]) / 2)
     assert len(items) == 48 and {r["task"] for r in items} == {f"polarity_{f}" for f in polarity.FORMS}
+    assert set(out["flips"]) == set(polarity.OPPOSITES) and all(f["n"] == 12 for f in out["flips"].values())
+    assert all(0.0 <= f["flip_rate"] <= 1.0 for f in out["flips"].values())
     hits = sum(r["hit"] for r in items if r["task"] == "polarity_direct")
     assert accuracy["direct"] == pytest.approx(hits / 12)
     assert all(r["answer"] in ("yes", "no") for r in items)
@@ -99,5 +101,31 @@ def test_bench_keeps_the_rows_of_parts_it_did_not_run_and_summarises_polarity(tm
     assert [(r["task"], r["id"]) for r in rows] == [("heldout_yes_no", "a"), ("polarity_direct", "new"),
                                                     ("polarity_fine", "f")]
     result = {"polarity": {"forms": {"direct": {"overall": {"accuracy": 0.9}},
-                                     "negated_fine": {"overall": {"accuracy": 0.2}}}}}
-    assert bench.summary(result) == {"polarity_direct": 0.9, "polarity_negated_fine": 0.2}
+                                     "negated_fine": {"overall": {"accuracy": 0.2}}},
+                         "flips": {"negated_fine": {"against": "fine", "flip_rate": 0.3}}}}
+    assert bench.summary(result) == {"polarity_direct": 0.9, "polarity_negated_fine": 0.2,
+                                     "polarity_flips_negated_fine_vs_fine": 0.3}
+
+
+def _row(image: str, answer: str, p_yes: float) -> dict:
+    return {"image": image, "concern": "blur", "answer": answer, "probabilities": {"yes": p_yes, "no": 1 - p_yes}}
+
+
+def test_flip_figures_tell_a_reader_from_a_model_that_ignores_the_added_word() -> None:
+    plain = [_row("a", "yes", 0.9), _row("b", "no", 0.2), _row("c", "yes", 0.7), _row("d", "no", 0.4)]
+    reader = [_row(r["image"], "no" if r["answer"] == "yes" else "yes", 1 - r["probabilities"]["yes"]) for r in plain]
+    deaf = [dict(r) for r in plain]
+    deaf[3] = _row("d", "yes", 0.55)  # one answer differs by chance
+    figures = polarity.flip_figures({"direct": plain, "fine": reader, "negated_fine": deaf})
+    assert set(figures) == {"fine", "negated_fine"}  # negated_defect was not asked
+    assert figures["fine"]["against"] == "direct" and figures["fine"]["flip_rate"] == 1.0
+    assert figures["fine"]["p_yes_correlation"] == pytest.approx(-1.0)
+    assert figures["negated_fine"]["against"] == "fine" and figures["negated_fine"]["flip_rate"] == 0.75
+    assert figures["negated_fine"]["p_yes_correlation"] < 0  # against the reader's answers, a deaf model disagrees
+    same = polarity.flip_figures({"fine": plain, "negated_fine": deaf})
+    assert same["negated_fine"]["flip_rate"] == 0.25 and same["negated_fine"]["p_yes_correlation"] > 0.9
+
+
+def test_flip_figures_refuse_forms_asked_about_different_picks() -> None:
+    with pytest.raises(ValueError, match="same picks"):
+        polarity.flip_figures({"direct": [_row("a", "yes", 0.9)], "fine": [_row("b", "no", 0.1)]})
