@@ -198,6 +198,25 @@ class ExportSection:
 
 
 @dataclass
+class RankingSection:
+    """Pairs of versions of one picture ordered on the ``qalign`` score (:mod:`qplug_training.ranking`).
+
+    Off while ``ladders`` is empty. Each step adds ``weight`` x the fidelity loss of
+    ``pairs_per_step`` pairs drawn from the ladders to the step's token loss.
+    """
+
+    #: A ladder folder (``python -m qplug_training.corpus.ladders``) or its metadata.jsonl.
+    ladders: str = ""
+    #: Where the ladder images' paths start ("" = the ladder folder).
+    image_root: str = ""
+    pairs_per_step: int = 8
+    weight: float = 1.0
+    #: Spread of one score in MOS units (Thurstone case V): pairs the labels separate by much less
+    #: than this ask for little margin.
+    sigma: float = 0.3
+
+
+@dataclass
 class Recipe:
     run: RunSection = field(default_factory=RunSection)
     model: ModelSection = field(default_factory=ModelSection)
@@ -208,6 +227,7 @@ class Recipe:
     data: DataSection = field(default_factory=DataSection)
     train: TrainSection = field(default_factory=TrainSection)
     export: ExportSection = field(default_factory=ExportSection)
+    ranking: RankingSection = field(default_factory=RankingSection)
     #: Where the recipe was read from (relative paths in it resolve against its directory's parent
     #: chain only when they do not exist from the working directory; see :meth:`resolve_path`).
     source: str = ""
@@ -271,6 +291,10 @@ class Recipe:
             high = [s.path for s in self.data.sources if s.kind == "high"]
             need(not high, f"data.strategy = 'after' trains on low-level data only, but {high} are kind = 'high' "
                            "(use strategy = 'mix' to train on both)")
+        from .ranking import check_section
+
+        for problem in check_section(self.ranking):
+            need(False, problem)
         if self.tuning.method == "lora":
             need(self.lora.r >= 1 and self.lora.alpha > 0, "lora.r must be >= 1 and lora.alpha > 0")
         return self

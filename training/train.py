@@ -120,11 +120,14 @@ class StepLog:
     label_tokens: int
     tokens_per_s: float
     s_per_step: float
+    #: The ranking objective's fidelity loss this step (recipes with ``[ranking]`` only).
+    rank_loss: float | None = None
 
     def line(self) -> str:
         loss = f"{self.loss:.4f}" if self.loss is not None else "n/a"
         norm = f"{self.grad_norm:.3f}" if self.grad_norm is not None else "n/a"
-        return (f"step {self.step} epoch {self.epoch:.3f} loss {loss} lr {self.lr:.3e} grad_norm {norm} "
+        rank = f" rank_loss {self.rank_loss:.4f}" if self.rank_loss is not None else ""
+        return (f"step {self.step} epoch {self.epoch:.3f} loss {loss}{rank} lr {self.lr:.3e} grad_norm {norm} "
                 f"tokens/s {self.tokens_per_s:.0f} s/step {self.s_per_step:.3f}")
 
 
@@ -239,6 +242,15 @@ class Trainer:
         self.processor = base.processor
 
         self.encoder = Encoder(self.processor, self.data.image_root, recipe.data.max_length, recipe.image.pad_square)
+        self.ranking = None
+        if recipe.ranking.ladders:
+            from .ranking import LadderError, RankingObjective
+
+            try:
+                self.ranking = RankingObjective(recipe.ranking, base.model, self.processor, self.encoder.load_image,
+                                                recipe.run.seed, recipe.source)
+            except LadderError as exc:
+                raise RecipeError(str(exc)) from exc
         records, self.length_report = self.encoder.lengths(self.data.records)
         if not records:
             raise RecipeError(f"every record is longer than data.max_length = {recipe.data.max_length} before its "
@@ -421,7 +433,8 @@ class Trainer:
         loss_sum = torch.zeros((), device=accelerator.device, dtype=torch.float64)
         grad_norm = None
         dtype = next(self.model.parameters()).dtype
-        for batch in micro:
+        rank_loss = None
+        for index, batch in enumerate(micro):
             with accelerator.accumulate(self.model):
                 labels = batch["labels"].to(accelerator.device)
                 inputs = {k: _to(v, accelerator.device, dtype) for k, v in batch.items()
@@ -429,6 +442,12 @@ class Trainer:
                 logits = self.model(**inputs, use_cache=False).logits
                 token_loss = _label_loss(logits, labels)
                 objective = token_loss * scale
+                if self.ranking is not None and index == len(micro) - 1:
+                    # Once per optimizer step; accelerate divides by the accumulation, so it is undone here.
+                    ranked = self.ranking.loss(self.model, step, accelerator.process_index,
+                                               lambda v: _to(v, accelerator.device, dtype))
+                    objective = objective + ranked * (self.recipe.ranking.weight * self.accumulation)
+                    rank_loss = ranked.detach().double().reshape(1)
                 if self._needs_all_grads and "pixel_values" not in inputs:
                     # A text-only micro-batch leaves the projector without gradients, and DDP's reducer
                     # would then wait for them forever; a zero-weighted term gives every trainable
@@ -447,6 +466,8 @@ class Trainer:
         self.scheduler.step()
         loss_sum = accelerator.reduce(loss_sum, reduction="sum")
         loss = float(loss_sum) / label_tokens if label_tokens else None
+        if rank_loss is not None:
+            rank_loss = float(accelerator.reduce(rank_loss, reduction="mean"))
         elapsed = time.perf_counter() - began
         progress = self.progress
         progress.step = step + 1
@@ -457,7 +478,8 @@ class Trainer:
         progress.last_loss = loss
         return StepLog(step=step + 1, epoch=(step + 1) / self.plan.steps_per_epoch, loss=loss, lr=lr,
                        grad_norm=grad_norm, tokens=tokens, label_tokens=label_tokens,
-                       tokens_per_s=tokens / elapsed if elapsed > 0 else 0.0, s_per_step=elapsed)
+                       tokens_per_s=tokens / elapsed if elapsed > 0 else 0.0, s_per_step=elapsed,
+                       rank_loss=rank_loss)
 
     # -- reporting ---------------------------------------------------------------------------------
 
@@ -470,6 +492,10 @@ class Trainer:
                  f"precision {self.accelerator.mixed_precision}",
                  f"lengths: {self.length_report.truncated} records longer than {self.recipe.data.max_length} tokens "
                  f"(cut at the end), {self.length_report.dropped} dropped (first answer past the limit)"]
+        if self.ranking is not None:
+            r = self.recipe.ranking
+            lines.append(f"ranking: {len(self.ranking.ladders)} ladders, {r.pairs_per_step} pairs a step, weight "
+                         f"{r.weight:g}, sigma {r.sigma:g}")
         lines.extend(self.notes + list(getattr(self.base, "notes", [])))
         return "\n".join(lines)
 

@@ -129,7 +129,8 @@ def split_dir(split: str) -> str:
 def image_path(split: str, photo_id: str, iid: str, eval_set: bool = False) -> str:
     """Path of an image relative to the corpus folder."""
     if eval_set:
-        return f"eval/images/{photo_id}/{iid}.png"
+        # Severity ladders of training photos (corpus.ladders) live apart from the evaluation set's.
+        return f"{'eval' if split == 'validation' else 'ladders'}/images/{photo_id}/{iid}.png"
     return f"images/{split_dir(split)}/{photo_id}/{iid}.png"
 
 
