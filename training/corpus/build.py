@@ -32,11 +32,10 @@ from typing import Any, Sequence
 
 from ..data import Feedback, load_feedback, load_records, write_records
 
-from .distortions import DISTORTIONS, OPT_IN, available, default_types
+from .distortions import OPT_IN, default_types
 from .evalset import build_eval
 from .generate import Settings, Task
-from .photos import ReservedSourceError, load_manifest
-from .pipeline import Store, crops_for, digest, execute, format_mos_table, image_summary, log, make_tasks
+from .pipeline import Store, crops_for, digest, execute, format_mos_table, image_summary, log, make_tasks, open_inputs
 from .questions import QuestionWriter
 
 PROG = "python -m qplug_training.corpus.build"
@@ -201,14 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: --soft-levels is a standard deviation between 0 and 2 (MOS units), not {args.soft_levels}",
               file=sys.stderr)
         return EXIT_ERROR
-    try:
-        photos, root = load_manifest(args.photos)
-    except ReservedSourceError as exc:
-        print(f"{PROG}: refused: {exc}", file=sys.stderr)
+    opened = open_inputs(args.photos, args.types, PROG)
+    if opened is None:
         return EXIT_ERROR
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"{PROG}: cannot read the manifest in {args.photos}: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    photos, root, types = opened
     if args.extra_mcq < 0 or (args.extra_mcq and not args.composed_wordings):
         print(f"{PROG}: --extra-mcq takes a count >= 0 and needs --composed-wordings", file=sys.stderr)
         return EXIT_ERROR
@@ -225,14 +220,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0.0 <= args.describe_share <= 1.0:
         print(f"{PROG}: --describe-share is a share between 0 and 1, not {args.describe_share}", file=sys.stderr)
         return EXIT_ERROR
-    requested = args.types.split(",") if args.types else default_types()
-    unknown = [t for t in requested if t not in DISTORTIONS]
-    if unknown:
-        print(f"{PROG}: unknown distortion(s) {unknown}", file=sys.stderr)
-        return EXIT_ERROR
-    types = available(requested)
-    if len(types) < len(requested):
-        log(f"warning: ffmpeg lacks encoders for {sorted(set(requested) - set(types))}; skipped")
     settings = Settings(size=args.size, crops_per_photo=args.crops_per_photo,
                         val_crops_per_photo=args.val_crops_per_photo, variants_per_crop=args.variants_per_crop,
                         pristine_share=args.pristine_share, pair_share=args.pair_share, seed=args.seed,

@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .distortions import DISTORTIONS, OPT_IN, available, default_types
+from .distortions import OPT_IN, default_types
 from .generate import Settings, Task, eval_id
-from .photos import ReservedSourceError, load_manifest, resolve
-from .pipeline import Store, execute, format_mos_table, image_summary, log
+from .photos import resolve
+from .pipeline import Store, execute, format_mos_table, image_summary, log, open_inputs
 
 PROG = "python -m qplug_training.corpus.ladders"
 EXIT_OK, EXIT_ERROR = 0, 2
@@ -60,22 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.crops_per_photo < 1:
         print(f"{PROG}: --crops-per-photo must be >= 1", file=sys.stderr)
         return EXIT_ERROR
-    try:
-        photos, root = load_manifest(args.photos)
-    except ReservedSourceError as exc:
-        print(f"{PROG}: refused: {exc}", file=sys.stderr)
+    opened = open_inputs(args.photos, args.types, PROG)
+    if opened is None:
         return EXIT_ERROR
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"{PROG}: cannot read the manifest in {args.photos}: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    requested = args.types.split(",") if args.types else default_types()
-    unknown = [t for t in requested if t not in DISTORTIONS]
-    if unknown:
-        print(f"{PROG}: unknown distortion(s) {unknown}", file=sys.stderr)
-        return EXIT_ERROR
-    types = available(requested)
-    if len(types) < len(requested):
-        log(f"warning: ffmpeg lacks encoders for {sorted(set(requested) - set(types))}; skipped")
+    photos, root, types = opened
     settings = Settings(size=args.size, seed=args.seed, types=tuple(types), eval_crops_per_photo=args.crops_per_photo,
                         blur_ceiling=not args.no_blur_ceiling)
     train = [p for p in photos if p.split == "train" and min(p.width, p.height) * p.max_scale >= settings.size]

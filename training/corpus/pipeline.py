@@ -2,9 +2,10 @@
 
 - :class:`Store`: ``metadata.jsonl`` + ``feedback.jsonl`` of one folder, appended in step and resumable;
 - :func:`make_tasks` and :func:`execute`: crops of photos cut into worker tasks, run in a process pool;
-- :func:`image_summary`, :func:`format_mos_table`, :func:`digest`: what a folder holds, and whether it changed.
+- :func:`image_summary`, :func:`format_mos_table`, :func:`digest`: what a folder holds, and whether it changed;
+- :func:`open_inputs` (:func:`open_photos`, :func:`chosen_types`): the command lines' photo manifest and ``--types``.
 
-Both builders import from here; nothing here imports either of them.
+The builders (and :mod:`.ladders`) import from here; nothing here imports any of them.
 """
 
 from __future__ import annotations
@@ -13,16 +14,54 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .distortions import DISTORTIONS, available, default_types
 from .generate import Settings, Task, run_task
-from .photos import Photo, resolve
+from .photos import Photo, ReservedSourceError, load_manifest, resolve
 
 #: Crops per worker task: small enough for steady progress and fine-grained resume.
 CROPS_PER_TASK = 6
+
+
+class InputError(ValueError):
+    """A command-line input a builder cannot use; the message is what the user is told."""
+
+
+def open_photos(folder: Path) -> tuple[list[Photo], Path]:
+    """The photos of a manifest folder and the folder their paths start from; reserved packages refused."""
+    try:
+        return load_manifest(folder)
+    except ReservedSourceError as exc:
+        raise InputError(f"refused: {exc}") from exc
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"cannot read the manifest in {folder}: {exc}") from exc
+
+
+def open_inputs(folder: Path, types: str | None, prog: str) -> tuple[list[Photo], Path, list[str]] | None:
+    """:func:`open_photos` and :func:`chosen_types` for a command line: ``None`` once the reason is printed."""
+    try:
+        photos, root = open_photos(folder)
+        return photos, root, chosen_types(types)
+    except InputError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
+
+
+def chosen_types(spec: str | None) -> list[str]:
+    """``--types`` as a list (the default types when empty), less those this ffmpeg cannot encode."""
+    requested = spec.split(",") if spec else default_types()
+    unknown = [t for t in requested if t not in DISTORTIONS]
+    if unknown:
+        raise InputError(f"unknown distortion(s) {unknown}")
+    types = available(requested)
+    if len(types) < len(requested):
+        log(f"warning: ffmpeg lacks encoders for {sorted(set(requested) - set(types))}; skipped")
+    return types
 
 
 def log(msg: str) -> None:
