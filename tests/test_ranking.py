@@ -119,7 +119,7 @@ def test_recipe_section_is_checked() -> None:
     recipe = load_recipe(REPO / "training/recipes/tiny_cpu.toml")
     assert recipe.ranking == RankingSection() and not recipe.ranking.ladders  # off unless asked for
     for override, message in (("ranking.pairs_per_step=0", "pairs_per_step"), ("ranking.weight=0", "weight"),
-                              ("ranking.sigma=-1", "sigma")):
+                              ("ranking.sigma=-1", "sigma"), ("ranking.anchor=-0.1", "anchor")):
         with pytest.raises(RecipeError, match=message):
             load_recipe(REPO / "training/recipes/tiny_cpu.toml", ["ranking.ladders=x", override])
 
@@ -133,7 +133,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory):
     return load_backend(model=str(directory), device="cpu", dtype="float32")
 
 
-def _objective(tiny, ladder_dir: Path, pairs: int = 6) -> RankingObjective:
+def _objective(tiny, ladder_dir: Path, pairs: int = 6, anchor: float = 0.0) -> RankingObjective:
     from PIL import Image, ImageOps
 
     def load(path: str, mirror: bool) -> Image.Image:
@@ -141,7 +141,7 @@ def _objective(tiny, ladder_dir: Path, pairs: int = 6) -> RankingObjective:
             image = im.convert("RGB")
         return ImageOps.mirror(image) if mirror else image
 
-    section = RankingSection(ladders=str(ladder_dir), pairs_per_step=pairs)
+    section = RankingSection(ladders=str(ladder_dir), pairs_per_step=pairs, anchor=anchor)
     return RankingObjective(section, tiny.model, tiny.processor, load, seed=0)
 
 
@@ -232,3 +232,27 @@ def test_the_v13_recipe_is_v12_plus_the_objective_alone() -> None:
         d["run"] = {"seed": d["run"]["seed"]}  # same seed: same batches and mirror flips
         same.append(d)
     assert same[0] == same[1]
+
+
+def test_the_anchor_adds_the_squared_error_to_each_images_label(tiny, ladder_dir: Path) -> None:
+    plain, anchored = _objective(tiny, ladder_dir), _objective(tiny, ladder_dir, anchor=0.5)
+    with torch.no_grad():
+        base = plain.loss(tiny.model, step=2, process=0, to=lambda v: v)
+        total = anchored.loss(tiny.model, step=2, process=0, to=lambda v: v)
+        batch, mos = plain.inputs(step=2)
+        values = plain.scores(tiny.model(**batch, use_cache=False).logits[:, -1, :])
+    pairs = draw_pairs(plain.ladders, 6, seed=0, step=2)
+    assert mos.tolist() == pytest.approx([p.better.mos for p in pairs] + [p.worse.mos for p in pairs])
+    assert float(total - base) == pytest.approx(0.5 * float(((values - mos) ** 2).mean()), rel=1e-4)
+    assert float(total - base) > 0.01  # a random model is far from the labels
+
+
+def test_the_v14_recipe_is_v13_plus_the_anchor_alone() -> None:
+    v13, v14 = (load_recipe(REPO / f"training/recipes/qplug_default_{v}.toml") for v in ("v13", "v14"))
+    assert (v13.ranking.anchor, v14.ranking.anchor) == (0.0, 0.5)
+    a, b = v13.to_dict(), v14.to_dict()
+    for d in (a, b):
+        d.pop("source")
+        d["ranking"].pop("anchor")
+        d["run"] = {"seed": d["run"]["seed"]}
+    assert a == b

@@ -214,6 +214,9 @@ class RankingSection:
     #: Spread of one score in MOS units (Thurstone case V): pairs the labels separate by much less
     #: than this ask for little margin.
     sigma: float = 0.3
+    #: Weight of the squared error between each ranked image's score and its pseudo-MOS (0 = off):
+    #: keeps the pairs' widening margins from moving the whole scale (qplug_training.ranking).
+    anchor: float = 0.0
 
 
 @dataclass
