@@ -37,12 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+# A ladder the distortion leaves unchanged has nothing to order: the evaluation's own rule.
+from .evaluation.assessment import UNCHANGED_DISTORTION
+
 if TYPE_CHECKING:
     import torch
-
-#: A ladder whose strongest version measures below this distortion leaves its crop unchanged (the
-#: evaluation's rule, qplug_training.evaluation.assessment.UNCHANGED_DISTORTION): nothing to order.
-UNCHANGED = 1e-3
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def load_ladders(metadata: str | Path, image_root: str | Path | None = None) -> 
     out = []
     for group, rungs in sorted(ladders.items()):
         crop = group.rsplit(":", 1)[0]
-        if crop in pristine and strongest[group] >= UNCHANGED:
+        if crop in pristine and strongest[group] >= UNCHANGED_DISTORTION:
             out.append([pristine[crop], *sorted(rungs, key=lambda r: r.level)])
     if not out:
         raise LadderError(f"{path} holds no ladder with a pristine crop and a visible distortion")
@@ -142,17 +141,15 @@ class RankingObjective:
     :param processor: its processor; the tokenizer keeps the padding side it had.
     :param load_image: how training loads an image (``Encoder.load_image``: padding to a square as training does).
     :param seed: the run's seed.
+    :param ladders: ``section.ladders`` resolved (``Recipe.resolve_path``); as given when omitted.
     """
 
     def __init__(self, section: Any, model: Any, processor: Any, load_image: Any, seed: int,
-                 source: str = "") -> None:
+                 ladders: Path | None = None) -> None:
         from qplug_vlm.backend import Backend
         from qplug_vlm.prompts import method
 
-        metadata = Path(section.ladders)
-        if not metadata.is_absolute() and source and not metadata.exists():
-            beside = Path(source).parent / metadata
-            metadata = beside if beside.exists() else metadata
+        metadata = ladders or Path(section.ladders)
         if metadata.is_dir():
             metadata = metadata / "metadata.jsonl"
         self.ladders = load_ladders(metadata, section.image_root or None)

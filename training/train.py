@@ -248,7 +248,7 @@ class Trainer:
 
             try:
                 self.ranking = RankingObjective(recipe.ranking, base.model, self.processor, self.encoder.load_image,
-                                                recipe.run.seed, recipe.source)
+                                                recipe.run.seed, recipe.resolve_path(recipe.ranking.ladders))
             except LadderError as exc:
                 raise RecipeError(str(exc)) from exc
         records, self.length_report = self.encoder.lengths(self.data.records)
