@@ -15,8 +15,8 @@ import torch
 
 from qplug_training.corpus import ladders as ladder_cli
 from qplug_training.recipe import RankingSection, RecipeError, load_recipe
-from qplug_training.ranking import (LadderError, RankingObjective, Rung, draw_pairs, fidelity_loss, load_ladders,
-                                    pair_probability)
+from qplug_training.ranking import (LadderError, RankingObjective, Rung, draw_pairs, fidelity_loss, from_level,
+                                    load_ladders, pair_probability)
 from tests.test_corpus import _make_photo_dir
 
 torch.set_num_threads(1)
@@ -101,6 +101,18 @@ def test_pairs_are_ordered_by_label_and_a_function_of_the_step() -> None:
     assert {p.mirror for p in first} == {True, False}
 
 
+def test_lowest_level_ranks_distorted_versions_only() -> None:
+    ladder = [Rung(f"/x/{i}.png", i, mos) for i, mos in enumerate((5.0, 4.6, 4.2, 3.1, 2.0, 1.5))]
+    short = [ladder[0], ladder[5]]  # pristine and one severity: nothing left to rank without the pristine
+    assert from_level([ladder, short], 0) == [ladder, short]
+    kept = from_level([ladder, short], 1)
+    assert kept == [ladder[1:]]
+    pairs = draw_pairs(kept, 64, seed=1, step=0)
+    assert min(p.better.level for p in pairs) == 1 and all(p.better.level < p.worse.level for p in pairs)
+    with pytest.raises(LadderError, match="severity 5 or above"):
+        from_level([ladder], 5)
+
+
 def test_fidelity_loss_is_zero_at_the_labels_margin_and_pulls_towards_it() -> None:
     sigma = 0.3
     gap = torch.tensor([0.2, 1.0, 2.5])
@@ -119,7 +131,8 @@ def test_recipe_section_is_checked() -> None:
     recipe = load_recipe(REPO / "training/recipes/tiny_cpu.toml")
     assert recipe.ranking == RankingSection() and not recipe.ranking.ladders  # off unless asked for
     for override, message in (("ranking.pairs_per_step=0", "pairs_per_step"), ("ranking.weight=0", "weight"),
-                              ("ranking.sigma=-1", "sigma"), ("ranking.anchor=-0.1", "anchor")):
+                              ("ranking.sigma=-1", "sigma"), ("ranking.anchor=-0.1", "anchor"),
+                              ("ranking.lowest_level=5", "lowest_level"), ("ranking.lowest_level=-1", "lowest_level")):
         with pytest.raises(RecipeError, match=message):
             load_recipe(REPO / "training/recipes/tiny_cpu.toml", ["ranking.ladders=x", override])
 
@@ -254,5 +267,18 @@ def test_the_v14_recipe_is_v13_plus_the_anchor_alone() -> None:
     for d in (a, b):
         d.pop("source")
         d["ranking"].pop("anchor")
+        d["run"] = {"seed": d["run"]["seed"]}
+    assert a == b
+
+
+def test_the_v15_recipe_is_v13_with_distorted_pairs_at_a_lower_weight() -> None:
+    v13, v15 = (load_recipe(REPO / f"training/recipes/qplug_default_{v}.toml") for v in ("v13", "v15"))
+    assert (v13.ranking.lowest_level, v15.ranking.lowest_level) == (0, 1)
+    assert (v13.ranking.weight, v15.ranking.weight) == (1.0, 0.3)
+    a, b = v13.to_dict(), v15.to_dict()
+    for d in (a, b):
+        d.pop("source")
+        for key in ("lowest_level", "weight"):
+            d["ranking"].pop(key)
         d["run"] = {"seed": d["run"]["seed"]}
     assert a == b

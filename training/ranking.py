@@ -103,6 +103,20 @@ def load_ladders(metadata: str | Path, image_root: str | Path | None = None) -> 
     return out
 
 
+def from_level(ladders: Sequence[Sequence[Rung]], lowest: int) -> list[list[Rung]]:
+    """Each ladder's rungs at ``lowest`` or above; ladders left with fewer than two rungs are dropped.
+
+    ``lowest`` = 1 ranks distorted versions only: a pristine crop already sits at the top of the
+    scale, so a (pristine, slight) pair can only widen by lowering the slight one, and with it the
+    scale (v13).
+    """
+    out = [[r for r in ladder if r.level >= lowest] for ladder in ladders]
+    out = [ladder for ladder in out if len(ladder) >= 2]
+    if not out:
+        raise LadderError(f"no ladder has two rungs at severity {lowest} or above")
+    return out
+
+
 def draw_pairs(ladders: Sequence[Sequence[Rung]], count: int, seed: int, step: int, process: int = 0) -> list[Pair]:
     """``count`` pairs for one step: a ladder at random, two of its rungs at random, ordered by label."""
     import numpy as np
@@ -152,7 +166,7 @@ class RankingObjective:
         metadata = ladders or Path(section.ladders)
         if metadata.is_dir():
             metadata = metadata / "metadata.jsonl"
-        self.ladders = load_ladders(metadata, section.image_root or None)
+        self.ladders = from_level(load_ladders(metadata, section.image_root or None), section.lowest_level)
         self.pairs_per_step = section.pairs_per_step
         self.sigma = section.sigma
         self.anchor = section.anchor
@@ -222,4 +236,6 @@ def check_section(section: Any) -> list[str]:
         problems.append("ranking.sigma must be > 0 (MOS units)")
     if not (section.anchor >= 0 and math.isfinite(section.anchor)):
         problems.append("ranking.anchor must be >= 0 (0 = off)")
+    if section.lowest_level not in range(0, 5):
+        problems.append("ranking.lowest_level must be 0 (pristine included) .. 4 (the two strongest severities)")
     return problems

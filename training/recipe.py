@@ -217,6 +217,8 @@ class RankingSection:
     #: Weight of the squared error between each ranked image's score and its pseudo-MOS (0 = off):
     #: keeps the pairs' widening margins from moving the whole scale (qplug_training.ranking).
     anchor: float = 0.0
+    #: Lowest severity drawn into a pair: 0 includes the pristine crop, 1 ranks distorted versions only.
+    lowest_level: int = 0
 
 
 @dataclass
