@@ -132,7 +132,8 @@ def test_recipe_section_is_checked() -> None:
     assert recipe.ranking == RankingSection() and not recipe.ranking.ladders  # off unless asked for
     for override, message in (("ranking.pairs_per_step=0", "pairs_per_step"), ("ranking.weight=0", "weight"),
                               ("ranking.sigma=-1", "sigma"), ("ranking.anchor=-0.1", "anchor"),
-                              ("ranking.lowest_level=5", "lowest_level"), ("ranking.lowest_level=-1", "lowest_level")):
+                              ("ranking.lowest_level=5", "lowest_level"), ("ranking.lowest_level=-1", "lowest_level"),
+                              ("ranking.hold_level=-1", "hold_level")):
         with pytest.raises(RecipeError, match=message):
             load_recipe(REPO / "training/recipes/tiny_cpu.toml", ["ranking.ladders=x", override])
 
@@ -146,7 +147,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory):
     return load_backend(model=str(directory), device="cpu", dtype="float32")
 
 
-def _objective(tiny, ladder_dir: Path, pairs: int = 6, anchor: float = 0.0) -> RankingObjective:
+def _objective(tiny, ladder_dir: Path, pairs: int = 6, anchor: float = 0.0,
+               hold_level: float = 0.0) -> RankingObjective:
     from PIL import Image, ImageOps
 
     def load(path: str, mirror: bool) -> Image.Image:
@@ -154,7 +156,7 @@ def _objective(tiny, ladder_dir: Path, pairs: int = 6, anchor: float = 0.0) -> R
             image = im.convert("RGB")
         return ImageOps.mirror(image) if mirror else image
 
-    section = RankingSection(ladders=str(ladder_dir), pairs_per_step=pairs, anchor=anchor)
+    section = RankingSection(ladders=str(ladder_dir), pairs_per_step=pairs, anchor=anchor, hold_level=hold_level)
     return RankingObjective(section, tiny.model, tiny.processor, load, seed=0)
 
 
@@ -280,5 +282,29 @@ def test_the_v15_recipe_is_v13_with_distorted_pairs_at_a_lower_weight() -> None:
         d.pop("source")
         for key in ("lowest_level", "weight"):
             d["ranking"].pop(key)
+        d["run"] = {"seed": d["run"]["seed"]}
+    assert a == b
+
+
+def test_hold_level_adds_the_square_of_the_mean_residual_only(tiny, ladder_dir: Path) -> None:
+    plain, held = _objective(tiny, ladder_dir), _objective(tiny, ladder_dir, hold_level=2.0)
+    with torch.no_grad():
+        base = plain.loss(tiny.model, step=3, process=0, to=lambda v: v)
+        total = held.loss(tiny.model, step=3, process=0, to=lambda v: v)
+        batch, mos = plain.inputs(step=3)
+        values = plain.scores(tiny.model(**batch, use_cache=False).logits[:, -1, :])
+    residual = values - mos
+    assert float(total - base) == pytest.approx(2.0 * float(residual.mean() ** 2), rel=1e-4)
+    # unlike the anchor, images above and below their labels cancel: only the level is held
+    assert float(residual.mean() ** 2) < float((residual ** 2).mean())
+
+
+def test_the_v16_recipe_is_v13_plus_the_held_level_alone() -> None:
+    v13, v16 = (load_recipe(REPO / f"training/recipes/qplug_default_{v}.toml") for v in ("v13", "v16"))
+    assert (v13.ranking.hold_level, v16.ranking.hold_level) == (0.0, 0.1)
+    a, b = v13.to_dict(), v16.to_dict()
+    for d in (a, b):
+        d.pop("source")
+        d["ranking"].pop("hold_level")
         d["run"] = {"seed": d["run"]["seed"]}
     assert a == b

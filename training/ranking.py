@@ -19,6 +19,11 @@ a pristine crop already sits at the top of the scale, so the cheapest way to wid
 slight) margin is to lower both; v13 (ranking alone) ordered colour casts better and lowered every
 pristine crop's score by 0.4-0.7. The anchor holds each version where its label is.
 
+With ``hold_level`` > 0 it adds ``hold_level`` x the square of the step's *mean* residual (score
+minus pseudo-MOS, averaged over the ranked images). Its gradient is the same for every image of the
+step, so it can move the scale back but cannot fit one image's label at another's cost, which is
+what v14's per-image anchor did.
+
 The fidelity loss and the Thurstone pair probability are UNIQUE's (Zhang et al., "Uncertainty-aware
 blind image quality assessment in the laboratory and wild", IEEE TIP 2021), which trains on image
 pairs of one database in the same way; the loss is bounded (a pair the labels barely separate
@@ -170,6 +175,7 @@ class RankingObjective:
         self.pairs_per_step = section.pairs_per_step
         self.sigma = section.sigma
         self.anchor = section.anchor
+        self.hold_level = section.hold_level
         self.seed = seed
         self.processor = processor
         self.load_image = load_image
@@ -220,6 +226,8 @@ class RankingObjective:
         loss = fidelity_loss(model_p, pair_probability(mos[:half] - mos[half:], self.sigma))
         if self.anchor > 0:
             loss = loss + self.anchor * ((values - mos) ** 2).mean()
+        if self.hold_level > 0:
+            loss = loss + self.hold_level * (values - mos).mean() ** 2
         return loss
 
 
@@ -236,6 +244,8 @@ def check_section(section: Any) -> list[str]:
         problems.append("ranking.sigma must be > 0 (MOS units)")
     if not (section.anchor >= 0 and math.isfinite(section.anchor)):
         problems.append("ranking.anchor must be >= 0 (0 = off)")
+    if not (section.hold_level >= 0 and math.isfinite(section.hold_level)):
+        problems.append("ranking.hold_level must be >= 0 (0 = off)")
     if section.lowest_level not in range(0, 5):
         problems.append("ranking.lowest_level must be 0 (pristine included) .. 4 (the two strongest severities)")
     return problems

@@ -217,6 +217,9 @@ class RankingSection:
     #: Weight of the squared error between each ranked image's score and its pseudo-MOS (0 = off):
     #: keeps the pairs' widening margins from moving the whole scale (qplug_training.ranking).
     anchor: float = 0.0
+    #: Weight of the squared mean residual (score - pseudo-MOS) of the step's ranked images (0 = off):
+    #: holds the scale's level with one gradient shared by every image, unlike ``anchor``.
+    hold_level: float = 0.0
     #: Lowest severity drawn into a pair: 0 includes the pristine crop, 1 ranks distorted versions only.
     lowest_level: int = 0
 

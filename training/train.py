@@ -495,7 +495,7 @@ class Trainer:
         if self.ranking is not None:
             r = self.recipe.ranking
             lines.append(f"ranking: {len(self.ranking.ladders)} ladders, {r.pairs_per_step} pairs a step, weight "
-                         f"{r.weight:g}, sigma {r.sigma:g}, anchor {r.anchor:g}"
+                         f"{r.weight:g}, sigma {r.sigma:g}, anchor {r.anchor:g}, hold_level {r.hold_level:g}"
                          + (f", severity {r.lowest_level} and above only" if r.lowest_level else ""))
         lines.extend(self.notes + list(getattr(self.base, "notes", [])))
         return "\n".join(lines)
