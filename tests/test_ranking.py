@@ -249,17 +249,24 @@ def test_the_v13_recipe_is_v12_plus_the_objective_alone() -> None:
     assert same[0] == same[1]
 
 
-def test_the_anchor_adds_the_squared_error_to_each_images_label(tiny, ladder_dir: Path) -> None:
-    plain, anchored = _objective(tiny, ladder_dir), _objective(tiny, ladder_dir, anchor=0.5)
+def _added_by(tiny, ladder_dir: Path, step: int, **term: float) -> tuple[float, "torch.Tensor", "torch.Tensor"]:
+    """What a level term (``anchor=`` or ``hold_level=``) adds to the step's loss, with the step's
+    scores and labels."""
+    plain, with_term = _objective(tiny, ladder_dir), _objective(tiny, ladder_dir, **term)
     with torch.no_grad():
-        base = plain.loss(tiny.model, step=2, process=0, to=lambda v: v)
-        total = anchored.loss(tiny.model, step=2, process=0, to=lambda v: v)
-        batch, mos = plain.inputs(step=2)
+        base = plain.loss(tiny.model, step=step, process=0, to=lambda v: v)
+        total = with_term.loss(tiny.model, step=step, process=0, to=lambda v: v)
+        batch, mos = plain.inputs(step=step)
         values = plain.scores(tiny.model(**batch, use_cache=False).logits[:, -1, :])
-    pairs = draw_pairs(plain.ladders, 6, seed=0, step=2)
+    return float(total - base), values, mos
+
+
+def test_the_anchor_adds_the_squared_error_to_each_images_label(tiny, ladder_dir: Path) -> None:
+    added, values, mos = _added_by(tiny, ladder_dir, step=2, anchor=0.5)
+    pairs = draw_pairs(_objective(tiny, ladder_dir).ladders, 6, seed=0, step=2)
     assert mos.tolist() == pytest.approx([p.better.mos for p in pairs] + [p.worse.mos for p in pairs])
-    assert float(total - base) == pytest.approx(0.5 * float(((values - mos) ** 2).mean()), rel=1e-4)
-    assert float(total - base) > 0.01  # a random model is far from the labels
+    assert added == pytest.approx(0.5 * float(((values - mos) ** 2).mean()), rel=1e-4)
+    assert added > 0.01  # a random model is far from the labels
 
 
 def _same_run_but_ranking(base, other, *keys: str) -> bool:
@@ -288,14 +295,9 @@ def test_the_v15_recipe_is_v13_with_distorted_pairs_at_a_lower_weight() -> None:
 
 
 def test_hold_level_adds_the_square_of_the_mean_residual_only(tiny, ladder_dir: Path) -> None:
-    plain, held = _objective(tiny, ladder_dir), _objective(tiny, ladder_dir, hold_level=2.0)
-    with torch.no_grad():
-        base = plain.loss(tiny.model, step=3, process=0, to=lambda v: v)
-        total = held.loss(tiny.model, step=3, process=0, to=lambda v: v)
-        batch, mos = plain.inputs(step=3)
-        values = plain.scores(tiny.model(**batch, use_cache=False).logits[:, -1, :])
+    added, values, mos = _added_by(tiny, ladder_dir, step=3, hold_level=2.0)
     residual = values - mos
-    assert float(total - base) == pytest.approx(2.0 * float(residual.mean() ** 2), rel=1e-4)
+    assert added == pytest.approx(2.0 * float(residual.mean() ** 2), rel=1e-4)
     # unlike the anchor, images above and below their labels cancel: only the level is held
     assert float(residual.mean() ** 2) < float((residual ** 2).mean())
 

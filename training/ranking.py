@@ -17,7 +17,8 @@ With ``anchor`` > 0 the step also adds ``anchor`` x the mean squared error betwe
 image's score and its pseudo-MOS. Why: the two versions of a pair are nearly the same picture, and
 a pristine crop already sits at the top of the scale, so the cheapest way to widen a (pristine,
 slight) margin is to lower both; v13 (ranking alone) ordered colour casts better and lowered every
-pristine crop's score by 0.4-0.7. The anchor holds each version where its label is.
+pristine crop's score by 0.4-0.7. The anchor pulls each version to its label (v14: at 0.5 its
+gradient took over the clipped step and fitted the training photos' labels; docs/corpus.md).
 
 With ``hold_level`` > 0 it adds ``hold_level`` x the square of the step's *mean* residual (score
 minus pseudo-MOS, averaged over the ranked images). Its gradient is the same for every image of the
