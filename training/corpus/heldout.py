@@ -143,9 +143,57 @@ SET_B: Final[HeldoutSet] = HeldoutSet(
               "Give a quality assessment of this shot."),
 )
 
+#: Set ``c``: written on 2026-12-05, before the question reader (:mod:`qplug_vlm.reader`) was built or
+#: tuned; the reader was tuned looking at sets ``a`` and ``b`` only, so ``c`` is the one that
+#: measures it on words nobody looked at while building it.
+SET_C: Final[HeldoutSet] = HeldoutSet(
+    yes_no={
+        "blur": ("Are the edges in this photo fuzzy?", "Did the camera miss focus on this one?",
+                 "Does this frame look smeared by camera shake?"),
+        "noise": ("Is this frame full of specks?", "Do you spot a sandy texture over this picture?",
+                  "Is this image peppered with tiny dots?"),
+        "compression": ("Does this frame show macroblocking?", "Was this image over-compressed?",
+                        "Is this picture spoiled by codec artifacts?"),
+        "low_resolution": ("Does this image lack resolution?", "Is this frame a low-res picture blown up to size?",
+                           "Do the edges of this image show big visible pixels?"),
+        "underexposure": ("Does this photo need more exposure?", "Is this frame murky and dark?",
+                          "Did the camera let in too little light for this shot?"),
+        "overexposure": ("Are parts of this frame burnt out to white?", "Did this picture get too much exposure?",
+                         "Was too much light let into this image?"),
+        "low_contrast": ("Does this photo look dull and hazy?",
+                         "Are the darks and lights too close together in this picture?", "Does this frame lack punch?"),
+        "colour": ("Are the colours of this frame shifted towards one hue?",
+                   "Do the greys in this image look tinted?", "Are the colours in this photo drab or oversaturated?"),
+        "banding": ("Do the gradients in this frame show contour lines?",
+                    "Is the sky or any smooth area of this picture banded?"),
+    },
+    yes_no_inverted={
+        "blur": ("Would you call this frame razor-sharp?", "Are the fine details of this photo crisp and clear?"),
+        "noise": ("Is this picture clean, with no speckle?",),
+        "compression": ("Is this image free from codec damage?",),
+        "low_resolution": ("Does this picture have plenty of resolution?",),
+        "underexposure": ("Is this photo lit well enough to see its details?",),
+        "overexposure": ("Are the highlights of this image under control?",),
+        "low_contrast": ("Does this frame have deep blacks and bright whites?",),
+        "colour": ("Are the colours of this shot true to life?",),
+        "banding": ("Do the smooth tones of this frame blend without steps?",),
+    },
+    mcq_options={"blur": "blurry", "noise": "noisy", "compression": "compression blocks", "underexposure": "too dim",
+                 "overexposure": "blown highlights", "low_contrast": "flat contrast"},
+    mcq_none="looks fine",
+    mcq_stems=("What is this frame's biggest quality problem?", "Which flaw applies to this photo?",
+               "Name the defect in this image.", "What went wrong with this shot?",
+               "Which of these is the trouble with this frame?", "Pick the most fitting quality label for this image."),
+    describe=("How is the quality of this frame?", "Is there anything wrong with this photo?",
+              "Evaluate this image for a broadcast QC check.", "Comment on the technical side of this frame.",
+              "What would you fix in this picture, if anything?", "Would you approve this shot? Say why.",
+              "Describe what you see in terms of image quality.", "Give this frame a quality verdict with reasons."),
+)
+
 SETS: Final[dict[str, HeldoutSet]] = {
     "a": HeldoutSet(YES_NO, YES_NO_INVERTED, MCQ_OPTIONS, MCQ_NONE, MCQ_STEMS, DESCRIBE),
     "b": SET_B,
+    "c": SET_C,
 }
 
 
