@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Sequence
 from qplug_vlm import reader as vlm_reader
 from qplug_vlm.prompts import DESCRIBE_PROMPT
 
-from .corpus import composed, heldout, phrasing
+from .corpus import composed, heldout, phrasing, questions
 from .corpus.distortions import KINDS
 
 if TYPE_CHECKING:
@@ -37,10 +37,6 @@ if TYPE_CHECKING:
 
 #: Intents other than yes/no, in the head's order after the yes/no classes.
 INTENTS: tuple[str, ...] = ("describe", "what", "mcq", "severity")
-#: Trained wordings asked in place of a yes/no question: the first of each kind's hand-written
-#: direct wordings, the form the model answers best (docs/corpus.md, "Polarity bench": direct
-#: questions 86% right, questions about the fine side 70%).
-ASKED_PER_KIND = 3
 HIDDEN = 256
 #: Share of each yes/no class's examples drawn from :func:`reader_wordings`.
 OWN_SHARE = 0.4
@@ -50,7 +46,7 @@ def yes_no_pool(kind: str, points_to_defect: bool) -> list[str]:
     """Every training wording about ``kind`` whose "yes" means the defect is there (or, if not, that it is not)."""
     if points_to_defect:
         pool = (composed.yes_no_wordings(kind, broad=True) + composed.negated_yes_no_wordings(kind, fine=False)
-                + phrasing.YES_NO[kind])
+                + phrasing.YES_NO[kind] + questions.canonical_questions()[kind])
     else:
         pool = (composed.yes_no_wordings(kind, fine=True, broad=True) + composed.negated_yes_no_wordings(kind, fine=True)
                 + phrasing.YES_NO_INVERTED.get(kind, ()))
@@ -75,7 +71,9 @@ GOOD_TOPICS: dict[str, tuple[str, ...]] = {
     "overexposure": ("highlight detail", "detail in the bright areas", "tone in the highlights"),
     "low_contrast": ("contrast", "deep blacks", "tonal range"),
     "colour": ("colour accuracy", "colour balance", "white balance", "natural colour"),
-    "banding": ("smooth gradients", "smooth tonal transitions"),
+    # Not "smooth gradients": the corpus asks "Do the smooth gradients in this image show banding?",
+    # where they are the place the defect is looked for, not the good thing itself.
+    "banding": ("gradient smoothness", "smoothness in the tonal transitions"),
 }
 BAD_TOPICS: dict[str, tuple[str, ...]] = {
     "blur": ("blur", "softness", "motion blur", "camera shake"),
@@ -128,6 +126,10 @@ def reader_wordings(kind: str, points_to_defect: bool) -> list[str]:
 
 
 def intent_pool(intent: str) -> list[str]:
+    return sorted(set(_intent_pool(intent)) | set(questions.canonical_questions()[intent]))
+
+
+def _intent_pool(intent: str) -> Sequence[str]:
     if intent == "describe":
         pool: Sequence[str] = composed.describe_prompts(broad=True) + phrasing.DESCRIBE
     elif intent == "what":
@@ -138,7 +140,7 @@ def intent_pool(intent: str) -> list[str]:
         pool = tuple(s for kind in KINDS for s in composed.severity_stems(kind))
     else:
         raise ValueError(intent)
-    return sorted(set(pool))
+    return pool
 
 
 def classes() -> list[str]:
@@ -150,12 +152,14 @@ def examples(per_class: int, seed: int) -> tuple[list[str], list[int]]:
     rng = random.Random(seed)
     texts: list[str] = []
     labels: list[int] = []
-    pools = [(yes_no_pool(kind, side == "defect"), reader_wordings(kind, side == "defect"))
-             for kind, side in (c.split(":") for c in classes())]
-    pools += [(intent_pool(intent), []) for intent in INTENTS]
-    for label, (pool, own) in enumerate(pools):
+    canonical = questions.canonical_questions()
+    pools = [(yes_no_pool(kind, side == "defect"), reader_wordings(kind, side == "defect"),
+              canonical[kind] if side == "defect" else ()) for kind, side in (c.split(":") for c in classes())]
+    pools += [(intent_pool(intent), [], canonical[intent]) for intent in INTENTS]
+    for label, (pool, own, always) in enumerate(pools):
         k_own = min(int(per_class * OWN_SHARE), len(own)) if own else 0
-        chosen = rng.sample(pool, min(per_class - k_own, len(pool))) + rng.sample(own, k_own)
+        # The corpus's own wordings always: the model has seen them most, and so will users' scripts.
+        chosen = rng.sample(pool, min(per_class - k_own, len(pool))) + rng.sample(own, k_own) + list(always)
         texts += chosen
         labels += [label] * len(chosen)
     return texts, labels
@@ -166,7 +170,7 @@ def config() -> vlm_reader.ReaderConfig:
     options[vlm_reader.NOTHING] = composed.NOTHING_OPTIONS
     options[vlm_reader.NOT_LISTED] = composed.NOT_LISTED_OPTIONS
     return vlm_reader.ReaderConfig(yes_no_classes=tuple(classes()), intents=INTENTS,
-                                   yes_no={kind: phrasing.YES_NO[kind][:ASKED_PER_KIND] for kind in KINDS},
+                                   yes_no={kind: questions.canonical_questions()[kind] for kind in KINDS},
                                    options=options, describe_prompt=DESCRIBE_PROMPT)
 
 

@@ -120,6 +120,18 @@ _TYPE_NOUN: dict[str, str] = {
 _WHAT_QUESTIONS = ("What is the main distortion in this image?",
                    "What is the most noticeable distortion in this image?",
                    "What degrades the quality of this image the most?")
+
+
+def canonical_questions() -> dict[str, tuple[str, ...]]:
+    """The questions every corpus asks when it asks in its own words (``paraphrase_share`` of 0 asks
+    only these): per kind the yes/no ones (yes = the defect), then ``mcq``, ``severity``, ``what`` and
+    ``describe``. The model has seen these most; the question reader asks them for it."""
+    out = dict(_YN_QUESTIONS)
+    out.update(mcq=_MCQ_QUESTIONS, severity=tuple(_SEVERITY_QUESTIONS.values()), what=_WHAT_QUESTIONS,
+               describe=(DESCRIBE_PROMPT.format(medium="image"),))
+    return out
+
+
 # The converter's distortion answers, replaced by ours (see the module docstring).
 _DROP_PREFIXES = ("The most noticeable distortion is", "There is no noticeable distortion")
 
