@@ -195,24 +195,32 @@ def test_remote_describer_and_asker_equal_local_ones_with_the_shipped_model():
     questions = [("Is this image blurry?", ["yes", "no"]),
                  ("Which distortion is most visible?", ["noise", "blur", "compression", "none"]),
                  ("What is the main problem of this image?", None)]
+    questions += [("Is the picture crisp?", ["yes", "no"]),  # read, the reader asks the other way round
+                  ("Which problem does this image have?", ["grainy specks", "out of focus", "looks fine"])]
     with Running(backend.DEFAULT_MODEL_DIR) as running:
         describer = remote.describer(endpoint=running.url, retries=0, max_new_tokens=24)
         asker = remote.asker(endpoint=running.url, retries=0, max_new_tokens=12)
+        # The shipped model's reader, here, reading for the server's copy of that model.
+        read = remote.asker(endpoint=running.url, retries=0, max_new_tokens=12, reader=str(backend.DEFAULT_MODEL_DIR))
         assert describer.window == asker.window == "detail"
         try:
             local = local_describer.build(device="cpu", max_new_tokens=24).describe(frames)
             assert describer.describe(frames) == local  # greedy: the same words
-            # A remote asker sends questions as written: the question reader lives beside the model.
-            mine = local_asker.build(device="cpu", max_new_tokens=12, reader="off")
-            for question, choices in questions:
-                expected, got = mine.ask(frames, question, choices), asker.ask(frames, question, choices)
-                for want, have in zip(expected, got):
-                    assert have.text == want.text and have.choice == want.choice
-                    for option, p in (want.probabilities or {}).items():  # every letter is in the top 20 here
-                        assert have.probabilities[option] == pytest.approx(p, abs=1e-4)
+            # A remote asker sends questions as written unless reader= names a reader's directory.
+            pairs = [(local_asker.build(device="cpu", max_new_tokens=12, reader="off"), asker),
+                     (local_asker.build(device="cpu", max_new_tokens=12), read)]
+            for mine, theirs in pairs:
+                for question, choices in questions:
+                    expected, got = mine.ask(frames, question, choices), theirs.ask(frames, question, choices)
+                    for want, have in zip(expected, got):
+                        assert have.text == want.text and have.choice == want.choice
+                        for option, p in (want.probabilities or {}).items():  # every letter is in the top 20 here
+                            assert have.probabilities[option] == pytest.approx(p, abs=1e-4)
+            assert read.reader is not None and asker.reader is None
         finally:
             describer.close()
             asker.close()
+            read.close()
 
 
 def test_cli_endpoint_runs_every_model_component_remotely(tmp_path):

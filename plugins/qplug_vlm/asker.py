@@ -32,7 +32,7 @@ from .choices import (DEFAULT_OPTION_ORDER, best_option, check_choices, check_op
                       pooled_probabilities)
 from .images import DEFAULT_MAX_SIDE, model_image, resolve_window
 from .prompts import LETTERS, is_yes_no, mcq_prompt
-from .reader import READER_MODES, Reading, reader_for
+from .reader import Reading, check_reader_option, reader_for
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -51,8 +51,8 @@ class Asker:
         most detail, as the level scorers place it; ``centre``; ``detail``).
     :param option_order: ``auto`` (every rotation of lettered options, pooled, unless they are an
         ordered scale in order), ``rotate`` (always) or ``given`` (:mod:`.choices`).
-    :param reader: ``auto`` (read questions with the model's question reader when it ships one) or
-        ``off`` (:mod:`.reader`).
+    :param reader: ``auto`` (read questions with the model's question reader when it ships one),
+        ``off``, or a directory whose reader to use (:mod:`.reader`).
     """
 
     def __init__(self, backend: "Backend", settings: GenerationSettings = GenerationSettings(),
@@ -60,8 +60,7 @@ class Asker:
                  letters: bool = False, window: str = "auto", option_order: str = DEFAULT_OPTION_ORDER,
                  reader: str = "auto") -> None:
         check_option_order(option_order)
-        if reader not in READER_MODES:
-            raise UsageError(f"reader must be one of {', '.join(READER_MODES)}, not {reader!r}")
+        check_reader_option(reader)
         self.reader_mode = reader
         self.backend = backend
         self.window = resolve_window(window, backend.native_crop, 1, backend.name)
@@ -196,7 +195,7 @@ def build(*, max_new_tokens: int = 64, do_sample: bool = False, temperature: flo
         return remote.asker(max_new_tokens=max_new_tokens, do_sample=do_sample,  # type: ignore[return-value]
                             temperature=temperature, top_p=top_p, seed=seed, image_max_side=image_max_side,
                             pad_square=pad_square, letters=letters, window=window, option_order=option_order,
-                            **load_options)
+                            reader=reader, **load_options)
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
                                   top_p=top_p, seed=seed)

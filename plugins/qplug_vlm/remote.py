@@ -18,6 +18,11 @@ The ``vlm`` describer and asker take the same ``endpoint`` option (:class:`Remot
 sampling is asked for); a multiple-choice answer is read from the top log-probabilities of the
 option letters (of "Yes"/"No" for a yes/no question) after the same prompt the local asker renders.
 
+A question reader (:mod:`.reader`) lives beside the model, and an OpenAI-compatible request carries
+only the rendered prompt, so remote questions go as written unless ``reader=`` names a directory
+with the server's model's reader (qplug's default model's own: the asker then sends the wordings
+the local asker would).
+
 Options: ``endpoint``, ``endpoint_model`` (``$QPLUG_ENDPOINT_MODEL``; default: the server's first
 model), ``api_key`` (``$OPENAI_API_KEY``), ``concurrency`` (requests in flight, default 8),
 ``timeout`` (seconds per request, default 60), ``retries`` (on 429, 5xx, timeouts and refused
@@ -41,6 +46,7 @@ from .choices import (DEFAULT_OPTION_ORDER, best_option, check_choices, check_op
 from .images import DEFAULT_MAX_SIDE, check_window, model_image, placed_window, resolve_window, with_window
 from .presets import Preset, level_method, select
 from .prompts import DESCRIBE_PROMPT, LETTERS, MEDIA, ScoringMethod, check_choice, is_yes_no, mcq_prompt
+from .reader import Reading
 
 if TYPE_CHECKING:
     from qplug.types import Frame
@@ -246,10 +252,14 @@ class RemoteDescriber:
 
     def __init__(self, server: Endpoint, prompt: str | None = None, medium: str = "image", max_new_tokens: int = 160,
                  do_sample: bool = False, temperature: float = 1.0, top_p: float | None = None,
-                 seed: int | None = None, image_max_side: int | None = DEFAULT_MAX_SIDE, window: str = "auto") -> None:
+                 seed: int | None = None, image_max_side: int | None = DEFAULT_MAX_SIDE, window: str = "auto",
+                 reader: str = "auto") -> None:
         check_choice("medium", medium, MEDIA)
         self.server = server
         self.window = server.place(window)
+        question_reader = _reader(reader)
+        if prompt is not None and question_reader is not None:
+            prompt = (question_reader.read(prompt, None).asked or (prompt,))[0]
         self.prompt = (prompt or DESCRIBE_PROMPT).replace("{medium}", medium)
         self.options = _generation_options(max_new_tokens, do_sample, temperature, top_p, seed)
         self.image_max_side = image_max_side
@@ -278,8 +288,9 @@ class RemoteAsker:
     def __init__(self, server: Endpoint, max_new_tokens: int = 64, do_sample: bool = False, temperature: float = 1.0,
                  top_p: float | None = None, seed: int | None = None,
                  image_max_side: int | None = DEFAULT_MAX_SIDE, letters: bool = False, window: str = "auto",
-                 option_order: str = DEFAULT_OPTION_ORDER) -> None:
+                 option_order: str = DEFAULT_OPTION_ORDER, reader: str = "auto") -> None:
         check_option_order(option_order)
+        self.reader = _reader(reader)
         self.server = server
         self.window = server.place(window)
         self.options = _generation_options(max_new_tokens, do_sample, temperature, top_p, seed)
@@ -294,16 +305,22 @@ class RemoteAsker:
             options = tuple(choices)
             check_choices(options)
         images = [self.server.image(frame, self.image_max_side, self.window) for frame in frames]
+        reading = self.reader.read(question, options if choices is not None else None) if self.reader else Reading()
         if choices is None:
+            text = reading.asked[0].replace("{medium}", "image") if reading.asked else question.strip()
             return self.server.map(
-                lambda image: Answer(text=_content(self.server.complete(_user(image, question.strip()), **self.options))),
-                images)
+                lambda image: Answer(text=_content(self.server.complete(_user(image, text), **self.options))), images)
         if not self.letters and is_yes_no(options):
             words = tuple("Yes" if option.strip().lower() == "yes" else "No" for option in options)
-            asked = [(options, question.strip(), words)]
+            # As the local asker: the reader's wordings, "Yes"/"No" swapped when the question points the other way.
+            flipped = words if reading.points_to_defect else words[::-1]
+            asked = ([(options, q, flipped) for q in reading.asked] if reading.asked
+                     else [(options, question.strip(), words)])
         else:
-            asked = [(order, mcq_prompt(question, order), tuple(LETTERS[:len(order)]))
-                     for order in option_orders(options, self.option_order)]
+            shown = reading.options or options
+            back = dict(zip(shown, options))
+            asked = [(tuple(back[o] for o in order), mcq_prompt(question, order), tuple(LETTERS[:len(order)]))
+                     for order in option_orders(shown, self.option_order)]
         scores = self.server.map(lambda pair: self._letter_logprobs(images[pair[0]], *asked[pair[1]][1:]),
                                  [(i, k) for i in range(len(images)) for k in range(len(asked))])
         answers = []
@@ -331,6 +348,15 @@ class RemoteAsker:
 
     def close(self) -> None:
         self.server.close()
+
+
+def _reader(mode: str) -> Any:
+    """The reader a remote component uses: none for ``auto`` / ``off`` (the model is not here), else
+    the one in directory ``mode``."""
+    from .reader import check_reader_option, reader_for
+
+    check_reader_option(mode)
+    return None if mode in ("auto", "off") else reader_for("", mode)
 
 
 def _user(image: Any, text: str) -> list[dict[str, Any]]:
