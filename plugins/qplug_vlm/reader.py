@@ -134,7 +134,10 @@ class Encoder:
 
     def __init__(self, path: Path | None = None) -> None:
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        # qplug draws its own progress; a loading bar on stderr would garble `qplug ask`'s lines.
+        hf_logging.disable_progress_bar()
         directory = path if path is not None else encoder_directory()
         self.tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
         self.model = AutoModel.from_pretrained(directory, local_files_only=True, use_safetensors=True).eval()
