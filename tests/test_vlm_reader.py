@@ -166,3 +166,32 @@ def test_training_the_head_is_deterministic_and_fits_its_examples(tmp_path, enco
     assert first["train_accuracy"] > 0.9
     trained = reader.load_reader(tmp_path / "a", encoder)
     assert trained.config.yes_no_classes == tuple(training_reader.classes())
+
+
+def test_qplug_ask_reads_questions_for_the_shipped_model(tmp_path):
+    """End to end through the CLI on the shipped model: a question about the fine side is answered
+    with the opposite probabilities of the question about the defect, the loading leaves stderr
+    clean, and ``--option vlm.reader=off`` asks as written."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(4)
+    Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(tmp_path / "noisy.png")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("QPLUG_MODEL", None)
+
+    def ask(question, *extra):
+        out = tmp_path / f"{len(list(tmp_path.iterdir()))}.jsonl"
+        result = subprocess.run([sys.executable, "-m", "qplug", "ask", tmp_path / "noisy.png", question, "--choices",
+                                 "yes", "no", "--out", out, *extra], capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert "Loading weights" not in result.stderr and "Traceback" not in result.stderr
+        frame = next(json.loads(line) for line in out.read_text().splitlines() if '"type":"frame"' in line)
+        return frame["answers"]["vlm"]["probabilities"]
+
+    defect, fine = ask("Is the picture blurred?"), ask("Is the picture crisp?")
+    assert fine["yes"] == pytest.approx(defect["no"], abs=1e-6)
+    assert ask("Is the picture crisp?", "--option", "vlm.reader=off")["yes"] != pytest.approx(fine["yes"], abs=1e-6)
