@@ -32,7 +32,7 @@ from .choices import (DEFAULT_OPTION_ORDER, best_option, check_choices, check_op
                       pooled_probabilities)
 from .images import DEFAULT_MAX_SIDE, model_image, resolve_window
 from .prompts import LETTERS, is_yes_no, mcq_prompt
-from .reader import Reading, check_reader_option, reader_for
+from .reader import QuestionReader, Reading, check_reader_option, reader_for
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -62,6 +62,7 @@ class Asker:
         check_option_order(option_order)
         check_reader_option(reader)
         self.reader_mode = reader
+        self._reader: list[QuestionReader | None] = []  # resolved on the first question, then kept
         self.backend = backend
         self.window = resolve_window(window, backend.native_crop, 1, backend.name)
         self.letters = letters
@@ -101,10 +102,15 @@ class Asker:
 
     def reading(self, question: str, choices: Sequence[str] | None = None) -> Reading:
         """What the model's question reader makes of the question (nothing to change without a reader)."""
-        if self.reader_mode == "off" or not question.strip():
+        reader = self._question_reader()
+        if reader is None or not question.strip():
             return Reading()
-        reader = reader_for(self.backend.name, self.reader_mode)
-        return reader.read(question, choices) if reader is not None else Reading()
+        return reader.read(question, choices)
+
+    def _question_reader(self) -> QuestionReader | None:
+        if not self._reader:
+            self._reader.append(reader_for(self.backend.name, self.reader_mode))
+        return self._reader[0]
 
     def prompts(self, question: str, choices: Sequence[str]) -> list[tuple[tuple[str, ...], str, list[int]]]:
         """(options in the order offered, prompt, answer token ids) for each prompt the question is asked
@@ -116,9 +122,9 @@ class Asker:
             reworded = [self._prompt(asked, options) for asked in reading.asked]
             if all(plain for _, _, plain in reworded):
                 # The user's "yes" is the trained question's "no" when the question points the other way.
-                return [(options, text, ids if reading.points_to_defect else ids[::-1]) for text, ids, _ in reworded]
+                return [(options, text, list(reading.answer_words((ids[0], ids[1])))) for text, ids, _ in reworded]
         if reading.options:
-            back = dict(zip(reading.options, options))
+            back = reading.in_user_words(options)
             return [(tuple(back[o] for o in order), text, ids)
                     for order, text, ids in self._as_written(question, reading.options)]
         return self._as_written(question, options)
@@ -143,9 +149,9 @@ class Asker:
             return []
         if choices is None:
             text, _ = self.prompt(question)
-            reading = self.reading(question)
-            if reading.asked:
-                text, _ = self.prompt(reading.asked[0].replace("{medium}", "image"))
+            reader = self._question_reader()
+            if reader is not None:
+                text, _ = self.prompt(reader.free_prompt(question).replace("{medium}", "image"))
         else:
             self.prompts(question, choices)  # a bad question or choice list fails before any image work
         images = [model_image(frame, self.window, self.backend.native_crop, self.image_max_side, self.pad_fill)

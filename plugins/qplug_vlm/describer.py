@@ -40,7 +40,7 @@ class Describer:
         if prompt is not None:
             question_reader = reader_for(backend.name, reader)
             if question_reader is not None:
-                prompt = (question_reader.read(prompt, None).asked or (prompt,))[0]
+                prompt = question_reader.free_prompt(prompt)
         self.prompt = backend.render((prompt or DESCRIBE_PROMPT).replace("{medium}", medium))
         self.settings = settings
         self.image_max_side = image_max_side

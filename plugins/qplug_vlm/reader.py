@@ -128,6 +128,15 @@ class Reading:
     def rewords(self) -> bool:
         return bool(self.asked) or bool(self.options)
 
+    def answer_words(self, words: tuple[str, str]) -> tuple[str, str]:
+        """The trained question's answer words for the user's pair ("Yes"/"No" in the user's order):
+        swapped when the question points the other way, so the user's "yes" is read from "No"."""
+        return words if self.points_to_defect else (words[1], words[0])
+
+    def in_user_words(self, choices: Sequence[str]) -> dict[str, str]:
+        """Each asked option (:attr:`options`) -> the user's option it stands for."""
+        return dict(zip(self.options, choices))
+
 
 class Encoder:
     """all-MiniLM-L6-v2 from its package (or a directory): token features and sentence embeddings."""
@@ -214,6 +223,11 @@ class QuestionReader:
             return torch.softmax(hidden @ self.head["w2"].T + self.head["b2"], dim=-1)
 
     # -- readings ----------------------------------------------------------------------------------
+
+    def free_prompt(self, question: str) -> str:
+        """The prompt to generate from for a question without choices: the trained description prompt
+        (``{medium}`` left to fill) when the head reads a request for a description, else the question."""
+        return (self.read(question, None).asked or (question,))[0]
 
     def read(self, question: str, choices: Sequence[str] | None) -> Reading:
         """What to ask the model instead of ``question`` (with ``choices``), cached per question."""

@@ -259,7 +259,7 @@ class RemoteDescriber:
         self.window = server.place(window)
         question_reader = _reader(reader)
         if prompt is not None and question_reader is not None:
-            prompt = (question_reader.read(prompt, None).asked or (prompt,))[0]
+            prompt = question_reader.free_prompt(prompt)
         self.prompt = (prompt or DESCRIBE_PROMPT).replace("{medium}", medium)
         self.options = _generation_options(max_new_tokens, do_sample, temperature, top_p, seed)
         self.image_max_side = image_max_side
@@ -305,20 +305,20 @@ class RemoteAsker:
             options = tuple(choices)
             check_choices(options)
         images = [self.server.image(frame, self.image_max_side, self.window) for frame in frames]
-        reading = self.reader.read(question, options if choices is not None else None) if self.reader else Reading()
         if choices is None:
-            text = reading.asked[0].replace("{medium}", "image") if reading.asked else question.strip()
+            text = self.reader.free_prompt(question).replace("{medium}", "image") if self.reader else question.strip()
             return self.server.map(
                 lambda image: Answer(text=_content(self.server.complete(_user(image, text), **self.options))), images)
+        reading = self.reader.read(question, options) if self.reader else Reading()
         if not self.letters and is_yes_no(options):
-            words = tuple("Yes" if option.strip().lower() == "yes" else "No" for option in options)
-            # As the local asker: the reader's wordings, "Yes"/"No" swapped when the question points the other way.
-            flipped = words if reading.points_to_defect else words[::-1]
-            asked = ([(options, q, flipped) for q in reading.asked] if reading.asked
+            yes_no = tuple("Yes" if option.strip().lower() == "yes" else "No" for option in options)
+            words = (yes_no[0], yes_no[1])
+            # As the local asker: the reader's wordings, read from the trained question's answer words.
+            asked = ([(options, q, reading.answer_words(words)) for q in reading.asked] if reading.asked
                      else [(options, question.strip(), words)])
         else:
             shown = reading.options or options
-            back = dict(zip(shown, options))
+            back = reading.in_user_words(options) if reading.options else dict(zip(options, options))
             asked = [(tuple(back[o] for o in order), mcq_prompt(question, order), tuple(LETTERS[:len(order)]))
                      for order in option_orders(shown, self.option_order)]
         scores = self.server.map(lambda pair: self._letter_logprobs(images[pair[0]], *asked[pair[1]][1:]),
