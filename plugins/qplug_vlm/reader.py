@@ -139,25 +139,28 @@ class Reading:
 
 
 class Encoder:
-    """all-MiniLM-L6-v2 from its package (or a directory): token features and sentence embeddings."""
+    """all-MiniLM-L6-v2 from its package (or a directory): token features and sentence embeddings.
+
+    Run by :mod:`qplug_vlm.native.bert` (plain torch and ``tokenizers``), not transformers, whose import
+    alone would add 2-3 s to the first question."""
 
     def __init__(self, path: Path | None = None) -> None:
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+        from .native.bert import BertTokenizer, load_bert
 
-        # qplug draws its own progress; a loading bar on stderr would garble `qplug ask`'s lines.
-        hf_logging.disable_progress_bar()
         directory = path if path is not None else encoder_directory()
-        self.tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-        self.model = AutoModel.from_pretrained(directory, local_files_only=True, use_safetensors=True).eval()
+        try:
+            self.tokenizer = BertTokenizer(directory / "tokenizer.json", MAX_TOKENS)
+            self.model = load_bert(directory)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise UsageError(f"the question reader's encoder at {directory} cannot be loaded: {exc}") from exc
 
     def _states(self, texts: Sequence[str]) -> tuple[Any, "torch.Tensor"]:
         import torch
 
-        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+        ids, mask = self.tokenizer(texts)
         with torch.inference_mode():
-            states = self.model(**batch, output_hidden_states=True).hidden_states
-        return states, batch["attention_mask"].unsqueeze(-1).to(states[0].dtype)
+            states = self.model(ids, mask)
+        return states, mask.unsqueeze(-1).to(states[0].dtype)
 
     def features(self, texts: Sequence[str], batch_size: int = 128) -> "torch.Tensor":
         """Per text: mean and max of the token states of each :data:`FEATURE_LAYERS` layer, then [CLS]."""
@@ -185,7 +188,7 @@ class Encoder:
 
     @property
     def width(self) -> int:
-        return int(self.model.config.hidden_size)
+        return self.model.width
 
 
 def encoder_directory() -> Path:
