@@ -190,10 +190,56 @@ SET_C: Final[HeldoutSet] = HeldoutSet(
               "Describe what you see in terms of image quality.", "Give this frame a quality verdict with reasons."),
 )
 
+#: Set ``d``: written on 2026-12-06, before the question reader's generic-question reading was built;
+#: nobody looked at the reader's or the model's answers to these words while building anything.
+SET_D: Final[HeldoutSet] = HeldoutSet(
+    yes_no={
+        "blur": ("Can you make out fine detail, or is it all soft?", "Is the subject of this frame out of focus?",
+                 "Has motion smudged this photo?"),
+        "noise": ("Does this frame have a noisy look, like a high-gain camera?", "Is there visible grain in the shadows here?",
+                  "Are there speckles across the flat parts of this image?"),
+        "compression": ("Do you see blocking from the encoder in this frame?", "Has a low bitrate damaged this picture?",
+                        "Are there JPEG blocks in this photo?"),
+        "low_resolution": ("Does this frame look stretched from a smaller size?", "Is this picture soft and pixelly from upscaling?",
+                           "Are there staircase edges in this image?"),
+        "underexposure": ("Is this shot too dark overall?", "Are the shadows of this picture crushed?",
+                          "Is this frame dim, as if shot at dusk with no light?"),
+        "overexposure": ("Is this shot too bright overall?", "Has the sky in this picture lost its detail to white?",
+                         "Are the whites of this frame clipped?"),
+        "low_contrast": ("Is this picture milky, as if shot through fog?", "Is the tonal range of this frame compressed?",
+                         "Are the blacks in this image lifted to grey?"),
+        "colour": ("Is there a green or magenta tint in this frame?", "Do skin tones or greys look the wrong colour here?",
+                   "Has the saturation of this picture been pushed or pulled too far?"),
+        "banding": ("Are there stripes in the smooth gradients of this frame?", "Do the soft tones of this photo break into rings?"),
+    },
+    yes_no_inverted={
+        "blur": ("Would you say this picture isn't sharp?", "Is everything in this photo pin-sharp?"),
+        "noise": ("Is this frame clean, without grain?", "Does this frame look noise-free?"),
+        "compression": ("Does this picture look like a high-bitrate master?",),
+        "low_resolution": ("Is this frame full resolution, with crisp pixels?",),
+        "underexposure": ("Is the exposure of this shot bright enough?",),
+        "overexposure": ("Do the whites of this frame keep texture?",),
+        "low_contrast": ("Is there a good spread from black to white in this frame?",),
+        "colour": ("Are the colours of this frame neutral and accurate?",),
+        "banding": ("Is the sky in this photo a seamless gradient?",),
+    },
+    mcq_options={"blur": "soft focus", "noise": "speckled", "compression": "codec artifacts", "underexposure": "underlit",
+                 "overexposure": "clipped highlights", "low_contrast": "hazy"},
+    mcq_none="nothing wrong",
+    mcq_stems=("Which issue stands out in this frame?", "What is the main flaw you see here?",
+               "Select the defect that best fits this picture.", "Which of these troubles this shot?",
+               "If you had to name one flaw in this photo, which would it be?", "What lets this photo down the most?"),
+    describe=("Does this picture have any problems?", "Tell me what you think of the image quality here.",
+              "Write QC notes for this frame.", "Is this frame fit for broadcast? Explain.",
+              "What are the strengths and weaknesses of this photo's quality?", "Any defects in this shot?",
+              "Walk me through the technical quality of this image.", "How clean is this picture?"),
+)
+
 SETS: Final[dict[str, HeldoutSet]] = {
     "a": HeldoutSet(YES_NO, YES_NO_INVERTED, MCQ_OPTIONS, MCQ_NONE, MCQ_STEMS, DESCRIBE),
     "b": SET_B,
     "c": SET_C,
+    "d": SET_D,
 }
 
 
