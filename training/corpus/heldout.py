@@ -195,7 +195,9 @@ SET_C: Final[HeldoutSet] = HeldoutSet(
 SET_D: Final[HeldoutSet] = HeldoutSet(
     yes_no={
         "blur": ("Can you make out fine detail, or is it all soft?", "Is the subject of this frame out of focus?",
-                 "Has motion smudged this photo?"),
+                 "Has motion smudged this photo?",
+                 # "Yes" means blurred: a fine word negated points at the defect.
+                 "Would you say this picture isn't sharp?"),
         "noise": ("Does this frame have a noisy look, like a high-gain camera?", "Is there visible grain in the shadows here?",
                   "Are there speckles across the flat parts of this image?"),
         "compression": ("Do you see blocking from the encoder in this frame?", "Has a low bitrate damaged this picture?",
@@ -213,7 +215,7 @@ SET_D: Final[HeldoutSet] = HeldoutSet(
         "banding": ("Are there stripes in the smooth gradients of this frame?", "Do the soft tones of this photo break into rings?"),
     },
     yes_no_inverted={
-        "blur": ("Would you say this picture isn't sharp?", "Is everything in this photo pin-sharp?"),
+        "blur": ("Is everything in this photo pin-sharp?",),
         "noise": ("Is this frame clean, without grain?", "Does this frame look noise-free?"),
         "compression": ("Does this picture look like a high-bitrate master?",),
         "low_resolution": ("Is this frame full resolution, with crisp pixels?",),
@@ -235,11 +237,58 @@ SET_D: Final[HeldoutSet] = HeldoutSet(
               "Walk me through the technical quality of this image.", "How clean is this picture?"),
 )
 
+#: Set ``e``: written on 2026-12-06 after set d's yes/no readings had been looked at (one of its
+#: labels was mended then: a negated fine word was filed on the fine side), before the reader's
+#: ensemble of heads was tried; nobody looked at answers to these words while building anything.
+SET_E: Final[HeldoutSet] = HeldoutSet(
+    yes_no={
+        "blur": ("Is the lens focus soft on this shot?", "Are the outlines in this frame smudgy?",
+                 "Does this picture suffer from shake?"),
+        "noise": ("Would you call the texture of this frame gritty?", "Does this photo show digital noise in dark regions?",
+                  "Is there fizz or snow over this picture?"),
+        "compression": ("Is this frame blocky from streaming?", "Are there compression smudges on this photo?",
+                        "Did the encoder eat the detail in this picture?"),
+        "low_resolution": ("Is this frame blown up from a thumbnail?", "Does this photo look low resolution?",
+                           "Are the pixels of this image visible as squares?"),
+        "underexposure": ("Is this picture darker than it should be?", "Does this frame look underlit?",
+                          "Is detail lost in the blacks of this photo?"),
+        "overexposure": ("Is this picture brighter than it should be?", "Are the light areas of this frame clipped?",
+                         "Is this photo washed out by too much exposure?"),
+        "low_contrast": ("Does this image look foggy and flat?", "Is there too little contrast in this frame?",
+                         "Do the shadows and highlights of this photo look alike?"),
+        "colour": ("Does this picture have a colour cast?", "Are the hues of this frame unnatural?",
+                   "Do the colours of this photo look bleached or garish?"),
+        "banding": ("Has this picture been posterised in its smooth areas?", "Can you see bands in the sky of this frame?"),
+    },
+    yes_no_inverted={
+        "blur": ("Is this picture in sharp focus?",),
+        "noise": ("Are the flat areas of this frame smooth and clean?",),
+        "compression": ("Has this photo escaped any blockiness from encoding?",),
+        "low_resolution": ("Does this frame hold full detail, with no upscaling softness?",),
+        "underexposure": ("Can you see into the shadows of this picture?",),
+        "overexposure": ("Is the brightness of this frame under control?",),
+        "low_contrast": ("Does this photo look punchy and contrasty?",),
+        "colour": ("Are the colours of this picture right?",),
+        "banding": ("Do the gradients of this frame look continuous?",),
+    },
+    mcq_options={"blur": "unsharp", "noise": "grain", "compression": "blockiness", "underexposure": "dark",
+                 "overexposure": "bright", "low_contrast": "dull"},
+    mcq_none="none of the above",
+    mcq_stems=("Which one fits this frame?", "What is the issue here?", "The main defect of this photo is:",
+               "Which problem is most visible in this picture?", "Classify the flaw in this frame.",
+               "Which description matches this image's quality problem?"),
+    describe=("Is this frame OK to ship?", "Say how this shot holds up technically.",
+              "What's your take on this image's quality?", "Does anything spoil this picture?",
+              "Give me a QC report on this frame.", "Explain the quality of this photo.",
+              "List any visual problems in this picture.", "How would a picture editor judge this frame?"),
+)
+
 SETS: Final[dict[str, HeldoutSet]] = {
     "a": HeldoutSet(YES_NO, YES_NO_INVERTED, MCQ_OPTIONS, MCQ_NONE, MCQ_STEMS, DESCRIBE),
     "b": SET_B,
     "c": SET_C,
     "d": SET_D,
+    "e": SET_E,
 }
 
 
