@@ -68,6 +68,8 @@ def test_no_training_example_of_the_reader_is_a_heldout_wording() -> None:
     own = [q for k in training_reader.GOOD_TOPICS for d in (True, False) for q in training_reader.reader_wordings(k, d)]
     assert not [q for q in own if training_reader.near_form(q) in near]
     assert training_reader.near_form("Has this frame lost its sharpness?") in near  # the check can fail
+    assert not [q for q in training_reader.generic_wordings() if training_reader.near_form(q) in near]
+    assert training_reader.near_form("Is there anything wrong with this frame?") in near  # set c's, left out
     # Every kind's own wordings say the same topic both ways: the answer is in what is said of it.
     defect, fine = training_reader.reader_wordings("colour", True), training_reader.reader_wordings("colour", False)
     assert "Is the white balance of this photo wrong?" in defect and "Is the white balance of this photo right?" in fine
@@ -100,6 +102,18 @@ def test_the_shipped_reader_matches_options_and_description_requests(shipped) ->
     assert not shipped.read("How strong is the blur?", ("none", "slight", "moderate", "strong")).rewords
     assert shipped.read(phrasing.DESCRIBE[1], None).asked == (shipped.config.describe_prompt,)
     assert not shipped.read(phrasing.WHAT[0], None).rewords
+
+
+@pytest.mark.parametrize("question", ["Does this shot have any flaws?", "Is this photo good enough to publish?",
+                                      "Is the quality of this image acceptable?"])
+def test_the_shipped_reader_reads_a_question_about_quality_in_general(shipped, question) -> None:
+    assert question in training_reader.generic_wordings()
+    # Without choices it wants to know what is wrong: the description prompt answers that.
+    assert shipped.free_prompt(question) == shipped.config.describe_prompt
+    # With yes/no choices no one kind's wordings ask it: asked as written, not as some kind's question.
+    reading = shipped.read(question, ("yes", "no"))
+    assert not reading.rewords and reading.notes == {"general": True}
+    assert shipped.read("Is this photo blurry?", ("yes", "no")).rewords  # a question about one kind still is
 
 
 def test_the_asker_asks_the_trained_wordings_and_flips_a_question_about_the_fine_side(checkpoint, odd_frames):
@@ -157,8 +171,8 @@ def test_a_model_without_a_reader_and_bad_reader_files(tmp_path, checkpoint, enc
 
 
 def test_training_the_head_is_deterministic_and_fits_its_examples(tmp_path, encoder):
-    first = training_reader.build(tmp_path / "a", per_class=12, epochs=30, seed=3, encoder=encoder)
-    training_reader.build(tmp_path / "b", per_class=12, epochs=30, seed=3, encoder=encoder)
+    first = training_reader.build(tmp_path / "a", per_class=12, epochs=30, seed=3, encoder=encoder, adapter_rank=0)
+    training_reader.build(tmp_path / "b", per_class=12, epochs=30, seed=3, encoder=encoder, adapter_rank=0)
     from safetensors.torch import load_file
 
     a, b = (load_file(str(tmp_path / d / reader.WEIGHTS_FILE)) for d in ("a", "b"))
@@ -166,6 +180,40 @@ def test_training_the_head_is_deterministic_and_fits_its_examples(tmp_path, enco
     assert first["train_accuracy"] > 0.9
     trained = reader.load_reader(tmp_path / "a", encoder)
     assert trained.config.yes_no_classes == tuple(training_reader.classes())
+    assert trained.feature_encoder is encoder and trained.config.adapter_rank == 0
+
+
+def test_training_the_encoders_update_is_deterministic_and_loads_merged(tmp_path, encoder):
+    from safetensors.torch import load_file
+
+    texts, labels = training_reader.examples(6, seed=1)
+    n_classes = len(training_reader.classes()) + len(training_reader.INTENTS)
+    one = training_reader.train_adapted(encoder, texts, labels, n_classes, epochs=1, seed=5, rank=2)
+    two = training_reader.train_adapted(encoder, texts, labels, n_classes, epochs=1, seed=5, rank=2)
+    assert set(one) == set(two) and all(torch.equal(one[k], two[k]) for k in one)
+    assert len([k for k in one if k.startswith(reader.ADAPTER_PREFIX)]) == 6 * 2 * 2  # layers x (query, value) x (A, B)
+    # Trained: B moved off its zero start, so the merged encoder reads differently from the published one.
+    assert all(float(one[k].abs().max()) > 0 for k in one if k.endswith(".B"))
+    figures = training_reader.build(tmp_path / "r", per_class=6, seed=1, encoder=encoder, adapter_rank=2,
+                                    adapter_epochs=1)
+    loaded = reader.load_reader(tmp_path / "r", encoder)
+    assert loaded.config.adapter_rank == 2 and loaded.feature_encoder is not encoder
+    assert figures["examples"] == len(texts)
+    question = ["Is this photo blurry?"]
+    assert not torch.allclose(loaded.feature_encoder.features(question), encoder.features(question))
+    # Option matching keeps the published encoder, shared and unchanged.
+    assert torch.equal(loaded.encoder.embed(question), encoder.embed(question))
+    # A weights file whose update does not fit its configuration is a clear error naming the file.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(tmp_path / "r" / reader.CONFIG_FILE, broken / reader.CONFIG_FILE)
+    tensors = load_file(str(tmp_path / "r" / reader.WEIGHTS_FILE))
+    tensors["adapter.0.query.A"] = tensors["adapter.0.query.A"][:1].contiguous()
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(broken / reader.WEIGHTS_FILE))
+    with pytest.raises(UsageError, match=reader.WEIGHTS_FILE):
+        reader.load_reader(broken, encoder)
 
 
 def test_qplug_ask_reads_questions_for_the_shipped_model(tmp_path):

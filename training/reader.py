@@ -7,7 +7,9 @@ stem). Its examples are the training pools of :mod:`.corpus.composed` and :mod:`
 plus wordings of its own (:func:`reader_wordings`) that say each topic both ways, and never the
 held-out paraphrases (:mod:`.corpus.heldout`, checked by the tests): those stay the measure of both.
 The own wordings were written after reading the shipped model's failures on held-out sets a and b;
-set c was written before them, and is the one that measures the reader on words it was not built for.
+set c was written before them, and is the one that measures the reader on words it was not built for;
+sets d and e came later, each written before the next change (questions about quality in general
+read as description requests; the encoder's low-rank update).
 
     python -m qplug_training.reader --out plugins/qplug_vlm/default_model
 
@@ -40,6 +42,11 @@ INTENTS: tuple[str, ...] = ("describe", "what", "mcq", "severity")
 HIDDEN = 256
 #: Share of each yes/no class's examples drawn from :func:`reader_wordings`.
 OWN_SHARE = 0.4
+#: The encoder's low-rank update: rank, LoRA's alpha / rank, passes over the examples, learning rate.
+ADAPTER_RANK = 8
+ADAPTER_ALPHA = 2
+ADAPTER_EPOCHS = 3
+ADAPTER_LR = 1e-3
 
 
 def yes_no_pool(kind: str, points_to_defect: bool) -> list[str]:
@@ -125,6 +132,36 @@ def reader_wordings(kind: str, points_to_defect: bool) -> list[str]:
     return sorted(q for q in out if near_form(q) not in held)
 
 
+# Questions about quality in general, not one kind: "Does this photo have any flaws?". Asked without
+# choices they want to know what is wrong, if anything: the model's description answers that, while
+# asked as written the model picks one attribute and answers about it. They are description requests.
+_FLAWS = ("problems", "flaws", "defects", "issues", "quality problems", "quality issues", "faults",
+          "visible defects", "technical problems", "imperfections")
+_OK = ("OK", "fine", "acceptable", "good enough", "alright", "usable", "of good quality",
+       "of acceptable quality", "technically sound", "up to standard", "flawless")
+_USES = ("publish", "print", "air", "deliver", "use", "put online", "send to the client")
+_GENERIC_TEMPLATES = ("Does this {p} have any {f}?", "Are there any {f} in this {p}?", "Do you see any {f} in this {p}?",
+                      "Any {f} in this {p}?", "Can you spot {f} in this {p}?", "Does this {p} show any {f}?",
+                      "Is this {p} free of {f}?", "Has this {p} got {f}?")
+_GENERIC_OK = ("Is this {p} {o}?", "Does this {p} look {o} to you?", "Is the quality of this {p} {o}?",
+               "Would you call this {p} {o}?", "Technically, is this {p} {o}?")
+_GENERIC_USE = ("Is this {p} good enough to {u}?", "Could I {u} this {p} as it is?", "Can this {p} be used as it is?",
+                "Should I {u} this {p}?")
+
+
+def generic_wordings() -> list[str]:
+    """The reader's own questions about quality in general (a description request), held-out near-forms left out."""
+    out: set[str] = set()
+    for p in composed.PICTURE:
+        out.update(t.format(p=p, f=f) for t in _GENERIC_TEMPLATES for f in _FLAWS)
+        out.update(t.format(p=p, o=o) for t in _GENERIC_OK for o in _OK)
+        out.update(t.format(p=p, u=u) for t in _GENERIC_USE for u in _USES)
+        out.update((f"Is there anything wrong with this {p}?", f"Is something off about this {p}?",
+                    f"Is anything the matter with this {p}?"))
+    held = {near_form(q) for q in heldout.all_questions()}
+    return sorted(q for q in out if near_form(q) not in held)
+
+
 def intent_pool(intent: str) -> list[str]:
     return sorted(set(_intent_pool(intent)) | set(questions.canonical_questions()[intent]))
 
@@ -155,7 +192,8 @@ def examples(per_class: int, seed: int) -> tuple[list[str], list[int]]:
     canonical = questions.canonical_questions()
     pools = [(yes_no_pool(kind, side == "defect"), reader_wordings(kind, side == "defect"),
               canonical[kind] if side == "defect" else ()) for kind, side in (c.split(":") for c in classes())]
-    pools += [(intent_pool(intent), [], canonical[intent]) for intent in INTENTS]
+    pools += [(intent_pool(intent), generic_wordings() if intent == "describe" else [], canonical[intent])
+              for intent in INTENTS]
     for label, (pool, own, always) in enumerate(pools):
         k_own = min(int(per_class * OWN_SHARE), len(own)) if own else 0
         # The corpus's own wordings always: the model has seen them most, and so will users' scripts.
@@ -202,9 +240,66 @@ def train_head(features: "torch.Tensor", labels: Sequence[int], n_classes: int, 
             "b2": second.bias.detach().contiguous()}
 
 
+def train_adapted(encoder: "vlm_reader.Encoder", texts: Sequence[str], labels: Sequence[int], n_classes: int,
+                  epochs: int, seed: int, rank: int, lr: float = ADAPTER_LR, hidden: int = HIDDEN,
+                  batch_size: int = 64) -> dict[str, "torch.Tensor"]:
+    """The head and a rank-``rank`` update of the encoder's attention queries and values, trained together.
+
+    On held-out sets a-d (136 yes/no wordings, looked at while choosing) heads on the frozen encoder
+    read 113-118 right over five seeds, heads with the update 120-122 over two; on set e, clean, 28 of
+    35 against the frozen shipped head's 29 (the model card has the rest). The features are
+    standardised with the published encoder's statistics, as the frozen head's are."""
+    import copy
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    y = torch.tensor(list(labels))
+    base = encoder.features(list(texts))
+    mean, std = base.mean(0), base.std(0) + 1e-4
+    model = get_peft_model(copy.deepcopy(encoder.model),
+                           LoraConfig(r=rank, lora_alpha=ADAPTER_ALPHA * rank, target_modules=list(vlm_reader.ADAPTER_TARGETS),
+                                      lora_dropout=0.1))
+    tuned = copy.copy(encoder)
+    tuned.model = model
+    first, second = torch.nn.Linear(base.shape[1], hidden), torch.nn.Linear(hidden, n_classes)
+    params = [p for p in model.parameters() if p.requires_grad] + list(first.parameters()) + list(second.parameters())
+    counts = torch.bincount(y, minlength=n_classes).clamp(min=1).float()
+    weight = counts.sum() / (n_classes * counts)
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(texts), generator=generator)
+        for start in range(0, len(texts), batch_size):
+            idx = order[start:start + batch_size]
+            x = (tuned.trainable_features([texts[i] for i in idx]) - mean) / std
+            logits = second(torch.nn.functional.gelu(first(x)))
+            optimiser.zero_grad()
+            torch.nn.functional.cross_entropy(logits, y[idx], weight=weight).backward()
+            optimiser.step()
+    out = {"mean": mean.contiguous(), "std": std.contiguous(), "w1": first.weight.detach().contiguous(),
+           "b1": first.bias.detach().contiguous(), "w2": second.weight.detach().contiguous(),
+           "b2": second.bias.detach().contiguous()}
+    for name, module in model.named_modules():
+        target = name.rsplit(".", 1)[-1]
+        if target in vlm_reader.ADAPTER_TARGETS and hasattr(module, "lora_A"):
+            layer = int(name.split("encoder.layer.")[1].split(".")[0])
+            out[f"{vlm_reader.ADAPTER_PREFIX}{layer}.{target}.A"] = module.lora_A["default"].weight.detach().contiguous()
+            out[f"{vlm_reader.ADAPTER_PREFIX}{layer}.{target}.B"] = module.lora_B["default"].weight.detach().contiguous()
+    return out
+
+
 def build(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
-          encoder: "vlm_reader.Encoder | None" = None) -> dict[str, float]:
-    """Write the reader into ``out``; returns training figures (accuracy on its own examples)."""
+          encoder: "vlm_reader.Encoder | None" = None, adapter_rank: int = ADAPTER_RANK,
+          adapter_epochs: int = ADAPTER_EPOCHS) -> dict[str, float]:
+    """Write the reader into ``out``; returns training figures (accuracy on its own examples).
+
+    ``adapter_rank`` 0 trains the head alone (``epochs`` passes) on the published encoder; otherwise
+    head and encoder update train together for ``adapter_epochs`` passes (:func:`train_adapted`)."""
+    import dataclasses
+
     import torch
     from safetensors.torch import save_file
 
@@ -212,10 +307,13 @@ def build(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
     encoder = encoder or vlm_reader.Encoder()
     began = time.perf_counter()
     texts, labels = examples(per_class, seed)
-    features = encoder.features(texts)
     cfg = config()
     n_classes = len(cfg.yes_no_classes) + len(cfg.intents)
-    head = train_head(features, labels, n_classes, epochs, seed)
+    if adapter_rank > 0:
+        head = train_adapted(encoder, texts, labels, n_classes, adapter_epochs, seed, adapter_rank)
+        cfg = dataclasses.replace(cfg, adapter_rank=adapter_rank, adapter_scale=float(ADAPTER_ALPHA))
+    else:
+        head = train_head(encoder.features(texts), labels, n_classes, epochs, seed)
     out.mkdir(parents=True, exist_ok=True)
     save_file(head, str(out / vlm_reader.WEIGHTS_FILE), metadata={"format": "pt", "seed": str(seed),
                                                                   "examples": str(len(texts))})
@@ -230,10 +328,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m qplug_training.reader", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="the model directory to write the reader into")
     ap.add_argument("--per-class", type=int, default=500, help="training wordings drawn per class")
-    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--epochs", type=int, default=60, help="passes of the head alone (--adapter-rank 0)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--adapter-rank", type=int, default=ADAPTER_RANK,
+                    help="rank of the encoder's trained update (0: the head alone on the published encoder)")
+    ap.add_argument("--adapter-epochs", type=int, default=ADAPTER_EPOCHS)
     args = ap.parse_args(argv)
-    figures = build(args.out, args.per_class, args.epochs, args.seed)
+    figures = build(args.out, args.per_class, args.epochs, args.seed, adapter_rank=args.adapter_rank,
+                    adapter_epochs=args.adapter_epochs)
     print(json.dumps(figures), file=sys.stderr)
     return 0
 

@@ -75,6 +75,11 @@ class ReaderConfig:
     :param yes_no_confidence: the head's least probability (over the yes/no classes) to reword.
     :param describe_confidence: the least probability of ``describe`` to use the trained prompt.
     :param option_similarity: the least cosine similarity of an option to its nearest trained name.
+    :param adapter_rank: rank of the low-rank update (LoRA, Hu et al. 2021, arXiv 2106.09685) the
+        reader's training made to the encoder's attention queries and values (0: none, the head reads
+        the encoder as published); the update is merged into a copy of the encoder for the head's
+        features, while option matching keeps the published encoder's sentence embeddings.
+    :param adapter_scale: the update's scale (LoRA's alpha / rank).
     """
 
     yes_no_classes: tuple[str, ...]
@@ -86,6 +91,8 @@ class ReaderConfig:
     describe_confidence: float = 0.5
     option_similarity: float = 0.6
     encoder: str = ENCODER_PACKAGE
+    adapter_rank: int = 0
+    adapter_scale: float = 0.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ReaderConfig":
@@ -96,14 +103,16 @@ class ReaderConfig:
                    yes_no_confidence=float(data.get("yes_no_confidence", 0.5)),
                    describe_confidence=float(data.get("describe_confidence", 0.5)),
                    option_similarity=float(data.get("option_similarity", 0.6)),
-                   encoder=data.get("encoder", ENCODER_PACKAGE))
+                   encoder=data.get("encoder", ENCODER_PACKAGE), adapter_rank=int(data.get("adapter_rank", 0)),
+                   adapter_scale=float(data.get("adapter_scale", 0.0)))
 
     def to_dict(self) -> dict[str, Any]:
         return {"encoder": self.encoder, "yes_no_classes": list(self.yes_no_classes), "intents": list(self.intents),
                 "yes_no": {k: list(v) for k, v in self.yes_no.items()},
                 "options": {k: list(v) for k, v in self.options.items()}, "describe_prompt": self.describe_prompt,
                 "yes_no_confidence": self.yes_no_confidence, "describe_confidence": self.describe_confidence,
-                "option_similarity": self.option_similarity}
+                "option_similarity": self.option_similarity, "adapter_rank": self.adapter_rank,
+                "adapter_scale": self.adapter_scale}
 
 
 @dataclass(frozen=True)
@@ -154,35 +163,57 @@ class Encoder:
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise UsageError(f"the question reader's encoder at {directory} cannot be loaded: {exc}") from exc
 
-    def _states(self, texts: Sequence[str]) -> tuple[Any, "torch.Tensor"]:
+    def adapted(self, updates: dict[str, "torch.Tensor"]) -> "Encoder":
+        """A copy whose weights ``name`` are shifted by ``updates[name]`` (the tokenizer shared)."""
+        import copy
+
         import torch
 
+        weights = dict(self.model.named_parameters())
+        unknown = sorted(set(updates) - set(weights))
+        if unknown:
+            raise ValueError(f"no encoder weights {unknown[:3]}")
+        twin = copy.copy(self)
+        twin.model = copy.deepcopy(self.model)
+        with torch.no_grad():
+            for name, parameter in twin.model.named_parameters():
+                if name in updates:
+                    parameter += updates[name].to(parameter.dtype)
+        return twin
+
+    def _states(self, texts: Sequence[str]) -> tuple[Any, "torch.Tensor"]:
         ids, mask = self.tokenizer(texts)
-        with torch.inference_mode():
-            states = self.model(ids, mask)
+        states = self.model(ids, mask)
         return states, mask.unsqueeze(-1).to(states[0].dtype)
 
-    def features(self, texts: Sequence[str], batch_size: int = 128) -> "torch.Tensor":
-        """Per text: mean and max of the token states of each :data:`FEATURE_LAYERS` layer, then [CLS]."""
+    def trainable_features(self, texts: Sequence[str]) -> "torch.Tensor":
+        """Per text: mean and max of the token states of each :data:`FEATURE_LAYERS` layer, then [CLS];
+        gradients flow (the reader's training adapts the encoder through them)."""
         import torch
 
-        out = []
-        for start in range(0, len(texts), batch_size):
-            states, mask = self._states(texts[start:start + batch_size])
-            parts = []
-            for layer in FEATURE_LAYERS:
-                h = states[layer]
-                parts.append((h * mask).sum(1) / mask.sum(1))
-                parts.append((h - 1e4 * (1 - mask)).max(1).values)
-            parts.append(states[FEATURE_LAYERS[-1]][:, 0])
-            out.append(torch.cat(parts, -1))
+        states, mask = self._states(texts)
+        parts = []
+        for layer in FEATURE_LAYERS:
+            h = states[layer]
+            parts.append((h * mask).sum(1) / mask.sum(1))
+            parts.append((h - 1e4 * (1 - mask)).max(1).values)
+        parts.append(states[FEATURE_LAYERS[-1]][:, 0])
+        return torch.cat(parts, -1)
+
+    def features(self, texts: Sequence[str], batch_size: int = 128) -> "torch.Tensor":
+        """:meth:`trainable_features` without gradients, in batches."""
+        import torch
+
+        with torch.inference_mode():
+            out = [self.trainable_features(texts[start:start + batch_size]) for start in range(0, len(texts), batch_size)]
         return torch.cat(out) if out else torch.zeros(0, (2 * len(FEATURE_LAYERS) + 1) * self.width)
 
     def embed(self, texts: Sequence[str]) -> "torch.Tensor":
         """Unit sentence embeddings: the mean of the last layer's token states (the encoder's own pooling)."""
         import torch
 
-        states, mask = self._states(texts)
+        with torch.inference_mode():
+            states, mask = self._states(texts)
         pooled = (states[-1] * mask).sum(1) / mask.sum(1)
         return torch.nn.functional.normalize(pooled, dim=-1)
 
@@ -207,7 +238,10 @@ class QuestionReader:
     def __init__(self, config: ReaderConfig, head: dict[str, "torch.Tensor"], encoder: Encoder) -> None:
         self.config = config
         self.encoder = encoder
-        self.head = head
+        self.head = {k: v for k, v in head.items() if not k.startswith(ADAPTER_PREFIX)}
+        updates = adapter_updates(head, config)
+        #: What the head reads: the encoder with the reader's trained update merged in, if it has one.
+        self.feature_encoder = encoder.adapted(updates) if updates else encoder
         self._lock = threading.Lock()
         self._readings: dict[tuple[str, tuple[str, ...] | None], Reading] = {}
         names = [(cls, name) for cls, pool in config.options.items() for name in pool]
@@ -220,7 +254,7 @@ class QuestionReader:
         """The head's class probabilities, yes/no classes first, then :attr:`ReaderConfig.intents`."""
         import torch
 
-        x = (self.encoder.features(questions) - self.head["mean"]) / self.head["std"]
+        x = (self.feature_encoder.features(questions) - self.head["mean"]) / self.head["std"]
         with torch.inference_mode():
             hidden = torch.nn.functional.gelu(x @ self.head["w1"].T + self.head["b1"])
             return torch.softmax(hidden @ self.head["w2"].T + self.head["b2"], dim=-1)
@@ -251,8 +285,13 @@ class QuestionReader:
 
     def _read_yes_no(self, question: str) -> Reading:
         n = len(self.config.yes_no_classes)
-        row = self.probabilities([question])[0, :n]
-        row = row / row.sum()
+        full = self.probabilities([question])[0]
+        general = self._describe_probability(full)
+        if general >= self.config.describe_confidence:
+            # A question about quality in general ("Does this photo have any flaws?"): no one kind's
+            # trained wordings ask it, so it is asked as written.
+            return Reading(confidence=1.0 - general, notes={"general": True})
+        row = full[:n] / full[:n].sum()
         best = int(row.argmax())
         confidence = float(row[best])
         kind, side = self.config.yes_no_classes[best].split(":")
@@ -261,11 +300,15 @@ class QuestionReader:
         return Reading(asked=self.config.yes_no[kind], kind=kind, points_to_defect=side == "defect",
                        confidence=confidence)
 
+    def _describe_probability(self, row: "torch.Tensor") -> float:
+        if "describe" not in self.config.intents:
+            return 0.0
+        return float(row[len(self.config.yes_no_classes) + self.config.intents.index("describe")])
+
     def _read_free(self, question: str) -> Reading:
-        row = self.probabilities([question])[0]
+        p = self._describe_probability(self.probabilities([question])[0])
         if "describe" not in self.config.intents:
             return Reading()
-        p = float(row[len(self.config.yes_no_classes) + self.config.intents.index("describe")])
         if p < self.config.describe_confidence:
             return Reading(confidence=p)
         return Reading(asked=(self.config.describe_prompt,), confidence=p)
@@ -300,6 +343,37 @@ _cache_lock = threading.Lock()
 _shared_encoder: list[Encoder] = []
 
 
+#: Tensors of the encoder's low-rank update in the reader's weights file:
+#: ``adapter.LAYER.query.A`` (rank x width), ``adapter.LAYER.query.B`` (width x rank), same for ``value``.
+ADAPTER_PREFIX: Final[str] = "adapter."
+ADAPTER_TARGETS: Final[tuple[str, ...]] = ("query", "value")
+
+
+def adapter_weight_name(layer: int, target: str) -> str:
+    """The encoder weight a low-rank update of ``target`` in ``layer`` applies to."""
+    return f"encoder.layer.{layer}.attention.self.{target}.weight"
+
+
+def adapter_updates(tensors: dict[str, "torch.Tensor"], config: ReaderConfig) -> dict[str, "torch.Tensor"]:
+    """Encoder weight name -> its update (scale x B @ A), from the reader's weights file (empty: no adapter)."""
+    pairs: dict[str, dict[str, "torch.Tensor"]] = {}
+    for key, tensor in tensors.items():
+        if key.startswith(ADAPTER_PREFIX):
+            layer, target, part = key[len(ADAPTER_PREFIX):].split(".")
+            if target not in ADAPTER_TARGETS or part not in ("A", "B"):
+                raise ValueError(f"unknown adapter tensor {key}")
+            pairs.setdefault(adapter_weight_name(int(layer), target), {})[part] = tensor
+    if bool(pairs) != (config.adapter_rank > 0):
+        raise ValueError(f"adapter_rank {config.adapter_rank} but {len(pairs)} adapted weights")
+    updates = {}
+    for name, pair in pairs.items():
+        a, b = pair.get("A"), pair.get("B")
+        if a is None or b is None or a.shape[0] != config.adapter_rank or b.shape[1] != config.adapter_rank:
+            raise ValueError(f"the update of {name} is not a rank-{config.adapter_rank} pair")
+        updates[name] = config.adapter_scale * (b.float() @ a.float())
+    return updates
+
+
 def has_reader(model_dir: Path) -> bool:
     return (model_dir / CONFIG_FILE).is_file() and (model_dir / WEIGHTS_FILE).is_file()
 
@@ -328,7 +402,10 @@ def load_reader(model_dir: Path, encoder: Encoder | None = None) -> QuestionRead
             if not _shared_encoder:
                 _shared_encoder.append(Encoder())
             encoder = _shared_encoder[0]
-    return QuestionReader(config, head, encoder)
+    try:
+        return QuestionReader(config, head, encoder)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f"{model_dir / WEIGHTS_FILE}: the encoder's update does not fit ({exc})") from exc
 
 
 def check_reader_option(mode: str) -> None:
