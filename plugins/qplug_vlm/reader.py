@@ -306,9 +306,9 @@ class QuestionReader:
         return float(row[len(self.config.yes_no_classes) + self.config.intents.index("describe")])
 
     def _read_free(self, question: str) -> Reading:
-        p = self._describe_probability(self.probabilities([question])[0])
         if "describe" not in self.config.intents:
             return Reading()
+        p = self._describe_probability(self.probabilities([question])[0])
         if p < self.config.describe_confidence:
             return Reading(confidence=p)
         return Reading(asked=(self.config.describe_prompt,), confidence=p)
