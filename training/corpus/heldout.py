@@ -239,7 +239,8 @@ SET_D: Final[HeldoutSet] = HeldoutSet(
 
 #: Set ``e``: written on 2026-12-06 after set d's yes/no readings had been looked at (one of its
 #: labels was mended then: a negated fine word was filed on the fine side), before the reader's
-#: ensemble of heads and its adapted encoder were tried; nobody looked at answers to these words while building anything.
+#: ensemble of heads and its adapted encoder were tried; nobody looked at answers to these words
+#: while building anything.
 SET_E: Final[HeldoutSet] = HeldoutSet(
     yes_no={
         "blur": ("Is the lens focus soft on this shot?", "Are the outlines in this frame smudgy?",
