@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "plugins" / "qplug_vlm" / "default_model"
+#: One thread as in the tests; no QPLUG_MODEL, so `qplug ask` uses the shipped model.
+ENV = {k: v for k, v in os.environ.items() if k != "QPLUG_MODEL"} | {"OMP_NUM_THREADS": "1"}
 
 _READER_PROBE = f"""
 import json, sys, time
@@ -40,15 +43,14 @@ print(json.dumps({{"seconds": time.perf_counter() - began,
 
 
 def reader_run() -> dict:
-    out = subprocess.run([sys.executable, "-c", _READER_PROBE], capture_output=True, text=True, check=True,
-                         env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    out = subprocess.run([sys.executable, "-c", _READER_PROBE], capture_output=True, text=True, check=True, env=ENV)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def ask_run(image: Path) -> float:
     began = time.perf_counter()
     subprocess.run([sys.executable, "-m", "qplug", "ask", str(image), "Is the picture crisp?", "--choices", "yes", "no"],
-                   capture_output=True, text=True, check=True, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+                   capture_output=True, text=True, check=True, env=ENV)
     return time.perf_counter() - began
 
 
