@@ -92,13 +92,21 @@ class HeldoutSet:
     mcq_none: str
     mcq_stems: tuple[str, ...]
     describe: tuple[str, ...]
+    #: Yes/no questions about quality as a whole: "yes" means the picture is good (``overall_good``)
+    #: or that it is poor (``overall_bad``). Sets a-e have none.
+    overall_good: tuple[str, ...] = ()
+    overall_bad: tuple[str, ...] = ()
+    #: Stems asking for a quality level, asked over :attr:`rating_options` (each a scale, best first).
+    rating_stems: tuple[str, ...] = ()
+    rating_options: tuple[tuple[str, ...], ...] = ()
 
     def questions(self) -> list[str]:
         out: list[str] = []
         for pool in (self.yes_no, self.yes_no_inverted):
             for wordings in pool.values():
                 out.extend(wordings)
-        return out + list(self.mcq_stems) + list(self.describe)
+        return (out + list(self.mcq_stems) + list(self.describe) + list(self.overall_good) + list(self.overall_bad)
+                + list(self.rating_stems))
 
 
 SET_B: Final[HeldoutSet] = HeldoutSet(
@@ -284,12 +292,76 @@ SET_E: Final[HeldoutSet] = HeldoutSet(
               "List any visual problems in this picture.", "How would a picture editor judge this frame?"),
 )
 
+#: Set ``f``: written on 2026-12-06, before questions about quality as a whole (yes/no and quality
+#: levels) were read for the model and before the reader was retrained for them; its defect questions
+#: are the clean measure of that retrained reader. Nobody looked at answers to these words first.
+SET_F: Final[HeldoutSet] = HeldoutSet(
+    yes_no={
+        "blur": ("Is the subject of this photo smeared by movement?", "Does this frame look like the focus missed?",
+                 "Are fine textures in this picture mushy?"),
+        "noise": ("Does this photo look sprinkled with tiny dots?", "Does a grainy haze sit over this frame?",
+                  "Is the picture covered in a fine speckle pattern?"),
+        "compression": ("Does this photo have the look of an over-compressed JPEG?",
+                        "Are there 8x8 blocks in the flat areas of this shot?",
+                        "Has a low bitrate left its mark on this frame?"),
+        "low_resolution": ("Was this frame enlarged from a much smaller original?",
+                           "Do the edges of this photo look like staircases of pixels?", "Is this a low-res image?"),
+        "underexposure": ("Is this shot too murky to see well?", "Has this photo been shot with too little exposure?",
+                          "Are most of this frame's tones near black?"),
+        "overexposure": ("Is the exposure of this photo pushed too far?",
+                         "Are parts of this frame burned out to pure white?", "Is this picture overly bright?"),
+        "low_contrast": ("Do the darks and lights of this frame sit too close together?", "Is the tonal range of this photo squeezed into greys?",
+                         "Does a milky veil cover this picture?"),
+        "colour": ("Is there a green or magenta tint over this shot?", "Are the colours in this photo off?",
+                   "Does this frame's colour look shifted?"),
+        "banding": ("Do you see contour lines in the smooth tones of this photo?",
+                    "Is the sky in this frame broken into bands?"),
+    },
+    yes_no_inverted={
+        "blur": ("Is the detail in this frame crisp?",),
+        "noise": ("Is this photo free from speckle?",),
+        "compression": ("Does this frame look like a clean, high-bitrate encode?",),
+        "low_resolution": ("Is this a high-resolution picture?",),
+        "underexposure": ("Did this shot get enough exposure?",),
+        "overexposure": ("Are the highlights of this photo intact?",),
+        "low_contrast": ("Does this frame have rich contrast?",),
+        "colour": ("Do the colours of this photo look true to life?",),
+        "banding": ("Are the smooth tones of this frame free of steps?",),
+    },
+    mcq_options={"blur": "soft focus", "noise": "noisy", "compression": "JPEG blocks",
+                 "underexposure": "too little light", "overexposure": "too much light", "low_contrast": "flat contrast"},
+    mcq_none="looks fine",
+    mcq_stems=("Which of these spoils this frame?", "Pick the defect you see in this photo.",
+               "Which fault does this shot show?", "Which label fits this picture's main flaw?",
+               "Identify the main quality issue in this frame.", "What does this photo suffer from most?"),
+    describe=("Review this frame for quality.", "Anything off about this photo's quality?",
+              "Walk me through what is good and bad in this shot's image quality.", "What would you flag in this picture, quality-wise?",
+              "Inspect this frame and note its defects.", "Write a technical assessment of this photo.",
+              "Is this picture clean? Explain.", "Comment on the sharpness, noise and exposure of this frame."),
+    overall_good=("Is this photo of decent quality?", "Would this frame pass a quality check?",
+                  "Does this picture look professionally clean?", "Is the image quality here acceptable?",
+                  "Is this a well-made shot, technically?", "Would you be happy to print this photo?",
+                  "Is this frame of broadcast quality?", "Does this image meet a high quality bar?"),
+    overall_bad=("Is the quality of this frame poor?", "Does this shot look degraded?", "Is this picture of low quality?",
+                 "Would you reject this photo for its quality?", "Is something technically wrong with this frame?",
+                 "Does this image look damaged?", "Is this photo too flawed to use?", "Is the picture quality here bad?"),
+    rating_stems=("How fine is this frame, quality-wise?", "What quality level would you give this photo?",
+                  "Judge the overall quality of this picture.", "How does this shot rate for image quality?",
+                  "Grade this frame's technical quality.", "What is your verdict on this photo's quality?",
+                  "On a quality scale, where does this picture sit?", "How would you score the quality of this shot?"),
+    rating_options=(("excellent", "good", "fair", "poor", "bad"), ("high", "medium", "low"),
+                    ("very good", "good", "average", "poor", "very poor"), ("good", "acceptable", "poor"),
+                    ("great", "okay", "bad"), ("acceptable", "unacceptable"),
+                    ("outstanding", "decent", "mediocre", "terrible")),
+)
+
 SETS: Final[dict[str, HeldoutSet]] = {
     "a": HeldoutSet(YES_NO, YES_NO_INVERTED, MCQ_OPTIONS, MCQ_NONE, MCQ_STEMS, DESCRIBE),
     "b": SET_B,
     "c": SET_C,
     "d": SET_D,
     "e": SET_E,
+    "f": SET_F,
 }
 
 
