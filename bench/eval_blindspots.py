@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--yes-no", type=int, default=600)
     ap.add_argument("--mcq", type=int, default=400)
     ap.add_argument("--describe", type=int, default=150)
+    ap.add_argument("--overall", type=int, default=400, help="yes/no questions about quality as a whole (set f on)")
+    ap.add_argument("--rating", type=int, default=400, help="quality-level questions (set f on)")
     ap.add_argument("--polarity", type=int, default=300, help="(image, kind) picks asked in each polarity form")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--event-photos", type=int, default=2, help="validation photos to pan over for the events")
@@ -69,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         if part == "paraphrase":
             result[part] = paraphrase.paraphrase_figures(args.model, args.corpus, args.yes_no, args.mcq, args.describe,
                                                          items=items, option_order=args.option_order,
-                                                         held=args.heldout_set)
+                                                         held=args.heldout_set, overall=args.overall,
+                                                         rating=args.rating)
         elif part == "events":
             result[part] = blindspots.event_figures(args.model, event_photos, args.work, tag=args.out.name)
         elif part == "grain":
@@ -106,9 +109,15 @@ def summary(result: dict) -> dict:
     out: dict = {}
     para = result.get("paraphrase") or {}
     if para:
-        out["paraphrase_yes_no"] = para["yes_no"]["overall"]["accuracy"]
-        out["paraphrase_mcq"] = para["mcq"]["overall"]["accuracy"]
+        for part in ("yes_no", "mcq"):
+            if para.get(part):
+                out[f"paraphrase_{part}"] = para[part]["overall"]["accuracy"]
         out["paraphrase_describe_names_main"] = (para.get("describe") or {}).get("names_main")
+        if para.get("overall"):
+            out["paraphrase_overall_yes_no"] = para["overall"]["overall"]["accuracy"]
+        if para.get("rating"):
+            out["paraphrase_rating"] = para["rating"]["overall"]["accuracy"]
+            out["paraphrase_rating_within_one"] = para["rating"]["within_one"]
     for name, row in ((result.get("events") or {}).get("clips") or {}).items():
         out[f"event {name}"] = {"iou": round(row["iou"], 3), "inside_mean": _r(row["qalign_inside_mean"]),
                                 "inside_max": _r(row["qalign_inside_max"]),

@@ -196,7 +196,10 @@ def test_remote_describer_and_asker_equal_local_ones_with_the_shipped_model():
                  ("Which distortion is most visible?", ["noise", "blur", "compression", "none"]),
                  ("What is the main problem of this image?", None)]
     questions += [("Is the picture crisp?", ["yes", "no"]),  # read, the reader asks the other way round
-                  ("Which problem does this image have?", ["grainy specks", "out of focus", "looks fine"])]
+                  ("Which problem does this image have?", ["grainy specks", "out of focus", "looks fine"]),
+                  # read as about the whole picture: answered from the rating levels on both sides
+                  ("Is this picture of poor quality?", ["yes", "no"]),
+                  ("How would you rate the quality of this photo?", ["low", "medium", "high"])]
     with Running(backend.DEFAULT_MODEL_DIR) as running:
         describer = remote.describer(endpoint=running.url, retries=0, max_new_tokens=24)
         asker = remote.asker(endpoint=running.url, retries=0, max_new_tokens=12)

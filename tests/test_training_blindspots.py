@@ -64,3 +64,34 @@ def test_heldout_mcq_uses_the_issue_options_and_none_for_pristine() -> None:
     assert questions["a"].correct == "too dark" and set(questions["a"].candidates) == set(heldout.MCQ_OPTIONS.values())
     assert questions["b"].correct == heldout.MCQ_NONE and len(questions["b"].candidates) == 7
     assert all(q.question in heldout.MCQ_STEMS for q in questions.values())
+
+
+def test_heldout_questions_about_the_whole_picture_follow_its_level() -> None:
+    f = heldout.SETS["f"]
+    metas = [dict(_meta(f"img{i}", {}, [], None, 0, []), level=level, pseudo_mos=mos)
+             for i, (level, mos) in enumerate([("excellent", 4.8), ("good", 3.7), ("fair", 3.0), ("poor", 2.2),
+                                               ("bad", 1.2)] * 8)]
+    overall = paraphrase.overall_questions(metas, "f")
+    assert len(overall) == 32 and not [q for q in overall if q.concern == "fair"]  # fair is never asked
+    for q in overall:
+        good = q.question in f.overall_good
+        assert good != (q.question in f.overall_bad)
+        assert q.correct == ("yes" if (q.concern in ("excellent", "good")) == good else "no")
+    assert {q.correct for q in overall} == {"yes", "no"}
+    assert paraphrase.overall_questions(metas, "a") == []  # sets a-e ask none
+
+
+def test_heldout_level_questions_take_the_share_of_the_range_that_holds_the_mos() -> None:
+    assert paraphrase.rating_share(4.8, 5) == (0, pytest.approx(0.6))
+    assert paraphrase.rating_share(1.0, 3)[0] == 2 and paraphrase.rating_share(3.1, 3)[0] == 1
+    assert paraphrase.rating_share(2.9, 2) == (1, pytest.approx(0.1))
+    metas = [dict(_meta(f"img{i}", {}, [], None, 0, []), pseudo_mos=1.0 + 4.0 * i / 99) for i in range(100)]
+    rated = paraphrase.rating_questions(metas, "f")
+    assert 0 < len(rated) < 100  # near a boundary between two options' shares: not asked
+    by_id = {m["id"]: m for m in metas}
+    for q in rated:
+        scale = tuple(q.concern.split("/"))
+        assert scale in heldout.SETS["f"].rating_options and set(q.candidates) == set(scale)
+        index, margin = paraphrase.rating_share(by_id[q.id.split("/")[0]]["pseudo_mos"], len(scale))
+        assert q.correct == scale[index] and margin >= paraphrase.RATING_MARGIN
+    assert any(q.candidates[0] == q.concern.split("/")[-1] for q in rated)  # some asked worst first

@@ -26,7 +26,7 @@ torch.set_num_threads(1)
 from qplug.errors import UsageError
 from qplug_training import reader as training_reader
 from qplug_training.corpus import heldout, phrasing
-from qplug_vlm import asker, describer, reader
+from qplug_vlm import asker, describer, levels, reader, scorers
 from qplug_vlm.prompts import DESCRIBE_PROMPT
 from qplug_vlm.testing import build_tiny_llava
 
@@ -68,7 +68,8 @@ def test_no_training_example_of_the_reader_is_a_heldout_wording() -> None:
     own = [q for k in training_reader.GOOD_TOPICS for d in (True, False) for q in training_reader.reader_wordings(k, d)]
     assert not [q for q in own if training_reader.near_form(q) in near]
     assert training_reader.near_form("Has this frame lost its sharpness?") in near  # the check can fail
-    assert not [q for q in training_reader.generic_wordings() if training_reader.near_form(q) in near]
+    assert not [q for q in training_reader.generic_wordings() + training_reader.rating_wordings()
+                if training_reader.near_form(q) in near]
     assert training_reader.near_form("Is there anything wrong with this frame?") in near  # set c's, left out
     # Every kind's own wordings say the same topic both ways: the answer is in what is said of it.
     defect, fine = training_reader.reader_wordings("colour", True), training_reader.reader_wordings("colour", False)
@@ -104,16 +105,38 @@ def test_the_shipped_reader_matches_options_and_description_requests(shipped) ->
     assert not shipped.read(phrasing.WHAT[0], None).rewords
 
 
-@pytest.mark.parametrize("question", ["Does this shot have any flaws?", "Is this photo good enough to publish?",
-                                      "Is the quality of this image acceptable?"])
-def test_the_shipped_reader_reads_a_question_about_quality_in_general(shipped, question) -> None:
-    assert question in training_reader.generic_wordings()
+@pytest.mark.parametrize("question, points_to_defect", [
+    ("Does this shot have any flaws?", True), ("Is this picture of poor quality?", True),
+    ("Is this photo good enough to publish?", False), ("Is the quality of this image acceptable?", False),
+])
+def test_the_shipped_reader_reads_a_question_about_quality_as_a_whole(shipped, question, points_to_defect) -> None:
+    assert question in training_reader.overall_wordings(points_to_defect)
     # Without choices it wants to know what is wrong: the description prompt answers that.
     assert shipped.free_prompt(question) == shipped.config.describe_prompt
-    # With yes/no choices no one kind's wordings ask it: asked as written, not as some kind's question.
+    # With yes/no choices it is answered from the model's rating levels, either way round.
     reading = shipped.read(question, ("yes", "no"))
-    assert not reading.rewords and reading.notes == {"general": True}
-    assert shipped.read("Is this photo blurry?", ("yes", "no")).rewords  # a question about one kind still is
+    assert reading.levels and reading.rewords and not reading.asked
+    assert (reading.kind, reading.points_to_defect) == (reader.OVERALL, points_to_defect)
+    assert shipped.read("Is this photo blurry?", ("yes", "no")).kind == "blur"  # one kind's question is not
+
+
+def test_the_shipped_reader_reads_quality_level_questions(shipped) -> None:
+    question = "How would you rate the quality of this photo?"
+    assert question in training_reader.rating_wordings()
+    reading = shipped.read(question, ("high", "medium", "low"))
+    assert reading.levels and reading.scale == levels.scale_values(("high", "medium", "low"))
+    assert shipped.free_prompt(question) == shipped.config.describe_prompt  # without choices: described
+    # Level words asked of one kind, and a rating question over defects, are not quality levels.
+    assert not shipped.read("How much noise does this image have?", ("high", "medium", "low")).levels
+    assert not shipped.read(question, ("blur", "noise", "compression artifacts")).levels
+
+
+def test_the_scope_head_leaves_the_first_heads_questions_alone(shipped) -> None:
+    # Its "other" class is every example of the first head: none of the corpus's own yes/no wordings
+    # about a kind is read as a question about the whole picture.
+    canonical = [q for kind in shipped.config.yes_no for q in shipped.config.yes_no[kind]]
+    assert not [q for q in canonical if shipped.read(q, ("yes", "no")).levels]
+    assert shipped.config.scope_classes == training_reader.SCOPE_CLASSES
 
 
 def test_the_asker_asks_the_trained_wordings_and_flips_a_question_about_the_fine_side(checkpoint, odd_frames):
@@ -143,6 +166,32 @@ def test_the_asker_asks_trained_option_names_and_answers_in_the_users(checkpoint
     assert all(set(order) == set(choices) for order, _, _ in plans)
     answer = on.ask(odd_frames[:1], "Which problem does this image have?", choices)[0]
     assert answer.choice in choices and set(answer.probabilities) == set(choices)
+
+
+def test_the_asker_answers_questions_about_quality_as_a_whole_from_the_rating_levels(checkpoint, odd_frames):
+    on = asker.build(model=str(checkpoint))
+    scorer = scorers.build("qalign", model=str(checkpoint))
+    frames = odd_frames[:2]
+    words = ("excellent", "good", "fair", "poor", "bad")
+    rated = [[score.levels[w] for w in words] for score in scorer.score(frames)]
+    # One prefill of the scorer's own prompt, read at its level words.
+    question = "How would you rate the quality of this photo?"
+    scale = ["low", "medium", "high"]
+    assert [(order, text) for order, text, _ in on.prompts(question, scale)] == [(tuple(scale), scorer.prompt)]
+    for answer, probabilities in zip(on.ask(frames, question, scale), rated):
+        expected = levels.option_probabilities(levels.scale_values(scale), probabilities)
+        assert [answer.probabilities[o] for o in scale] == pytest.approx(expected, abs=1e-6)
+        assert answer.choice == scale[max(range(3), key=expected.__getitem__)]
+    # Yes/no about the whole: the good half of the scale, flipped when "yes" means poor.
+    poor = on.ask(frames, "Is this picture of poor quality?", ["yes", "no"])
+    fine = on.ask(frames, "Is this photo good enough to publish?", ["no", "yes"])
+    for a, b, probabilities in zip(poor, fine, rated):
+        good = levels.good_probability(probabilities)
+        assert a.probabilities["yes"] == pytest.approx(1.0 - good, abs=1e-6)
+        assert b.probabilities["yes"] == pytest.approx(good, abs=1e-6)
+    # Without the reader the same question is a lettered one.
+    off = asker.build(model=str(checkpoint), reader="off")
+    assert len(off.prompts(question, scale)) == 1 and "A." in off.prompts(question, scale)[0][1]
 
 
 def test_the_describer_gives_the_trained_prompt_for_a_description_request(checkpoint):
@@ -181,6 +230,20 @@ def test_training_the_head_is_deterministic_and_fits_its_examples(tmp_path, enco
     trained = reader.load_reader(tmp_path / "a", encoder)
     assert trained.config.yes_no_classes == tuple(training_reader.classes())
     assert trained.feature_encoder is encoder and trained.config.adapter_rank == 0
+    # The scope head follows, and retraining it alone leaves the first head as it was.
+    assert first["scope_train_accuracy"] > 0.9 and trained.scope is not None
+    again = training_reader.add_scope(tmp_path / "b", per_class=12, epochs=30, seed=4, encoder=encoder)
+    c = load_file(str(tmp_path / "b" / reader.WEIGHTS_FILE))
+    first_head = [k for k in a if not k.startswith(reader.SCOPE_PREFIX)]
+    assert set(c) == set(a) and all(torch.equal(a[k], c[k]) for k in first_head)
+    assert not all(torch.equal(a[k], c[k]) for k in a if k.startswith(reader.SCOPE_PREFIX))  # seed 4, not 3
+    assert again["scope_train_accuracy"] > 0.9
+    # A scope head that does not match the configuration is a clear error naming the file.
+    config = json.loads((tmp_path / "b" / reader.CONFIG_FILE).read_text())
+    config["scope_classes"] = config["scope_classes"][:2]
+    (tmp_path / "b" / reader.CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(UsageError, match="scope head does not match"):
+        reader.load_reader(tmp_path / "b", encoder)
 
 
 def test_training_the_encoders_update_is_deterministic_and_loads_merged(tmp_path, encoder):

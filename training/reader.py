@@ -3,19 +3,25 @@
 The head reads all-MiniLM-L6-v2's features of a question and names what it asks: for yes/no
 questions the kind of defect and which way "yes" points, otherwise the question's intent (a
 description request, a "what is the main problem" question, a main-problem stem, a severity
-stem). Its examples are the training pools of :mod:`.corpus.composed` and :mod:`.corpus.phrasing`,
+stem). A second, smaller head (the *scope* head, :func:`train_scope`) reads the same features of
+the finished encoder and tells questions about quality as a whole (yes/no, either way) and
+requests for a quality level from everything else; it trains after the first, so adding it moved
+no reading of the first. Its examples are the training pools of :mod:`.corpus.composed` and :mod:`.corpus.phrasing`,
 plus wordings of its own (:func:`reader_wordings`) that say each topic both ways, and never the
 held-out paraphrases (:mod:`.corpus.heldout`, checked by the tests): those stay the measure of both.
 The own wordings were written after reading the shipped model's failures on held-out sets a and b;
 set c was written before them, and is the one that measures the reader on words it was not built for;
-sets d and e came later, each written before the next change (questions about quality in general
-read as description requests; the encoder's low-rank update).
+sets d, e and f came later, each written before the next change (questions about quality in general
+read as description requests; the encoder's low-rank update; the scope head, whose own wordings,
+:func:`overall_wordings` and :func:`rating_wordings`, were written in the same session as set f,
+after it, by the same hand).
 
     python -m qplug_training.reader --out plugins/qplug_vlm/default_model
 
 writes ``question_reader.json`` (classes, the trained wordings to ask, thresholds) and
-``question_reader.safetensors`` (the head, 0.5M parameters) beside the model. Deterministic for a seed:
-examples are drawn with their own generator, and training runs on one thread.
+``question_reader.safetensors`` (the heads, 0.5M + 0.4M parameters, and the encoder's update) beside
+the model; ``--scope-only`` adds or replaces the scope head of a reader already there. Deterministic
+for a seed: examples are drawn with their own generator, and training runs on one thread.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ ADAPTER_RANK = 8
 ADAPTER_ALPHA = 2
 ADAPTER_EPOCHS = 3
 ADAPTER_LR = 1e-3
+#: Width of the scope head's hidden layer.
+SCOPE_HIDDEN = 128
 
 
 def yes_no_pool(kind: str, points_to_defect: bool) -> list[str]:
@@ -160,6 +168,97 @@ def generic_wordings() -> list[str]:
                     f"Is anything the matter with this {p}?"))
     held = {near_form(q) for q in heldout.all_questions()}
     return sorted(q for q in out if near_form(q) not in held)
+
+
+# -- the scope head: quality as a whole, and quality levels ------------------------------------------
+# Asked as written the model answers a question about the whole picture ("Is this frame of decent
+# quality?") about one attribute, and picks lettered quality levels it cannot read; the scope head
+# finds these questions so that the asker answers them from the model's rating levels
+# (qplug_vlm.levels). Either way round: "yes" means the picture is poor, or that it is good.
+_POOR = ("of poor quality", "of low quality", "bad", "poor", "flawed", "defective", "unusable", "substandard",
+         "below standard", "not good enough", "unacceptable", "of bad quality", "ruined", "badly degraded",
+         "technically weak", "low grade")
+_GOOD = _OK + ("of high quality", "good", "well made", "technically good", "excellent", "of professional quality")
+_WHOLE_FREE = ("Is this {p} free of {f}?", "Is this {p} without {f}?", "Does this {p} have no {f}?")
+_WHOLE_FLAWS = tuple(t for t in _GENERIC_TEMPLATES if t not in _WHOLE_FREE)
+_WHOLE_USE = _GENERIC_USE + ("Is this {p} ready to {u}?",)
+_WHOLE_REJECT = ("Should this {p} be rejected?", "Would you send this {p} back?", "Does this {p} need redoing?",
+                 "Is this {p} too poor to {u}?", "Should I throw this {p} away?")
+_ASPECT = ("quality", "image quality", "overall quality", "technical quality", "visual quality", "picture quality")
+_RATING_TEMPLATES = ("How would you rate the {a} of this {p}?", "How do you rate the {a} of this {p}?",
+                     "Rate the {a} of this {p}.", "What is the {a} of this {p} like?", "How is the {a} of this {p}?",
+                     "How good is the {a} of this {p}?", "How high is the {a} of this {p}?",
+                     "What rating would you give the {a} of this {p}?", "Give the {a} of this {p} a rating.",
+                     "Score the {a} of this {p}.", "What is the {a} of this {p}?", "Overall, how is the {a} of this {p}?",
+                     "Which {a} level fits this {p}?", "Which word best describes the {a} of this {p}?",
+                     "Classify the {a} of this {p}.", "Choose the {a} level of this {p}.",
+                     "What level of {a} does this {p} have?", "Where does the {a} of this {p} stand?")
+_RATING_PLAIN = ("How good is this {p}?", "How would you grade this {p}?", "How well made is this {p}, technically?",
+                 "Where does this {p} fall on a quality scale?", "What grade does this {p} deserve?",
+                 "How does this {p} look, quality-wise?", "Give this {p} a quality rating.", "Rate this {p}.",
+                 "How bad is this {p}?", "How would you rate this {p}?")
+#: The scope head's classes: yes/no about the whole (either way), a level request, anything else.
+SCOPE_CLASSES: tuple[str, ...] = (f"{vlm_reader.OVERALL}:defect", f"{vlm_reader.OVERALL}:fine", vlm_reader.RATING,
+                                  vlm_reader.OTHER)
+
+
+def _without_heldout(wordings: set[str]) -> list[str]:
+    held = {near_form(q) for q in heldout.all_questions()}
+    return sorted(q for q in wordings if near_form(q) not in held)
+
+
+def overall_wordings(points_to_defect: bool) -> list[str]:
+    """Yes/no questions about quality as a whole: with True "yes" means the picture is poor, with False
+    that it is good; held-out near-forms left out."""
+    out: set[str] = set()
+    for p in composed.PICTURE:
+        if points_to_defect:
+            out.update(t.format(p=p, f=f) for t in _WHOLE_FLAWS for f in _FLAWS)
+            out.update(t.format(p=p, o=o) for t in _GENERIC_OK for o in _POOR)
+            out.update(t.format(p=p, u=u) for t in _WHOLE_REJECT for u in _USES)
+            out.update((f"Is there anything wrong with this {p}?", f"Is something off about this {p}?",
+                        f"Is anything the matter with this {p}?"))
+        else:
+            out.update(t.format(p=p, f=f) for t in _WHOLE_FREE for f in _FLAWS)
+            out.update(t.format(p=p, o=o) for t in _GENERIC_OK for o in _GOOD)
+            out.update(t.format(p=p, u=u) for t in _WHOLE_USE for u in _USES)
+    return _without_heldout(out)
+
+
+def rating_wordings() -> list[str]:
+    """Requests for a quality level ("How would you rate the quality of this photo?"), held-out near-forms left out."""
+    out: set[str] = set()
+    for p in composed.PICTURE:
+        out.update(t.format(a=a, p=p) for t in _RATING_TEMPLATES for a in _ASPECT)
+        out.update(t.format(p=p) for t in _RATING_PLAIN)
+    return _without_heldout(out)
+
+
+def scope_examples(per_class: int, seed: int) -> tuple[list[str], list[int]]:
+    """``per_class`` wordings of each scope class, and as "other" every example of the first head
+    (a wording that is also one of the scope's own is the scope's)."""
+    rng = random.Random(f"scope:{seed}")
+    own = [overall_wordings(True), overall_wordings(False), rating_wordings()]
+    mine = {q for pool in own for q in pool}
+    first, _ = examples(per_class, seed)
+    other = sorted({q for q in first if q not in mine})
+    texts: list[str] = []
+    labels: list[int] = []
+    for label, pool in enumerate(own + [other]):
+        # Every other wording: the scope head must leave the first head's questions alone.
+        chosen = rng.sample(pool, min(per_class, len(pool))) if label < len(own) else other
+        texts += chosen
+        labels += [label] * len(chosen)
+    return texts, labels
+
+
+def train_scope(reader: "vlm_reader.QuestionReader", per_class: int = 500, epochs: int = 60,
+                seed: int = 0) -> dict[str, "torch.Tensor"]:
+    """The scope head on the finished reader's (frozen) features, its tensors named ``scope.*``."""
+    texts, labels = scope_examples(per_class, seed)
+    head = train_head(reader.feature_encoder.features(texts), labels, len(SCOPE_CLASSES), epochs, seed,
+                      hidden=SCOPE_HIDDEN)
+    return {vlm_reader.SCOPE_PREFIX + name: tensor for name, tensor in head.items()}
 
 
 def intent_pool(intent: str) -> list[str]:
@@ -293,11 +392,12 @@ def train_adapted(encoder: "vlm_reader.Encoder", texts: Sequence[str], labels: S
 
 def build(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
           encoder: "vlm_reader.Encoder | None" = None, adapter_rank: int = ADAPTER_RANK,
-          adapter_epochs: int = ADAPTER_EPOCHS) -> dict[str, float]:
+          adapter_epochs: int = ADAPTER_EPOCHS, scope: bool = True) -> dict[str, float]:
     """Write the reader into ``out``; returns training figures (accuracy on its own examples).
 
     ``adapter_rank`` 0 trains the head alone (``epochs`` passes) on the published encoder; otherwise
-    head and encoder update train together for ``adapter_epochs`` passes (:func:`train_adapted`)."""
+    head and encoder update train together for ``adapter_epochs`` passes (:func:`train_adapted`).
+    With ``scope`` the scope head follows (:func:`add_scope`)."""
     import dataclasses
 
     import torch
@@ -321,7 +421,40 @@ def build(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
     reader = vlm_reader.load_reader(out, encoder)
     predicted = reader.probabilities(texts).argmax(1)
     accuracy = float((predicted == torch.tensor(labels)).float().mean())
-    return {"examples": len(texts), "train_accuracy": accuracy, "seconds": time.perf_counter() - began}
+    figures = {"examples": len(texts), "train_accuracy": accuracy, "seconds": time.perf_counter() - began}
+    if scope:
+        figures.update(add_scope(out, per_class, epochs, seed, encoder))
+    return figures
+
+
+def add_scope(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
+              encoder: "vlm_reader.Encoder | None" = None) -> dict[str, float]:
+    """Add (or replace) the scope head of the reader in ``out``; the first head and the encoder's
+    update are left as they are. Returns its accuracy on its own examples."""
+    import dataclasses
+
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    torch.set_num_threads(1)
+    began = time.perf_counter()
+    weights = out / vlm_reader.WEIGHTS_FILE
+    with safe_open(str(weights), "pt") as fh:
+        metadata = dict(fh.metadata() or {})
+    tensors = {k: v for k, v in load_file(str(weights)).items() if not k.startswith(vlm_reader.SCOPE_PREFIX)}
+    cfg = dataclasses.replace(vlm_reader.ReaderConfig.from_dict(
+        json.loads((out / vlm_reader.CONFIG_FILE).read_text(encoding="utf-8"))), scope_classes=())
+    first = vlm_reader.QuestionReader(cfg, tensors, encoder or vlm_reader.Encoder())
+    tensors.update(train_scope(first, per_class, epochs, seed))
+    save_file(tensors, str(weights), metadata={**metadata, "scope_seed": str(seed)})
+    (out / vlm_reader.CONFIG_FILE).write_text(
+        json.dumps(dataclasses.replace(cfg, scope_classes=SCOPE_CLASSES).to_dict(), indent=1) + "\n", encoding="utf-8")
+    reader = vlm_reader.load_reader(out, encoder)
+    texts, labels = scope_examples(per_class, seed)
+    accuracy = float((reader.scope_probabilities(texts).argmax(1) == torch.tensor(labels)).float().mean())
+    return {"scope_examples": len(texts), "scope_train_accuracy": accuracy,
+            "scope_seconds": time.perf_counter() - began}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -333,9 +466,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--adapter-rank", type=int, default=ADAPTER_RANK,
                     help="rank of the encoder's trained update (0: the head alone on the published encoder)")
     ap.add_argument("--adapter-epochs", type=int, default=ADAPTER_EPOCHS)
+    ap.add_argument("--scope-only", action="store_true",
+                    help="only (re)train the scope head of the reader already in --out")
     args = ap.parse_args(argv)
-    figures = build(args.out, args.per_class, args.epochs, args.seed, adapter_rank=args.adapter_rank,
-                    adapter_epochs=args.adapter_epochs)
+    if args.scope_only:
+        figures = add_scope(args.out, args.per_class, args.epochs, args.seed)
+    else:
+        figures = build(args.out, args.per_class, args.epochs, args.seed, adapter_rank=args.adapter_rank,
+                        adapter_epochs=args.adapter_epochs)
     print(json.dumps(figures), file=sys.stderr)
     return 0
 

@@ -17,11 +17,15 @@ A model directory that ships a question reader (:mod:`.reader`: qplug's default 
 questions read first: a yes/no question is asked in the wordings the model was trained on and its
 answer flipped when the question points the other way, options are asked by their trained names
 and answered in the user's, and a description request gets the trained description prompt.
-``reader="off"`` asks every question as written.
+``reader="off"`` asks every question as written. A question the reader reads as one about quality as
+a whole is answered from the model's rating levels (the ``qalign`` scorer's prompt and level words):
+a yes/no question by the probability that the picture is on the good half of the scale (flipped when
+"yes" means it is poor), and quality words as options by :mod:`.levels`' shares.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Sequence
 
 from qplug.errors import UsageError
@@ -31,6 +35,7 @@ from .backend import GenerationSettings
 from .choices import (DEFAULT_OPTION_ORDER, best_option, check_choices, check_option_order, option_orders,
                       pooled_probabilities)
 from .images import DEFAULT_MAX_SIDE, model_image, resolve_window
+from .levels import MODEL_LEVELS, answer_probabilities
 from .prompts import LETTERS, is_yes_no, mcq_prompt
 from .reader import QuestionReader, Reading, check_reader_option, reader_for
 
@@ -73,6 +78,7 @@ class Asker:
         # A run asks the same question of every frame: render and resolve its tokens once. The flag
         # says the options were asked as a plain yes/no question (no letters, so one order).
         self._prompts: dict[tuple[str, tuple[str, ...] | None], tuple[str, list[int], bool]] = {}
+        self._rating: list[tuple[str, list[int], list[str]] | None] = []  # the rating prompt, resolved once
 
     def prompt(self, question: str, choices: Sequence[str] | None = None) -> tuple[str, list[int]]:
         """The rendered prompt and, with choices, the token id of each option's letter (in the order given)."""
@@ -112,12 +118,48 @@ class Asker:
             self._reader.append(reader_for(self.backend.name, self.reader_mode))
         return self._reader[0]
 
+    def rating_prompt(self) -> tuple[str, list[int], list[str]] | None:
+        """The model's rating prompt, the token ids of its level words and the words, best first (the
+        ``qalign`` scorer's: preset-aware); None when the model's levels are not five from 5 down to 1."""
+        if not self._rating:
+            from .prompts import METHODS
+            from .scorers import LevelScorer
+
+            scorer = LevelScorer(self.backend, METHODS["qalign"], preset="auto")
+            levels = scorer.sets[0]
+            order = sorted(range(len(levels.words)), key=lambda i: -levels.weights[i])
+            usable = tuple(levels.weights[i] for i in order) == MODEL_LEVELS
+            self._rating.append((scorer.prompt, [scorer.token_ids[0][i] for i in order],
+                                 [levels.words[i] for i in order]) if usable else None)
+        return self._rating[0]
+
+    @staticmethod
+    def _levels_answer(reading: Reading, options: tuple[str, ...], logits: Sequence[float]) -> dict[str, float]:
+        """The user's options' probabilities from the level words' logits (best level first)."""
+        peak = max(logits)
+        weights = [math.exp(v - peak) for v in logits]
+        return answer_probabilities(options, reading.scale, reading.points_to_defect,
+                                    [w / sum(weights) for w in weights])
+
     def prompts(self, question: str, choices: Sequence[str]) -> list[tuple[tuple[str, ...], str, list[int]]]:
         """(options in the order offered, prompt, answer token ids) for each prompt the question is asked
-        as: every order of lettered options, or every trained wording the reader asks instead."""
+        as: every order of lettered options, every trained wording the reader asks instead, or the
+        rating prompt with the ids of the level words."""
+        return self._plan(question, choices)[0]
+
+    def _plan(self, question: str, choices: Sequence[str]) -> tuple[list[tuple[tuple[str, ...], str, list[int]]],
+                                                                    Reading | None]:
+        """:meth:`prompts`, and the reading when the answer comes from the rating levels (else None)."""
         options = tuple(choices)
         self._prompt(question, options)  # a bad question or choice list fails before it is read
         reading = self.reading(question, options)
+        rating = self.rating_prompt() if reading.levels else None
+        if rating is not None and (reading.scale or is_yes_no(options)):
+            return [(options, rating[0], rating[1])], reading
+        return self._reworded(question, options, reading), None
+
+    def _reworded(self, question: str, options: tuple[str, ...],
+                  reading: Reading) -> list[tuple[tuple[str, ...], str, list[int]]]:
         if reading.asked and not self.letters and is_yes_no(options):
             reworded = [self._prompt(asked, options) for asked in reading.asked]
             if all(plain for _, _, plain in reworded):
@@ -167,8 +209,9 @@ class Asker:
         The prefills of every question's k-th order run as one batch."""
         # A run asks one question of every image: plan each distinct (question, choices) once.
         distinct = {(question, tuple(choices)) for question, choices in asked}
-        planned = {key: self.prompts(*key) for key in distinct}
-        plans = [planned[(question, tuple(choices))] for question, choices in asked]
+        planned = {key: self._plan(*key) for key in distinct}
+        plans = [planned[(question, tuple(choices))][0] for question, choices in asked]
+        by_levels = [planned[(question, tuple(choices))][1] for question, choices in asked]
         scores: list[list[list[float]]] = [[] for _ in plans]
         for k in range(max((len(plan) for plan in plans), default=0)):
             chosen = [i for i, plan in enumerate(plans) if k < len(plan)]
@@ -176,8 +219,11 @@ class Asker:
             for i, row in zip(chosen, logits.double()):
                 scores[i].append(row[plans[i][k][2]].tolist())
         answers = []
-        for plan, rows in zip(plans, scores):
-            probabilities = pooled_probabilities([order for order, _, _ in plan], rows)
+        for plan, rows, reading in zip(plans, scores, by_levels):
+            if reading is not None:
+                probabilities = self._levels_answer(reading, plan[0][0], rows[0])
+            else:
+                probabilities = pooled_probabilities([order for order, _, _ in plan], rows)
             best = best_option(probabilities)
             answers.append(Answer(text=best, choice=best, probabilities=probabilities))
         return answers

@@ -22,6 +22,15 @@ The reader turns the user's question into one the model was trained on, and its 
   name defects; the chosen option is reported in the user's words.
 - **description requests** (no choices): when the head reads a request for a description, the model
   gets its trained description prompt.
+- **quality as a whole**: a second, smaller head (the *scope* head, :attr:`ReaderConfig.scope_classes`)
+  finds yes/no questions about the picture's quality in general ("Is this frame of decent quality?",
+  "Does this photo have any flaws?", either way round) and requests for a quality level ("How good
+  is this shot?" over *high / medium / low*, options per :func:`.levels.scale_values`). These are
+  answered from the model's own rating levels (:mod:`.levels`; the asker reads them), not from any
+  one defect. Without choices either gets the description prompt: what is wrong, if anything, and
+  how good the picture is, is what they want, and the description ends with a verdict. The scope
+  head trains after the first on the same frozen features, so adding it changed no reading of the
+  first head's.
 
 Everything the reader decided is plain data (:class:`Reading`), so a caller can show what was asked.
 The reader lives beside the model it serves (``question_reader.json`` and
@@ -40,6 +49,8 @@ from typing import TYPE_CHECKING, Any, Final, Sequence
 
 from qplug.errors import UsageError
 
+from .levels import scale_values
+
 if TYPE_CHECKING:
     import torch
 
@@ -54,6 +65,11 @@ READER_MODES: Final[tuple[str, ...]] = ("auto", "off")
 #: Classes of option texts that name no defect.
 NOTHING: Final[str] = "nothing"
 NOT_LISTED: Final[str] = "not_listed"
+#: The scope head's classes: yes/no about quality as a whole (``overall:defect``: yes = poor;
+#: ``overall:fine``: yes = good), a request for a quality level, anything else.
+OVERALL: Final[str] = "overall"
+RATING: Final[str] = "rating"
+OTHER: Final[str] = "other"
 #: Hidden layers whose token states feed the head (mean and max over tokens), then the [CLS] state of
 #: the last. Mid-layer states keep more of the words themselves ("not", "free of") than the last
 #: layer, which all-MiniLM-L6-v2's training shaped for sentence similarity.
@@ -80,6 +96,7 @@ class ReaderConfig:
         the encoder as published); the update is merged into a copy of the encoder for the head's
         features, while option matching keeps the published encoder's sentence embeddings.
     :param adapter_scale: the update's scale (LoRA's alpha / rank).
+    :param scope_classes: the scope head's classes (empty: the reader has none).
     """
 
     yes_no_classes: tuple[str, ...]
@@ -93,6 +110,7 @@ class ReaderConfig:
     encoder: str = ENCODER_PACKAGE
     adapter_rank: int = 0
     adapter_scale: float = 0.0
+    scope_classes: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ReaderConfig":
@@ -104,7 +122,8 @@ class ReaderConfig:
                    describe_confidence=float(data.get("describe_confidence", 0.5)),
                    option_similarity=float(data.get("option_similarity", 0.6)),
                    encoder=data.get("encoder", ENCODER_PACKAGE), adapter_rank=int(data.get("adapter_rank", 0)),
-                   adapter_scale=float(data.get("adapter_scale", 0.0)))
+                   adapter_scale=float(data.get("adapter_scale", 0.0)),
+                   scope_classes=tuple(data.get("scope_classes", ())))
 
     def to_dict(self) -> dict[str, Any]:
         return {"encoder": self.encoder, "yes_no_classes": list(self.yes_no_classes), "intents": list(self.intents),
@@ -112,7 +131,7 @@ class ReaderConfig:
                 "options": {k: list(v) for k, v in self.options.items()}, "describe_prompt": self.describe_prompt,
                 "yes_no_confidence": self.yes_no_confidence, "describe_confidence": self.describe_confidence,
                 "option_similarity": self.option_similarity, "adapter_rank": self.adapter_rank,
-                "adapter_scale": self.adapter_scale}
+                "adapter_scale": self.adapter_scale, "scope_classes": list(self.scope_classes)}
 
 
 @dataclass(frozen=True)
@@ -124,6 +143,8 @@ class Reading:
     :param points_to_defect: whether "yes" means the defect is there (False: the question is flipped).
     :param options: the option asked for each of the user's options, in their order.
     :param confidence: the head's probability of what it read (or the least option similarity).
+    :param levels: answered from the model's rating levels (quality as a whole, or a level request).
+    :param scale: with options, each option's quality value (:func:`.levels.scale_values`).
     """
 
     asked: tuple[str, ...] = ()
@@ -132,10 +153,12 @@ class Reading:
     options: tuple[str, ...] = ()
     confidence: float = 0.0
     notes: dict[str, Any] = field(default_factory=dict)
+    levels: bool = False
+    scale: tuple[float, ...] = ()
 
     @property
     def rewords(self) -> bool:
-        return bool(self.asked) or bool(self.options)
+        return bool(self.asked) or bool(self.options) or self.levels
 
     def answer_words(self, words: tuple[str, str]) -> tuple[str, str]:
         """The trained question's answer words for the user's pair ("Yes"/"No" in the user's order):
@@ -238,7 +261,9 @@ class QuestionReader:
     def __init__(self, config: ReaderConfig, head: dict[str, "torch.Tensor"], encoder: Encoder) -> None:
         self.config = config
         self.encoder = encoder
-        self.head = {k: v for k, v in head.items() if not k.startswith(ADAPTER_PREFIX)}
+        self.head = {k: v for k, v in head.items() if not k.startswith((ADAPTER_PREFIX, SCOPE_PREFIX))}
+        #: The scope head (quality as a whole), when the reader has one.
+        self.scope = {k[len(SCOPE_PREFIX):]: v for k, v in head.items() if k.startswith(SCOPE_PREFIX)} or None
         updates = adapter_updates(head, config)
         #: What the head reads: the encoder with the reader's trained update merged in, if it has one.
         self.feature_encoder = encoder.adapted(updates) if updates else encoder
@@ -254,16 +279,26 @@ class QuestionReader:
         """The head's class probabilities, yes/no classes first, then :attr:`ReaderConfig.intents`."""
         import torch
 
-        x = (self.feature_encoder.features(questions) - self.head["mean"]) / self.head["std"]
-        with torch.inference_mode():
-            hidden = torch.nn.functional.gelu(x @ self.head["w1"].T + self.head["b1"])
-            return torch.softmax(hidden @ self.head["w2"].T + self.head["b2"], dim=-1)
+        return _head_probabilities(self.head, self.feature_encoder.features(questions))
+
+    def scope_probabilities(self, questions: Sequence[str]) -> "torch.Tensor":
+        """The scope head's class probabilities (:attr:`ReaderConfig.scope_classes`); an error without one."""
+        if self.scope is None:
+            raise ValueError("this reader has no scope head")
+        return _head_probabilities(self.scope, self.feature_encoder.features(questions))
+
+    def _scope(self, question: str) -> dict[str, float]:
+        """The scope head's reading of ``question`` by class ({} without a scope head)."""
+        if self.scope is None:
+            return {}
+        return dict(zip(self.config.scope_classes, self.scope_probabilities([question])[0].tolist()))
 
     # -- readings ----------------------------------------------------------------------------------
 
     def free_prompt(self, question: str) -> str:
         """The prompt to generate from for a question without choices: the trained description prompt
-        (``{medium}`` left to fill) when the head reads a request for a description, else the question."""
+        (``{medium}`` left to fill) when the head reads a request for a description (or a level), else
+        the question."""
         return (self.read(question, None).asked or (question,))[0]
 
     def read(self, question: str, choices: Sequence[str] | None) -> Reading:
@@ -281,11 +316,18 @@ class QuestionReader:
             return self._read_free(question)
         if sorted(c.strip().lower() for c in choices) == ["no", "yes"]:
             return self._read_yes_no(question)
-        return self._read_options(choices)
+        return self._read_options(question, choices)
 
     def _read_yes_no(self, question: str) -> Reading:
         n = len(self.config.yes_no_classes)
         full = self.probabilities([question])[0]
+        scope = self._scope(question)
+        defect, fine = scope.get(f"{OVERALL}:defect", 0.0), scope.get(f"{OVERALL}:fine", 0.0)
+        # The surer head wins: "Does this picture look too bright to you?" has the form of a question
+        # about the whole and the words of one kind, which the first head, trained on every kind's
+        # wordings, reads at 0.96-1.00 (the scope head's other class cannot hold every form).
+        if defect + fine >= max(self.config.yes_no_confidence, float(full[:n].max())):
+            return Reading(kind=OVERALL, points_to_defect=defect >= fine, confidence=defect + fine, levels=True)
         general = self._describe_probability(full)
         if general >= self.config.describe_confidence:
             # A question about quality in general ("Does this photo have any flaws?"): no one kind's
@@ -306,6 +348,11 @@ class QuestionReader:
         return float(row[len(self.config.yes_no_classes) + self.config.intents.index("describe")])
 
     def _read_free(self, question: str) -> Reading:
+        # Asked without choices, "Is this frame OK?" and "How good is this shot?" want to know what is
+        # wrong, if anything, and how good it is: the description says both (it ends with a verdict).
+        whole = sum(p for cls, p in self._scope(question).items() if cls != OTHER)
+        if whole >= self.config.describe_confidence:
+            return Reading(asked=(self.config.describe_prompt,), confidence=whole)
         if "describe" not in self.config.intents:
             return Reading()
         p = self._describe_probability(self.probabilities([question])[0])
@@ -319,7 +366,15 @@ class QuestionReader:
         values, index = similarities.max(dim=1)
         return [(self._option_classes[int(i)], float(v)) for v, i in zip(values, index)]
 
-    def _read_options(self, choices: tuple[str, ...]) -> Reading:
+    def _read_options(self, question: str, choices: tuple[str, ...]) -> Reading:
+        scale = scale_values(choices)
+        if scale is not None and self.scope is not None:
+            # Quality words as options, and a question about the whole picture: a level request, a
+            # question about the whole, or a description request ("Judge the quality of this shot.").
+            scope = self._scope(question)
+            whole = sum(p for cls, p in scope.items() if cls != OTHER)
+            if max(whole, self._describe_probability(self.probabilities([question])[0])) >= self.config.describe_confidence:
+                return Reading(confidence=whole, levels=True, scale=scale)
         matched = self.option_classes(choices)
         classes = [cls for cls, _ in matched]
         least = min(sim for _, sim in matched)
@@ -343,6 +398,18 @@ _cache_lock = threading.Lock()
 _shared_encoder: list[Encoder] = []
 
 
+def _head_probabilities(head: dict[str, "torch.Tensor"], features: "torch.Tensor") -> "torch.Tensor":
+    """A one-hidden-layer head's softmax over standardised features."""
+    import torch
+
+    x = (features - head["mean"]) / head["std"]
+    with torch.inference_mode():
+        hidden = torch.nn.functional.gelu(x @ head["w1"].T + head["b1"])
+        return torch.softmax(hidden @ head["w2"].T + head["b2"], dim=-1)
+
+
+#: Tensors of the scope head in the reader's weights file (``scope.w1`` ...).
+SCOPE_PREFIX: Final[str] = "scope."
 #: Tensors of the encoder's low-rank update in the reader's weights file:
 #: ``adapter.LAYER.query.A`` (rank x width), ``adapter.LAYER.query.B`` (width x rank), same for ``value``.
 ADAPTER_PREFIX: Final[str] = "adapter."
@@ -390,11 +457,16 @@ def load_reader(model_dir: Path, encoder: Encoder | None = None) -> QuestionRead
         head = load_file(str(model_dir / WEIGHTS_FILE))
     except Exception as exc:
         raise UsageError(f"{model_dir / WEIGHTS_FILE}: cannot be read as safetensors ({exc})") from exc
-    missing = {"mean", "std", "w1", "b1", "w2", "b2"} - set(head)
+    parts = {"mean", "std", "w1", "b1", "w2", "b2"}
+    missing = parts - set(head)
     outputs = len(config.yes_no_classes) + len(config.intents)
     if missing or head["w2"].shape[0] != outputs:
         raise UsageError(f"{model_dir / WEIGHTS_FILE}: the head does not match {CONFIG_FILE} "
                          f"(missing {sorted(missing)} or not {outputs} outputs)")
+    scope = {k[len(SCOPE_PREFIX):]: v for k, v in head.items() if k.startswith(SCOPE_PREFIX)}
+    if (scope or config.scope_classes) and (set(scope) != parts or scope["w2"].shape[0] != len(config.scope_classes)):
+        raise UsageError(f"{model_dir / WEIGHTS_FILE}: the scope head does not match {CONFIG_FILE}'s "
+                         f"{len(config.scope_classes)} scope classes")
     if config.encoder != ENCODER_PACKAGE:
         raise UsageError(f"{model_dir / CONFIG_FILE}: unknown encoder {config.encoder!r} (qplug knows {ENCODER_PACKAGE})")
     if encoder is None:

@@ -21,7 +21,8 @@ option letters (of "Yes"/"No" for a yes/no question) after the same prompt the l
 A question reader (:mod:`.reader`) lives beside the model, and an OpenAI-compatible request carries
 only the rendered prompt, so remote questions go as written unless ``reader=`` names a directory
 with the server's model's reader (qplug's default model's own: the asker then sends the wordings
-the local asker would).
+the local asker would, and a question about quality as a whole is answered, as locally, from the
+server's rating levels).
 
 Options: ``endpoint``, ``endpoint_model`` (``$QPLUG_ENDPOINT_MODEL``; default: the server's first
 model), ``api_key`` (``$OPENAI_API_KEY``), ``concurrency`` (requests in flight, default 8),
@@ -44,8 +45,9 @@ from qplug.types import Answer, Score
 from .choices import (DEFAULT_OPTION_ORDER, best_option, check_choices, check_option_order, option_orders,
                       pooled_probabilities)
 from .images import DEFAULT_MAX_SIDE, check_window, model_image, placed_window, resolve_window, with_window
+from .levels import answer_probabilities
 from .presets import Preset, level_method, select
-from .prompts import DESCRIBE_PROMPT, LETTERS, MEDIA, ScoringMethod, check_choice, is_yes_no, mcq_prompt
+from .prompts import DESCRIBE_PROMPT, LETTERS, MEDIA, METHODS, ScoringMethod, check_choice, is_yes_no, mcq_prompt
 from .reader import Reading
 
 if TYPE_CHECKING:
@@ -168,7 +170,7 @@ class RemoteLevelScorer:
                  synonyms: bool = False, image_max_side: int | None = DEFAULT_MAX_SIDE,
                  preset: "Preset | str | None" = None, endpoint_model: str | None = None,
                  api_key: str | None = None, concurrency: int = 8, timeout: float = 60.0, retries: int = 3,
-                 prefill: bool = True, window: str = "auto") -> None:
+                 prefill: bool = True, window: str = "auto", server: Endpoint | None = None) -> None:
         check_window(window)  # a misspelt place fails before connecting
         self.preset = preset if isinstance(preset, Preset) or preset is None else select(preset)
         self.method = level_method(method, self.preset)
@@ -177,8 +179,9 @@ class RemoteLevelScorer:
         self.low, self.high = self.sets[0].low, self.sets[0].high
         self.image_max_side = image_max_side
         self.prefill = bool(prefill)
-        self.server = Endpoint(endpoint, endpoint_model=endpoint_model, api_key=api_key, concurrency=concurrency,
-                               timeout=timeout, retries=retries)
+        # ``server``: an endpoint already connected (a remote asker's, rating for its questions).
+        self.server = server or Endpoint(endpoint, endpoint_model=endpoint_model, api_key=api_key,
+                                         concurrency=concurrency, timeout=timeout, retries=retries)
         self.endpoint, self.model = self.server.endpoint, self.server.model
         # Placed as a local model's window is (the server advertises the window it sees).
         self.window = self.server.place(window)
@@ -292,6 +295,7 @@ class RemoteAsker:
         check_option_order(option_order)
         self.reader = _reader(reader)
         self.server = server
+        self._rater: RemoteLevelScorer | None = None  # made on the first question about quality as a whole
         self.window = server.place(window)
         self.options = _generation_options(max_new_tokens, do_sample, temperature, top_p, seed)
         self.image_max_side = image_max_side
@@ -310,6 +314,8 @@ class RemoteAsker:
             return self.server.map(
                 lambda image: Answer(text=_content(self.server.complete(_user(image, text), **self.options))), images)
         reading = self.reader.read(question, options) if self.reader else Reading()
+        if reading.levels and (reading.scale or is_yes_no(options)):
+            return self.server.map(lambda image: self._from_levels(image, reading, options), images)
         if not self.letters and is_yes_no(options):
             yes_no = tuple("Yes" if option.strip().lower() == "yes" else "No" for option in options)
             words = (yes_no[0], yes_no[1])
@@ -330,6 +336,21 @@ class RemoteAsker:
             best = best_option(probabilities)
             answers.append(Answer(text=best, choice=best, probabilities=probabilities))
         return answers
+
+    def _from_levels(self, image: Any, reading: Reading, options: tuple[str, ...]) -> Answer:
+        """A question about quality as a whole, as the local asker answers it: from the server's rating
+        levels (the ``qalign`` prompt continued from its prefix), mapped by :mod:`.levels`."""
+        if self._rater is None:
+            self._rater = RemoteLevelScorer("", METHODS["qalign"], image_max_side=None, server=self.server)
+        score = self._rater._score_one(image)
+        if math.isnan(score.value):
+            raise RemoteError(str((score.extra or {}).get("error", "no rating levels")))
+        level_set = self._rater.sets[0]
+        order = sorted(range(len(level_set.words)), key=lambda i: -level_set.weights[i])
+        probabilities = answer_probabilities(options, reading.scale, reading.points_to_defect,
+                                             [score.levels[level_set.words[i]] for i in order])
+        best = best_option(probabilities)
+        return Answer(text=best, choice=best, probabilities=probabilities)
 
     def _letter_logprobs(self, image: Any, text: str, tokens: Sequence[str]) -> list[float]:
         """The server's log-probability of each answer token, the 20th token's for those outside its top 20."""

@@ -11,7 +11,14 @@ kinds that are cleanly absent; ``main``, the dominant kind). Questions are built
   other of the six visible: the six options (blur / noise / compression artifacts / too dark / too bright
   / low contrast) in a per-question shuffled order; pristine images get "none of these" as a seventh;
 - **descriptions**: greedy descriptions under the held-out description prompts, checked like figure 3
-  (:func:`.description.check_description`: the main kind named, nothing named on a clean image).
+  (:func:`.description.check_description`: the main kind named, nothing named on a clean image);
+- **quality as a whole** (sets with ``overall_good`` / ``overall_bad`` wordings): a yes/no question per
+  image whose pseudo-MOS level is excellent or good (the picture is good) or poor or bad (it is poor);
+  "fair" images are not asked (either answer would be fair);
+- **quality levels** (sets with ``rating_stems``): a level question per image over one of the set's
+  scales, best first or worst first; the gold option is the one whose equal share of the 1-5 MOS range
+  holds the image's pseudo-MOS (Q-Align's equal intervals, Sec. 3.1, for any number of levels), and an
+  image within :data:`RATING_MARGIN` of a boundary between shares is not asked.
 
 ``held`` picks the set of wordings (:data:`qplug_training.corpus.heldout.SETS`; set ``b`` has its own
 six options, ``out of focus`` ... ``washed out``, and ``no problem``). Multiple choice is read as the
@@ -32,6 +39,9 @@ from qplug_vlm.choices import DEFAULT_OPTION_ORDER
 from .common import deterministic_sample, load_rgb, log
 
 _VISIBLE = ("moderate", "strong", "severe")
+_GOOD_LEVELS, _POOR_LEVELS = ("excellent", "good"), ("poor", "bad")
+#: How far from a boundary between two options' shares of the MOS range an image must lie to be asked.
+RATING_MARGIN = 0.15
 
 
 def _metas(corpus: Path) -> list[dict[str, Any]]:
@@ -102,6 +112,66 @@ def mcq_questions(metas: Sequence[dict[str, Any]], held: str = "a") -> list[Any]
     return out
 
 
+def overall_questions(metas: Sequence[dict[str, Any]], held: str) -> list[Any]:
+    """Yes/no questions about quality as a whole (see the module docstring); none for sets without them."""
+    from ..corpus import heldout
+    from ..evaluate import Question
+
+    good, bad = heldout.SETS[held].overall_good, heldout.SETS[held].overall_bad
+    out = []
+    for m in metas:
+        if m["level"] not in _GOOD_LEVELS + _POOR_LEVELS or not good + bad:
+            continue
+        rng = random.Random(f"paraphrase:overall:{m['id']}")
+        question = rng.choice(good + bad)
+        points_to_good = question in good
+        gold = "yes" if (m["level"] in _GOOD_LEVELS) == points_to_good else "no"
+        out.append(Question(image=m["image"], question=question, candidates=("yes", "no"), correct=gold,
+                            type=f"overall:{'good' if points_to_good else 'poor'}", concern=m["level"],
+                            id=f"{m['id']}/heldout-overall"))
+    return out
+
+
+def rating_share(mos: float, levels: int) -> tuple[int, float]:
+    """(index of the share of [1, 5] that holds ``mos``, counted from the top; distance to the nearest
+    boundary between shares) for ``levels`` equal shares."""
+    width = 4.0 / levels
+    index = min(int((5.0 - mos) / width), levels - 1)
+    inner = [5.0 - width * k for k in range(1, levels)]
+    return index, min(abs(mos - b) for b in inner) if inner else float("inf")
+
+
+def rating_questions(metas: Sequence[dict[str, Any]], held: str) -> list[Any]:
+    """Quality-level questions over the set's scales (see the module docstring)."""
+    from ..corpus import heldout
+    from ..evaluate import Question
+
+    stems, scales = heldout.SETS[held].rating_stems, heldout.SETS[held].rating_options
+    out = []
+    for m in metas:
+        if not stems or not scales:
+            break
+        rng = random.Random(f"paraphrase:rating:{m['id']}")
+        scale, stem = rng.choice(scales), rng.choice(stems)
+        index, margin = rating_share(m["pseudo_mos"], len(scale))
+        if margin < RATING_MARGIN:
+            continue
+        options = scale if rng.random() < 0.5 else tuple(reversed(scale))
+        out.append(Question(image=m["image"], question=stem, candidates=tuple(options), correct=scale[index],
+                            type=f"rating:{len(scale)}", concern="/".join(scale), id=f"{m['id']}/heldout-rating"))
+    return out
+
+
+def _within_one(rows: Sequence[dict[str, Any]], questions: Sequence[Any]) -> float | None:
+    """Share of level answers at most one step from the gold on the question's scale."""
+    by_id = {q.id: q for q in questions}
+    hits = []
+    for row in rows:
+        scale = by_id[row["id"]].concern.split("/")
+        hits.append(abs(scale.index(row["answer"]) - scale.index(row["correct"])) <= 1)
+    return sum(hits) / len(hits) if hits else None
+
+
 def _balanced(questions: list[Any], n: int | None, seed: str) -> list[Any]:
     """At most ``n`` questions, half of each gold answer where possible (deterministic)."""
     yes = [q for q in questions if q.correct == "yes"]
@@ -124,7 +194,7 @@ def _by_wording(rows: Sequence[dict[str, Any]], questions: Sequence[Any]) -> dic
 def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: int | None = 400,
                        describe: int = 150, max_new_tokens: int = 80, batch_size: int = 16,
                        items: list[dict[str, Any]] | None = None, option_order: str = DEFAULT_OPTION_ORDER,
-                       held: str = "a") -> dict[str, Any]:
+                       held: str = "a", overall: int | None = 400, rating: int | None = 400) -> dict[str, Any]:
     """Accuracy on the held-out paraphrases, multiple choice read as the asker's ``option_order``
     says; rows appended to ``items``."""
     from qplug.types import Frame
@@ -140,22 +210,23 @@ def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: 
     backend = load_backend(model=model, device="cpu")
     out: dict[str, Any] = {"model": model, "heldout_set": held, "heldout_questions": len(heldout.SETS[held].questions()),
                            "option_order": option_order}
-    began = time.perf_counter()
-    chosen = _balanced(yes_no_questions(metas, held), yes_no, "paraphrase:yn")
-    rows: list[dict[str, Any]] = []
-    out["yes_no"] = evaluate_mcq(backend, chosen, corpus, batch_size, rows)
-    out["yes_no"]["by_wording"] = _by_wording(rows, chosen)
-    items += [{**r, "task": "heldout_yes_no"} for r in rows]
-    log(f"paraphrase yes/no: {len(chosen)} in {time.perf_counter() - began:.1f} s, "
-        f"accuracy {out['yes_no']['overall']['accuracy']:.3f}")
-    began = time.perf_counter()
-    chosen = deterministic_sample(mcq_questions(metas, held), mcq, "paraphrase:mcq")
-    rows = []
-    out["mcq"] = evaluate_mcq(backend, chosen, corpus, batch_size, rows, option_order)
-    out["mcq"]["by_wording"] = _by_wording(rows, chosen)
-    items += [{**r, "task": "heldout_mcq"} for r in rows]
-    log(f"paraphrase MCQ: {len(chosen)} in {time.perf_counter() - began:.1f} s, "
-        f"accuracy {out['mcq']['overall']['accuracy']:.3f}")
+    parts = (("yes_no", "yes/no", _balanced(yes_no_questions(metas, held), yes_no, "paraphrase:yn")),
+             ("mcq", "MCQ", deterministic_sample(mcq_questions(metas, held), mcq, "paraphrase:mcq")),
+             ("overall", "overall", _balanced(overall_questions(metas, held), overall, "paraphrase:overall")),
+             ("rating", "rating", deterministic_sample(rating_questions(metas, held), rating, "paraphrase:rating")))
+    for name, label, chosen in parts:
+        if not chosen:
+            continue
+        began = time.perf_counter()
+        rows: list[dict[str, Any]] = []
+        out[name] = evaluate_mcq(backend, chosen, corpus, batch_size, rows, option_order)
+        out[name]["by_wording"] = _by_wording(rows, chosen)
+        items += [{**r, "task": f"heldout_{name}"} for r in rows]
+        figure = f"accuracy {out[name]['overall']['accuracy']:.3f}"
+        if name == "rating":
+            out[name]["within_one"] = _within_one(rows, chosen)
+            figure += f", within one {out[name]['within_one']:.3f}"
+        log(f"paraphrase {label}: {len(chosen)} in {time.perf_counter() - began:.1f} s, {figure}")
     if describe:
         began = time.perf_counter()
         pool = deterministic_sample(metas, describe, "paraphrase:describe")
