@@ -126,8 +126,10 @@ def test_the_shipped_reader_reads_quality_level_questions(shipped) -> None:
     reading = shipped.read(question, ("high", "medium", "low"))
     assert reading.levels and reading.scale == levels.scale_values(("high", "medium", "low"))
     assert shipped.free_prompt(question) == shipped.config.describe_prompt  # without choices: described
-    # Level words asked of one kind, and a rating question over defects, are not quality levels.
+    # Level words asked of one kind or attribute, and a rating question over defects, are not ratings.
     assert not shipped.read("How much noise does this image have?", ("high", "medium", "low")).levels
+    assert not shipped.read("How would you rate the sharpness of this photo?", ("good", "fair", "poor")).levels
+    assert "How would you rate the sharpness of this photo?" in training_reader.attribute_level_wordings()
     assert not shipped.read(question, ("blur", "noise", "compression artifacts")).levels
 
 

@@ -197,6 +197,28 @@ _RATING_PLAIN = ("How good is this {p}?", "How would you grade this {p}?", "How 
                  "Where does this {p} fall on a quality scale?", "What grade does this {p} deserve?",
                  "How does this {p} look, quality-wise?", "Give this {p} a quality rating.", "Rate this {p}.",
                  "How bad is this {p}?", "How would you rate this {p}?")
+# Level requests about one attribute ("How is the sharpness of this photo?" over good / fair / poor)
+# share the rating's form but not its subject: the scope head learns them as "other", so that the
+# overall rating never answers them (the model's kind-level answer is not built; they are asked as
+# written, as before).
+_ATTRIBUTES = tuple(sorted({t for topics in GOOD_TOPICS.values() for t in topics} | {
+    "lighting", "exposure", "colour", "colours", "clarity", "noise level", "detail", "sharpness", "focus",
+    "brightness", "contrast", "saturation", "colour rendition", "tonal range", "dynamic range", "white balance",
+    "compression level", "amount of noise", "amount of blur", "graininess", "noise", "blur"}))
+_ATTRIBUTE_ADJECTIVES = ("sharp", "blurry", "noisy", "grainy", "bright", "dark", "colourful", "contrasty", "detailed",
+                         "clear", "pixelated", "compressed", "well exposed", "saturated", "soft", "clean", "crisp")
+_ATTRIBUTE_PLAIN = ("How {a} is this {p}?", "How {a} does this {p} look?", "Just how {a} is this {p}?")
+
+
+def attribute_level_wordings() -> list[str]:
+    """Level requests about one attribute (the scope head's "other"), held-out near-forms left out."""
+    out: set[str] = set()
+    for p in composed.PICTURE:
+        out.update(t.format(a=a, p=p) for t in _RATING_TEMPLATES for a in _ATTRIBUTES)
+        out.update(t.format(a=a, p=p) for t in _ATTRIBUTE_PLAIN for a in _ATTRIBUTE_ADJECTIVES)
+    return _without_heldout(out)
+
+
 #: The scope head's classes: yes/no about the whole (either way), a level request, anything else.
 SCOPE_CLASSES: tuple[str, ...] = (f"{vlm_reader.OVERALL}:defect", f"{vlm_reader.OVERALL}:fine", vlm_reader.RATING,
                                   vlm_reader.OTHER)
@@ -235,13 +257,17 @@ def rating_wordings() -> list[str]:
 
 
 def scope_examples(per_class: int, seed: int) -> tuple[list[str], list[int]]:
-    """``per_class`` wordings of each scope class, and as "other" every example of the first head
-    (a wording that is also one of the scope's own is the scope's)."""
+    """``per_class`` wordings of each scope class, and as "other" every example of the first head and
+    ``4 * per_class`` level requests about one attribute (a wording that is also one of the scope's own
+    is the scope's)."""
     rng = random.Random(f"scope:{seed}")
     own = [overall_wordings(True), overall_wordings(False), rating_wordings()]
     mine = {q for pool in own for q in pool}
     first, _ = examples(per_class, seed)
-    other = sorted({q for q in first if q not in mine})
+    rng_attributes = random.Random(f"scope-attributes:{seed}")
+    attributes = attribute_level_wordings()
+    attributes = rng_attributes.sample(attributes, min(4 * per_class, len(attributes)))
+    other = sorted({q for q in first + attributes if q not in mine})
     texts: list[str] = []
     labels: list[int] = []
     for label, pool in enumerate(own + [other]):
