@@ -69,6 +69,7 @@ def test_no_training_example_of_the_reader_is_a_heldout_wording() -> None:
     assert not [q for q in own if training_reader.near_form(q) in near]
     assert training_reader.near_form("Has this frame lost its sharpness?") in near  # the check can fail
     assert not [q for q in training_reader.generic_wordings() + training_reader.rating_wordings()
+                + training_reader.attribute_level_wordings()
                 if training_reader.near_form(q) in near]
     assert training_reader.near_form("Is there anything wrong with this frame?") in near  # set c's, left out
     # Every kind's own wordings say the same topic both ways: the answer is in what is said of it.

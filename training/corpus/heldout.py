@@ -20,7 +20,7 @@ not written against. It asks its own main-problem options (``out of focus`` ... 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 YES_NO: Final[dict[str, tuple[str, ...]]] = {
@@ -99,6 +99,13 @@ class HeldoutSet:
     #: Stems asking for a quality level, asked over :attr:`rating_options` (each a scale, best first).
     rating_stems: tuple[str, ...] = ()
     rating_options: tuple[tuple[str, ...], ...] = ()
+    #: Level requests about one kind: per kind, (stem, True when the stem names the good attribute,
+    #: "How crisp is it?", False when it names the defect, "How grainy is it?"), asked over
+    #: :attr:`attribute_quality_options` (good attribute only: each best first) or
+    #: :attr:`attribute_amount_options` (either: each most first).
+    attribute_stems: dict[str, tuple[tuple[str, bool], ...]] = field(default_factory=dict)
+    attribute_quality_options: tuple[tuple[str, ...], ...] = ()
+    attribute_amount_options: tuple[tuple[str, ...], ...] = ()
 
     def questions(self) -> list[str]:
         out: list[str] = []
@@ -106,7 +113,7 @@ class HeldoutSet:
             for wordings in pool.values():
                 out.extend(wordings)
         return (out + list(self.mcq_stems) + list(self.describe) + list(self.overall_good) + list(self.overall_bad)
-                + list(self.rating_stems))
+                + list(self.rating_stems) + [stem for stems in self.attribute_stems.values() for stem, _ in stems])
 
 
 SET_B: Final[HeldoutSet] = HeldoutSet(
@@ -355,6 +362,34 @@ SET_F: Final[HeldoutSet] = HeldoutSet(
                     ("outstanding", "decent", "mediocre", "terrible")),
 )
 
+#: Set ``g``: written on 2026-12-06 before level requests about one kind ("How grainy is this frame?"
+#: over high / medium / low) were answered from the model's severity question; it asks only those.
+SET_G: Final[HeldoutSet] = HeldoutSet(
+    yes_no={}, yes_no_inverted={}, mcq_options={}, mcq_none="", mcq_stems=(), describe=(),
+    attribute_stems={
+        "blur": (("How well focused is this frame?", True), ("How smeared do the details of this photo look?", False),
+                 ("How crisp are the edges in this picture?", True)),
+        "noise": (("How speckled does this shot look?", False), ("How heavy is the grain in this frame?", False),
+                  ("How smooth and clean are the flat areas of this photo?", True)),
+        "compression": (("How visible are the encoding blocks in this picture?", False),
+                        ("How faithful is the encode of this frame?", True)),
+        "low_resolution": (("How jagged and pixelated does this photo look?", False),
+                           ("How much real resolution does this picture have?", True)),
+        "underexposure": (("How murky are the tones of this shot?", False), ("How well lit is this frame?", True)),
+        "overexposure": (("How burnt out are the bright parts of this photo?", False),
+                         ("How well held are the highlights of this picture?", True)),
+        "low_contrast": (("How punchy is the contrast of this shot?", True), ("How foggy does this frame look?", False)),
+        "colour": (("How true to life are the colours of this photo?", True),
+                   ("How tinted does this picture look?", False)),
+        "banding": (("How seamless are the gradients of this frame?", True),
+                    ("How stepped do the smooth tones of this shot look?", False)),
+    },
+    attribute_quality_options=(("good", "fair", "poor"), ("excellent", "good", "fair", "poor", "bad"),
+                               ("acceptable", "unacceptable")),
+    attribute_amount_options=(("high", "medium", "low"), ("very high", "high", "medium", "low", "very low"),
+                              ("high", "low")),
+)
+
 SETS: Final[dict[str, HeldoutSet]] = {
     "a": HeldoutSet(YES_NO, YES_NO_INVERTED, MCQ_OPTIONS, MCQ_NONE, MCQ_STEMS, DESCRIBE),
     "b": SET_B,
@@ -362,6 +397,7 @@ SETS: Final[dict[str, HeldoutSet]] = {
     "d": SET_D,
     "e": SET_E,
     "f": SET_F,
+    "g": SET_G,
 }
 
 

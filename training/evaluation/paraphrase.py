@@ -60,8 +60,10 @@ def yes_no_questions(metas: Sequence[dict[str, Any]], held: str = "a") -> list[A
 
     out = []
     for m, kind, there, rng in yes_no_picks(metas):
-        wordings = [(q, False) for q in heldout.SETS[held].yes_no[kind]]
+        wordings = [(q, False) for q in heldout.SETS[held].yes_no.get(kind, ())]
         wordings += [(q, True) for q in heldout.SETS[held].yes_no_inverted.get(kind, ())]
+        if not wordings:  # a set that asks no yes/no about kinds (g)
+            continue
         question, inverted = rng.choice(wordings)
         gold = "yes" if there != inverted else "no"
         out.append(Question(image=m["image"], question=question, candidates=("yes", "no"), correct=gold,
@@ -93,6 +95,8 @@ def mcq_questions(metas: Sequence[dict[str, Any]], held: str = "a") -> list[Any]
     six, none = heldout.SETS[held].mcq_options, heldout.SETS[held].mcq_none
     out = []
     for m in metas:
+        if not six:
+            break
         mention = m["eval"]["checks"]["mention"]
         main = m["facts"]["main"]
         rng = random.Random(f"paraphrase:mcq:{m['id']}")
@@ -227,7 +231,7 @@ def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: 
             out[name]["within_one"] = _within_one(rows, chosen)
             figure += f", within one {out[name]['within_one']:.3f}"
         log(f"paraphrase {label}: {len(chosen)} in {time.perf_counter() - began:.1f} s, {figure}")
-    if describe:
+    if describe and heldout.SETS[held].describe:
         began = time.perf_counter()
         pool = deterministic_sample(metas, describe, "paraphrase:describe")
         by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
