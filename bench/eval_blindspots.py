@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--describe", type=int, default=150)
     ap.add_argument("--overall", type=int, default=400, help="yes/no questions about quality as a whole (set f on)")
     ap.add_argument("--rating", type=int, default=400, help="quality-level questions (set f on)")
+    ap.add_argument("--attribute", type=int, default=400, help="level questions about one kind (set g on)")
     ap.add_argument("--polarity", type=int, default=300, help="(image, kind) picks asked in each polarity form")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--event-photos", type=int, default=2, help="validation photos to pan over for the events")
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             result[part] = paraphrase.paraphrase_figures(args.model, args.corpus, args.yes_no, args.mcq, args.describe,
                                                          items=items, option_order=args.option_order,
                                                          held=args.heldout_set, overall=args.overall,
-                                                         rating=args.rating)
+                                                         rating=args.rating, attribute=args.attribute)
         elif part == "events":
             result[part] = blindspots.event_figures(args.model, event_photos, args.work, tag=args.out.name)
         elif part == "grain":
@@ -118,6 +119,9 @@ def summary(result: dict) -> dict:
         if para.get("rating"):
             out["paraphrase_rating"] = para["rating"]["overall"]["accuracy"]
             out["paraphrase_rating_within_one"] = para["rating"]["within_one"]
+        if para.get("attribute"):
+            out["paraphrase_attribute"] = para["attribute"]["overall"]["accuracy"]
+            out["paraphrase_attribute_within_one"] = para["attribute"]["within_one"]
     for name, row in ((result.get("events") or {}).get("clips") or {}).items():
         out[f"event {name}"] = {"iou": round(row["iou"], 3), "inside_mean": _r(row["qalign_inside_mean"]),
                                 "inside_max": _r(row["qalign_inside_max"]),

@@ -199,7 +199,9 @@ def test_remote_describer_and_asker_equal_local_ones_with_the_shipped_model():
                   ("Which problem does this image have?", ["grainy specks", "out of focus", "looks fine"]),
                   # read as about the whole picture: answered from the rating levels on both sides
                   ("Is this picture of poor quality?", ["yes", "no"]),
-                  ("How would you rate the quality of this photo?", ["low", "medium", "high"])]
+                  ("How would you rate the quality of this photo?", ["low", "medium", "high"]),
+                  # one attribute's level: the kind's severity question, mapped the same way
+                  ("How much noise does this image have?", ["high", "medium", "low"])]
     with Running(backend.DEFAULT_MODEL_DIR) as running:
         describer = remote.describer(endpoint=running.url, retries=0, max_new_tokens=24)
         asker = remote.asker(endpoint=running.url, retries=0, max_new_tokens=12)

@@ -95,3 +95,25 @@ def test_heldout_level_questions_take_the_share_of_the_range_that_holds_the_mos(
         index, margin = paraphrase.rating_share(by_id[q.id.split("/")[0]]["pseudo_mos"], len(scale))
         assert q.correct == scale[index] and margin >= paraphrase.RATING_MARGIN
     assert any(q.candidates[0] == q.concern.split("/")[-1] for q in rated)  # some asked worst first
+
+
+def test_heldout_attribute_questions_take_the_option_that_holds_the_kinds_severity() -> None:
+    # 4 severities onto k options by overlap of equal shares; a tie is not asked.
+    assert [paraphrase.attribute_share(j, 3) for j in range(4)] == [0, 1, 1, 2]
+    assert [paraphrase.attribute_share(j, 2) for j in range(4)] == [0, 0, 1, 1]
+    assert [paraphrase.attribute_share(j, 5) for j in range(4)] == [0, 1, 3, 4]
+    g = heldout.SETS["g"]
+    metas = [_meta(f"img{i}", {"noise": impact}, ["blur"], "noise", 3, [{"kind": "noise"}])
+             for i, impact in enumerate(["slight", "moderate", "strong", "severe"] * 10)]
+    questions = paraphrase.attribute_questions(metas, "g")
+    assert {q.id.rsplit("-", 1)[1] for q in questions} == {"noise", "blur"}
+    for q in questions:
+        kind = q.id.rsplit("-", 1)[1]
+        stem_good = dict(g.attribute_stems[kind])[q.question]
+        best_first = q.concern.split("/")
+        assert set(q.candidates) == set(best_first) and q.type == f"attribute:{'good' if stem_good else 'defect'}"
+        if kind == "blur":  # cleanly absent: the best option
+            assert q.correct == best_first[0]
+        if not stem_good:  # a stem naming the defect is never asked over quality words
+            assert tuple(reversed(best_first)) in g.attribute_amount_options
+    assert paraphrase.attribute_questions(metas, "f") == []

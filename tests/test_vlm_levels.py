@@ -45,6 +45,20 @@ def test_shares_are_equal_intervals_of_the_range_and_sum_to_one_per_level() -> N
             assert sum(row[j] for row in shares) == pytest.approx(1.0)
 
 
+def test_amount_words_run_against_severity_only_when_more_is_worse() -> None:
+    amounts = ("high", "medium", "low")
+    assert levels.attribute_values(amounts, amount_is_worse=False) == levels.scale_values(amounts)
+    grainy = levels.attribute_values(amounts, amount_is_worse=True)
+    assert grainy is not None and grainy[2] > grainy[1] > grainy[0]  # little grain is best
+    # Quality words say good and poor whatever the attribute: never turned round.
+    assert levels.attribute_values(("good", "fair", "poor"), amount_is_worse=True) == (4.0, 3.0, 2.0)
+    # Four severities (none first) onto three options: none -> best, strong -> worst.
+    shares = levels.level_shares((3.0, 2.0, 1.0), levels_count=4)
+    assert [round(sum(row), 6) for row in zip(*shares)] == [1.0] * 4
+    assert shares[0][0] == pytest.approx(1.0) and shares[2][3] == pytest.approx(1.0)
+    assert levels.option_probabilities((3.0, 2.0, 1.0), [0.0, 1.0, 0.0, 0.0]) == pytest.approx([1 / 3, 2 / 3, 0.0])
+
+
 def _flat(rows: list[list[float]]) -> list[float]:
     return [x for row in rows for x in row]
 

@@ -134,6 +134,20 @@ def test_the_shipped_reader_reads_quality_level_questions(shipped) -> None:
     assert not shipped.read(question, ("blur", "noise", "compression artifacts")).levels
 
 
+@pytest.mark.parametrize("question, options, kind, points_to_defect", [
+    ("How much noise does this image have?", ("high", "medium", "low"), "noise", True),
+    ("How would you rate the sharpness of this photo?", ("good", "fair", "poor"), "blur", False),
+])
+def test_the_shipped_reader_reads_one_attributes_level_as_its_kinds_severity(shipped, question, options, kind,
+                                                                             points_to_defect) -> None:
+    reading = shipped.read(question, options)
+    assert reading.attribute and not reading.levels
+    assert (reading.kind, reading.points_to_defect) == (kind, points_to_defect)
+    assert reading.asked == (shipped.config.severity[kind],)
+    assert reading.scale == levels.attribute_values(options, amount_is_worse=points_to_defect)
+    assert shipped.config.severity_options == ("none", "slight", "moderate", "strong")
+
+
 def test_the_scope_head_leaves_the_first_heads_questions_alone(shipped) -> None:
     # Its "other" class is every example of the first head: none of the corpus's own yes/no wordings
     # about a kind is read as a question about the whole picture.
@@ -192,6 +206,16 @@ def test_the_asker_answers_questions_about_quality_as_a_whole_from_the_rating_le
         good = levels.good_probability(probabilities)
         assert a.probabilities["yes"] == pytest.approx(1.0 - good, abs=1e-6)
         assert b.probabilities["yes"] == pytest.approx(good, abs=1e-6)
+    # One attribute's level: the kind's severity question over its trained scale, mapped onto the
+    # user's words (more noise is worse, so "high" takes the strong end).
+    severity_question = reader.load_reader(checkpoint).config.severity["noise"]
+    severities = ["none", "slight", "moderate", "strong"]
+    asked = on.ask(frames, severity_question, severities)
+    amounts = ["low", "high", "medium"]
+    for answer, plain in zip(on.ask(frames, "How much noise does this image have?", amounts), asked):
+        expected = levels.option_probabilities(levels.attribute_values(amounts, amount_is_worse=True),
+                                               [plain.probabilities[s] for s in severities])
+        assert [answer.probabilities[o] for o in amounts] == pytest.approx(expected, abs=1e-9)
     # Without the reader the same question is a lettered one.
     off = asker.build(model=str(checkpoint), reader="off")
     assert len(off.prompts(question, scale)) == 1 and "A." in off.prompts(question, scale)[0][1]

@@ -334,7 +334,9 @@ def config() -> vlm_reader.ReaderConfig:
     options[vlm_reader.NOT_LISTED] = composed.NOT_LISTED_OPTIONS
     return vlm_reader.ReaderConfig(yes_no_classes=tuple(classes()), intents=INTENTS,
                                    yes_no={kind: questions.canonical_questions()[kind] for kind in KINDS},
-                                   options=options, describe_prompt=DESCRIBE_PROMPT)
+                                   options=options, describe_prompt=DESCRIBE_PROMPT,
+                                   severity=questions.severity_questions(),
+                                   severity_options=questions.SEVERITY_OPTIONS)
 
 
 def train_head(features: "torch.Tensor", labels: Sequence[int], n_classes: int, epochs: int, seed: int,
@@ -474,8 +476,11 @@ def add_scope(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
     first = vlm_reader.QuestionReader(cfg, tensors, encoder or vlm_reader.Encoder())
     tensors.update(train_scope(first, per_class, epochs, seed))
     save_file(tensors, str(weights), metadata={**metadata, "scope_seed": str(seed)})
-    (out / vlm_reader.CONFIG_FILE).write_text(
-        json.dumps(dataclasses.replace(cfg, scope_classes=SCOPE_CLASSES).to_dict(), indent=1) + "\n", encoding="utf-8")
+    # The severity questions are the corpus's, like the first head's wordings: refreshed with the scope.
+    fresh = config()
+    done = dataclasses.replace(cfg, scope_classes=SCOPE_CLASSES, severity=fresh.severity,
+                               severity_options=fresh.severity_options)
+    (out / vlm_reader.CONFIG_FILE).write_text(json.dumps(done.to_dict(), indent=1) + "\n", encoding="utf-8")
     reader = vlm_reader.load_reader(out, encoder)
     texts, labels = scope_examples(per_class, seed)
     accuracy = float((reader.scope_probabilities(texts).argmax(1) == torch.tensor(labels)).float().mean())

@@ -20,7 +20,9 @@ and answered in the user's, and a description request gets the trained descripti
 ``reader="off"`` asks every question as written. A question the reader reads as one about quality as
 a whole is answered from the model's rating levels (the ``qalign`` scorer's prompt and level words):
 a yes/no question by the probability that the picture is on the good half of the scale (flipped when
-"yes" means it is poor), and quality words as options by :mod:`.levels`' shares.
+"yes" means it is poor), and quality words as options by :mod:`.levels`' shares. Quality words asked
+of one attribute ("How grainy is it?" over high / medium / low) get that kind's trained severity
+question, its none / slight / moderate / strong mapped onto the user's words the same way.
 """
 
 from __future__ import annotations
@@ -149,13 +151,18 @@ class Asker:
 
     def _plan(self, question: str, choices: Sequence[str]) -> tuple[list[tuple[tuple[str, ...], str, list[int]]],
                                                                     Reading | None]:
-        """:meth:`prompts`, and the reading when the answer comes from the rating levels (else None)."""
+        """:meth:`prompts`, and the reading when the answer is mapped from levels: the rating's (quality
+        as a whole) or a kind's severities (one attribute's level); else None."""
         options = tuple(choices)
         self._prompt(question, options)  # a bad question or choice list fails before it is read
         reading = self.reading(question, options)
         rating = self.rating_prompt() if reading.levels else None
         if rating is not None and (reading.scale or is_yes_no(options)):
             return [(options, rating[0], rating[1])], reading
+        if reading.attribute and reading.asked:
+            # The kind's severity question over its trained scale; mapped to the user's words after.
+            severities = self._question_reader().config.severity_options  # type: ignore[union-attr]
+            return self._as_written(reading.asked[0], tuple(severities)), reading
         return self._reworded(question, options, reading), None
 
     def _reworded(self, question: str, options: tuple[str, ...],
@@ -219,8 +226,12 @@ class Asker:
             for i, row in zip(chosen, logits.double()):
                 scores[i].append(row[plans[i][k][2]].tolist())
         answers = []
-        for plan, rows, reading in zip(plans, scores, by_levels):
-            if reading is not None:
+        for (_, choices), plan, rows, reading in zip(asked, plans, scores, by_levels):
+            if reading is not None and reading.attribute:
+                severity = pooled_probabilities([order for order, _, _ in plan], rows)
+                probabilities = answer_probabilities(tuple(choices), reading.scale, False,
+                                                     [severity[s] for s in plan[0][0]])
+            elif reading is not None:
                 probabilities = self._levels_answer(reading, plan[0][0], rows[0])
             else:
                 probabilities = pooled_probabilities([order for order, _, _ in plan], rows)

@@ -51,6 +51,9 @@ QUALITY_WORDS: Final[dict[str, float]] = {
     "abysmal": 1.0, "unusable": 1.0, "worst": 1.0, "extremely poor": 1.0, "extremely bad": 1.0,
 }
 
+#: Words that say how much of something there is: "high" sharpness is good, "high" noise is bad.
+AMOUNT_WORDS: Final[frozenset[str]] = frozenset({"very high", "high", "medium", "moderate", "mid", "low", "very low"})
+
 #: Words said around a level that do not change it ("good quality", "The image is poor.").
 _FILLER: Final[frozenset[str]] = frozenset({
     "quality", "image", "picture", "photo", "frame", "shot", "video", "the", "it", "its", "it's", "is", "of", "a",
@@ -79,17 +82,27 @@ def scale_values(options: Sequence[str]) -> tuple[float, ...] | None:
     return values if len(set(values)) == len(values) else None
 
 
+def attribute_values(options: Sequence[str], amount_is_worse: bool) -> tuple[float, ...] | None:
+    """:func:`scale_values` for a level request about one attribute: amount words run the other way
+    when more of the attribute is worse ("How grainy is it?" over high / medium / low)."""
+    values = scale_values(options)
+    if values is None or not amount_is_worse or not all(normalise(o) in AMOUNT_WORDS for o in options):
+        return values
+    return tuple(-v for v in values)
+
+
 def _interval(rank: int, count: int) -> tuple[float, float]:
     """The ``rank``-th of ``count`` equal intervals of the score range, counted from the top."""
     width = (HIGH - LOW) / count
     return HIGH - (rank + 1) * width, HIGH - rank * width
 
 
-def level_shares(values: Sequence[float]) -> list[list[float]]:
-    """``shares[i][j]``: the part of model level ``j`` (:data:`MODEL_LEVELS` order) that option ``i`` stands
+def level_shares(values: Sequence[float], levels_count: int = len(MODEL_LEVELS)) -> list[list[float]]:
+    """``shares[i][j]``: the part of model level ``j`` (best first: :data:`MODEL_LEVELS`, or any
+    ``levels_count`` ordered levels such as none / slight / moderate / strong) that option ``i`` stands
     for, from the options' ranks (:func:`scale_values`). Each level's shares sum to 1 over the options."""
     ranks = {v: r for r, v in enumerate(sorted(values, reverse=True))}
-    levels = [_interval(j, len(MODEL_LEVELS)) for j in range(len(MODEL_LEVELS))]
+    levels = [_interval(j, levels_count) for j in range(levels_count)]
     out = []
     for value in values:
         low, high = _interval(ranks[value], len(values))
@@ -98,8 +111,9 @@ def level_shares(values: Sequence[float]) -> list[list[float]]:
 
 
 def option_probabilities(values: Sequence[float], level_probabilities: Sequence[float]) -> list[float]:
-    """Each option's probability given the model's level probabilities (:data:`MODEL_LEVELS` order)."""
-    return [sum(s * p for s, p in zip(row, level_probabilities)) for row in level_shares(values)]
+    """Each option's probability given the model's level probabilities, best level first."""
+    shares = level_shares(values, len(level_probabilities))
+    return [sum(s * p for s, p in zip(row, level_probabilities)) for row in shares]
 
 
 def good_probability(level_probabilities: Sequence[float]) -> float:

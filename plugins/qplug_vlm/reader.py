@@ -31,6 +31,11 @@ The reader turns the user's question into one the model was trained on, and its 
   how good the picture is, is what they want, and the description ends with a verdict. The scope
   head trains after the first on the same frozen features, so adding it changed no reading of the
   first head's.
+- **one attribute's level** ("How grainy is this frame?" over *high / medium / low*, "How is the
+  focus?" over *good / fair / poor*): quality words as options and a question the first head reads
+  as about one kind are asked as that kind's trained severity question (:attr:`ReaderConfig.severity`,
+  over none / slight / moderate / strong) and the severities mapped onto the user's words by
+  :mod:`.levels` (amount words run against severity when the question names the defect).
 
 Everything the reader decided is plain data (:class:`Reading`), so a caller can show what was asked.
 The reader lives beside the model it serves (``question_reader.json`` and
@@ -49,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Final, Sequence
 
 from qplug.errors import UsageError
 
-from .levels import scale_values
+from .levels import attribute_values, scale_values
 
 if TYPE_CHECKING:
     import torch
@@ -97,6 +102,8 @@ class ReaderConfig:
         features, while option matching keeps the published encoder's sentence embeddings.
     :param adapter_scale: the update's scale (LoRA's alpha / rank).
     :param scope_classes: the scope head's classes (empty: the reader has none).
+    :param severity: per kind, the trained severity question (asked over ``severity_options``, none
+        first) for level requests about one attribute (empty: asked as written).
     """
 
     yes_no_classes: tuple[str, ...]
@@ -111,6 +118,8 @@ class ReaderConfig:
     adapter_rank: int = 0
     adapter_scale: float = 0.0
     scope_classes: tuple[str, ...] = ()
+    severity: dict[str, str] = field(default_factory=dict)
+    severity_options: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ReaderConfig":
@@ -123,7 +132,8 @@ class ReaderConfig:
                    option_similarity=float(data.get("option_similarity", 0.6)),
                    encoder=data.get("encoder", ENCODER_PACKAGE), adapter_rank=int(data.get("adapter_rank", 0)),
                    adapter_scale=float(data.get("adapter_scale", 0.0)),
-                   scope_classes=tuple(data.get("scope_classes", ())))
+                   scope_classes=tuple(data.get("scope_classes", ())), severity=dict(data.get("severity", {})),
+                   severity_options=tuple(data.get("severity_options", ())))
 
     def to_dict(self) -> dict[str, Any]:
         return {"encoder": self.encoder, "yes_no_classes": list(self.yes_no_classes), "intents": list(self.intents),
@@ -131,7 +141,8 @@ class ReaderConfig:
                 "options": {k: list(v) for k, v in self.options.items()}, "describe_prompt": self.describe_prompt,
                 "yes_no_confidence": self.yes_no_confidence, "describe_confidence": self.describe_confidence,
                 "option_similarity": self.option_similarity, "adapter_rank": self.adapter_rank,
-                "adapter_scale": self.adapter_scale, "scope_classes": list(self.scope_classes)}
+                "adapter_scale": self.adapter_scale, "scope_classes": list(self.scope_classes),
+                "severity": dict(self.severity), "severity_options": list(self.severity_options)}
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,8 @@ class Reading:
     :param confidence: the head's probability of what it read (or the least option similarity).
     :param levels: answered from the model's rating levels (quality as a whole, or a level request).
     :param scale: with options, each option's quality value (:func:`.levels.scale_values`).
+    :param attribute: a level request about one attribute: asked as :attr:`asked` (the kind's severity
+        question) over :attr:`ReaderConfig.severity_options`, answered in the user's words by ``scale``.
     """
 
     asked: tuple[str, ...] = ()
@@ -155,6 +168,7 @@ class Reading:
     notes: dict[str, Any] = field(default_factory=dict)
     levels: bool = False
     scale: tuple[float, ...] = ()
+    attribute: bool = False
 
     @property
     def rewords(self) -> bool:
@@ -360,6 +374,19 @@ class QuestionReader:
             return Reading(confidence=p)
         return Reading(asked=(self.config.describe_prompt,), confidence=p)
 
+    def _read_attribute(self, full: "torch.Tensor", choices: tuple[str, ...]) -> Reading | None:
+        """Quality words over a question the first head reads as about one kind: that kind's severity."""
+        n = len(self.config.yes_no_classes)
+        row = full[:n] / full[:n].sum()
+        best = int(row.argmax())
+        kind, side = self.config.yes_no_classes[best].split(":")
+        values = attribute_values(choices, amount_is_worse=side == "defect")
+        if (float(row[best]) < self.config.yes_no_confidence or kind not in self.config.severity or values is None
+                or not self.config.severity_options):
+            return None
+        return Reading(asked=(self.config.severity[kind],), kind=kind, points_to_defect=side == "defect",
+                       confidence=float(row[best]), scale=values, attribute=True)
+
     def option_classes(self, options: Sequence[str]) -> list[tuple[str, float]]:
         """Each option's nearest trained class and its cosine similarity."""
         similarities = self.encoder.embed(list(options)) @ self._option_vectors.T
@@ -373,8 +400,12 @@ class QuestionReader:
             # question about the whole, or a description request ("Judge the quality of this shot.").
             scope = self._scope(question)
             whole = sum(p for cls, p in scope.items() if cls != OTHER)
-            if max(whole, self._describe_probability(self.probabilities([question])[0])) >= self.config.describe_confidence:
+            full = self.probabilities([question])[0]
+            if max(whole, self._describe_probability(full)) >= self.config.describe_confidence:
                 return Reading(confidence=whole, levels=True, scale=scale)
+            attribute = self._read_attribute(full, choices)
+            if attribute is not None:
+                return attribute
         matched = self.option_classes(choices)
         classes = [cls for cls, _ in matched]
         least = min(sim for _, sim in matched)

@@ -316,7 +316,12 @@ class RemoteAsker:
         reading = self.reader.read(question, options) if self.reader else Reading()
         if reading.levels and (reading.scale or is_yes_no(options)):
             return self.server.map(lambda image: self._from_levels(image, reading, options), images)
-        if not self.letters and is_yes_no(options):
+        severities = tuple(self.reader.config.severity_options) if reading.attribute and self.reader else ()
+        if severities:
+            # One attribute's level: the kind's severity question, mapped onto the user's words after.
+            asked = [(order, mcq_prompt(reading.asked[0], order), tuple(LETTERS[:len(order)]))
+                     for order in option_orders(severities, self.option_order)]
+        elif not self.letters and is_yes_no(options):
             yes_no = tuple("Yes" if option.strip().lower() == "yes" else "No" for option in options)
             words = (yes_no[0], yes_no[1])
             # As the local asker: the reader's wordings, read from the trained question's answer words.
@@ -333,6 +338,9 @@ class RemoteAsker:
         for i in range(len(images)):
             probabilities = pooled_probabilities([order for order, _, _ in asked],
                                                  scores[i * len(asked):(i + 1) * len(asked)])
+            if severities:
+                probabilities = answer_probabilities(options, reading.scale, False,
+                                                     [probabilities[s] for s in severities])
             best = best_option(probabilities)
             answers.append(Answer(text=best, choice=best, probabilities=probabilities))
         return answers

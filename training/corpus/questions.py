@@ -122,6 +122,11 @@ _WHAT_QUESTIONS = ("What is the main distortion in this image?",
                    "What degrades the quality of this image the most?")
 
 
+def severity_questions() -> dict[str, str]:
+    """Per kind, the corpus's own severity question, asked over :data:`SEVERITY_OPTIONS`."""
+    return dict(_SEVERITY_QUESTIONS)
+
+
 def canonical_questions() -> dict[str, tuple[str, ...]]:
     """The questions every corpus asks when it asks in its own words (``paraphrase_share`` of 0 asks
     only these): per kind the yes/no ones (yes = the defect), then ``mcq``, ``severity``, ``what`` and

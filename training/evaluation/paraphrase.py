@@ -166,6 +166,57 @@ def rating_questions(metas: Sequence[dict[str, Any]], held: str) -> list[Any]:
     return out
 
 
+#: A kind's severity on the evaluation image, best first (the corpus's severity answers: severe is strong).
+_SEVERITY = {"slight": 1, "moderate": 2, "strong": 3, "severe": 3}
+_SEVERITY_LEVELS = 4
+
+
+def attribute_share(severity: int, options: int) -> int | None:
+    """The option (counted from the best) whose equal share of the range overlaps most of severity
+    level ``severity``'s equal share (4 levels: none, slight, moderate, strong); None on a tie."""
+    low, high = severity / _SEVERITY_LEVELS, (severity + 1) / _SEVERITY_LEVELS
+    overlaps = [max(0.0, min(high, (i + 1) / options) - max(low, i / options)) for i in range(options)]
+    best = max(overlaps)
+    return overlaps.index(best) if overlaps.count(best) == 1 else None
+
+
+def attribute_questions(metas: Sequence[dict[str, Any]], held: str) -> list[Any]:
+    """Level requests about one kind (sets with ``attribute_stems``): per image, a kind it shows (any
+    impact) or cleanly lacks, in a stem naming the good attribute or the defect, over a quality scale
+    (good attribute only) or an amount scale; the gold option holds the kind's severity (see
+    :func:`attribute_share`; an amount scale runs against severity for a stem naming the defect)."""
+    from ..corpus import heldout
+    from ..evaluate import Question
+
+    held_set = heldout.SETS[held]
+    out = []
+    for m in metas:
+        if not held_set.attribute_stems:
+            break
+        rng = random.Random(f"paraphrase:attribute:{m['id']}")
+        checks = m["eval"]["checks"]
+        present = sorted(k for k, impact in checks["mention"].items() if impact in _SEVERITY and k in held_set.attribute_stems)
+        absent = sorted(k for k in checks["absent"] if k in held_set.attribute_stems)
+        pool = ([rng.choice(present)] if present else []) + ([rng.choice(absent)] if absent else [])
+        if not pool:
+            continue
+        kind = rng.choice(pool)
+        severity = _SEVERITY.get(checks["mention"].get(kind, ""), 0)
+        stem, good_attribute = rng.choice(held_set.attribute_stems[kind])
+        scales = [(scale, True) for scale in held_set.attribute_quality_options] if good_attribute else []
+        scales += [(scale, not good_attribute) for scale in held_set.attribute_amount_options]
+        scale, most_is_worst = rng.choice(scales)
+        best_first = tuple(reversed(scale)) if most_is_worst and scale in held_set.attribute_amount_options else scale
+        index = attribute_share(severity, len(scale))
+        if index is None:
+            continue
+        options = scale if rng.random() < 0.5 else tuple(reversed(scale))
+        out.append(Question(image=m["image"], question=stem, candidates=tuple(options), correct=best_first[index],
+                            type=f"attribute:{'good' if good_attribute else 'defect'}", concern="/".join(best_first),
+                            id=f"{m['id']}/heldout-attribute-{kind}"))
+    return out
+
+
 def _within_one(rows: Sequence[dict[str, Any]], questions: Sequence[Any]) -> float | None:
     """Share of level answers at most one step from the gold on the question's scale."""
     by_id = {q.id: q for q in questions}
@@ -198,7 +249,8 @@ def _by_wording(rows: Sequence[dict[str, Any]], questions: Sequence[Any]) -> dic
 def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: int | None = 400,
                        describe: int = 150, max_new_tokens: int = 80, batch_size: int = 16,
                        items: list[dict[str, Any]] | None = None, option_order: str = DEFAULT_OPTION_ORDER,
-                       held: str = "a", overall: int | None = 400, rating: int | None = 400) -> dict[str, Any]:
+                       held: str = "a", overall: int | None = 400, rating: int | None = 400,
+                       attribute: int | None = 400) -> dict[str, Any]:
     """Accuracy on the held-out paraphrases, multiple choice read as the asker's ``option_order``
     says; rows appended to ``items``."""
     from qplug.types import Frame
@@ -217,7 +269,9 @@ def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: 
     parts = (("yes_no", "yes/no", _balanced(yes_no_questions(metas, held), yes_no, "paraphrase:yn")),
              ("mcq", "MCQ", deterministic_sample(mcq_questions(metas, held), mcq, "paraphrase:mcq")),
              ("overall", "overall", _balanced(overall_questions(metas, held), overall, "paraphrase:overall")),
-             ("rating", "rating", deterministic_sample(rating_questions(metas, held), rating, "paraphrase:rating")))
+             ("rating", "rating", deterministic_sample(rating_questions(metas, held), rating, "paraphrase:rating")),
+             ("attribute", "attribute",
+              deterministic_sample(attribute_questions(metas, held), attribute, "paraphrase:attribute")))
     for name, label, chosen in parts:
         if not chosen:
             continue
@@ -227,7 +281,7 @@ def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: 
         out[name]["by_wording"] = _by_wording(rows, chosen)
         items += [{**r, "task": f"heldout_{name}"} for r in rows]
         figure = f"accuracy {out[name]['overall']['accuracy']:.3f}"
-        if name == "rating":
+        if name in ("rating", "attribute"):
             out[name]["within_one"] = _within_one(rows, chosen)
             figure += f", within one {out[name]['within_one']:.3f}"
         log(f"paraphrase {label}: {len(chosen)} in {time.perf_counter() - began:.1f} s, {figure}")
