@@ -106,6 +106,7 @@ shipped.pop("recipe", None)
 json.dump(shipped, open(out, "w"), indent=2)
 PY
 # The question reader beside it (qplug_vlm.reader): its head learns the corpus's question pools, and
-# asks the model the wordings it was trained on (about 13 min on one core: the head and a low-rank update of the encoder).
+# asks the model the wordings it was trained on (about 13 min on one core for the head and a low-rank
+# update of the encoder, then about 3 min for the scope head: questions about quality as a whole).
 python -m qplug_training.reader --out "$target"
 echo "installed $(du -sh "$target" | cut -f1) in $target"
