@@ -291,8 +291,6 @@ class QuestionReader:
 
     def probabilities(self, questions: Sequence[str]) -> "torch.Tensor":
         """The head's class probabilities, yes/no classes first, then :attr:`ReaderConfig.intents`."""
-        import torch
-
         return _head_probabilities(self.head, self.feature_encoder.features(questions))
 
     def scope_probabilities(self, questions: Sequence[str]) -> "torch.Tensor":
@@ -311,8 +309,8 @@ class QuestionReader:
 
     def free_prompt(self, question: str) -> str:
         """The prompt to generate from for a question without choices: the trained description prompt
-        (``{medium}`` left to fill) when the head reads a request for a description (or a level), else
-        the question."""
+        (``{medium}`` left to fill) when the heads read a request for a description or a question about
+        quality as a whole, else the question."""
         return (self.read(question, None).asked or (question,))[0]
 
     def read(self, question: str, choices: Sequence[str] | None) -> Reading:
