@@ -11,15 +11,16 @@ plus wordings of its own (:func:`reader_wordings`) that say each topic both ways
 held-out paraphrases (:mod:`.corpus.heldout`, checked by the tests): those stay the measure of both.
 The own wordings were written after reading the shipped model's failures on held-out sets a and b;
 set c was written before them, and is the one that measures the reader on words it was not built for;
-sets d, e and f came later, each written before the next change (questions about quality in general
-read as description requests; the encoder's low-rank update; the scope head, whose own wordings,
-:func:`overall_wordings` and :func:`rating_wordings`, were written in the same session as set f,
-after it, by the same hand).
+sets d, e, f and g came later, each written before the next change (questions about quality in
+general read as description requests; the encoder's low-rank update; the scope head, whose own
+wordings, :func:`overall_wordings`, :func:`rating_wordings` and :func:`attribute_level_wordings`,
+were written in the same session as sets f and g, after them, by the same hand; one attribute's
+level answered from its kind's severity question).
 
     python -m qplug_training.reader --out plugins/qplug_vlm/default_model
 
 writes ``question_reader.json`` (classes, the trained wordings to ask, thresholds) and
-``question_reader.safetensors`` (the heads, 0.5M + 0.4M parameters, and the encoder's update) beside
+``question_reader.safetensors`` (the heads, 0.5M + 0.25M parameters, and the encoder's update) beside
 the model; ``--scope-only`` adds or replaces the scope head of a reader already there. Deterministic
 for a seed: examples are drawn with their own generator, and training runs on one thread.
 """
@@ -199,8 +200,8 @@ _RATING_PLAIN = ("How good is this {p}?", "How would you grade this {p}?", "How 
                  "How bad is this {p}?", "How would you rate this {p}?")
 # Level requests about one attribute ("How is the sharpness of this photo?" over good / fair / poor)
 # share the rating's form but not its subject: the scope head learns them as "other", so that the
-# overall rating never answers them (the model's kind-level answer is not built; they are asked as
-# written, as before).
+# overall rating never answers them; the first head then reads their kind, and the asker answers
+# them from that kind's severity question (qplug_vlm.reader, "one attribute's level").
 _ATTRIBUTES = tuple(sorted({t for topics in GOOD_TOPICS.values() for t in topics} | {
     "lighting", "exposure", "colour", "colours", "clarity", "noise level", "detail", "sharpness", "focus",
     "brightness", "contrast", "saturation", "colour rendition", "tonal range", "dynamic range", "white balance",
