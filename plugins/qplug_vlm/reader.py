@@ -299,11 +299,22 @@ class QuestionReader:
             raise ValueError("this reader has no scope head")
         return _head_probabilities(self.scope, self.feature_encoder.features(questions))
 
-    def _scope(self, question: str) -> dict[str, float]:
-        """The scope head's reading of ``question`` by class ({} without a scope head)."""
+    def _heads(self, question: str) -> tuple["torch.Tensor", dict[str, float]]:
+        """Both heads' readings of ``question`` from one pass of the encoder: the first head's class
+        probabilities, and the scope head's by class ({} without a scope head)."""
+        features = self.feature_encoder.features([question])
+        first = _head_probabilities(self.head, features)[0]
         if self.scope is None:
-            return {}
-        return dict(zip(self.config.scope_classes, self.scope_probabilities([question])[0].tolist()))
+            return first, {}
+        return first, dict(zip(self.config.scope_classes, _head_probabilities(self.scope, features)[0].tolist()))
+
+    def _kind(self, full: "torch.Tensor") -> tuple[str, str, float]:
+        """The first head's yes/no class (kind, side) and its probability among the yes/no classes."""
+        n = len(self.config.yes_no_classes)
+        row = full[:n] / full[:n].sum()
+        best = int(row.argmax())
+        kind, side = self.config.yes_no_classes[best].split(":")
+        return kind, side, float(row[best])
 
     # -- readings ----------------------------------------------------------------------------------
 
@@ -332,8 +343,7 @@ class QuestionReader:
 
     def _read_yes_no(self, question: str) -> Reading:
         n = len(self.config.yes_no_classes)
-        full = self.probabilities([question])[0]
-        scope = self._scope(question)
+        full, scope = self._heads(question)
         defect, fine = scope.get(f"{OVERALL}:defect", 0.0), scope.get(f"{OVERALL}:fine", 0.0)
         # The surer head wins: "Does this picture look too bright to you?" has the form of a question
         # about the whole and the words of one kind, which the first head, trained on every kind's
@@ -345,10 +355,7 @@ class QuestionReader:
             # A question about quality in general ("Does this photo have any flaws?"): no one kind's
             # trained wordings ask it, so it is asked as written.
             return Reading(confidence=1.0 - general, notes={"general": True})
-        row = full[:n] / full[:n].sum()
-        best = int(row.argmax())
-        confidence = float(row[best])
-        kind, side = self.config.yes_no_classes[best].split(":")
+        kind, side, confidence = self._kind(full)
         if confidence < self.config.yes_no_confidence or kind not in self.config.yes_no:
             return Reading(kind=kind, points_to_defect=side == "defect", confidence=confidence)
         return Reading(asked=self.config.yes_no[kind], kind=kind, points_to_defect=side == "defect",
@@ -362,28 +369,26 @@ class QuestionReader:
     def _read_free(self, question: str) -> Reading:
         # Asked without choices, "Is this frame OK?" and "How good is this shot?" want to know what is
         # wrong, if anything, and how good it is: the description says both (it ends with a verdict).
-        whole = sum(p for cls, p in self._scope(question).items() if cls != OTHER)
+        full, scope = self._heads(question)
+        whole = sum(p for cls, p in scope.items() if cls != OTHER)
         if whole >= self.config.describe_confidence:
             return Reading(asked=(self.config.describe_prompt,), confidence=whole)
         if "describe" not in self.config.intents:
             return Reading()
-        p = self._describe_probability(self.probabilities([question])[0])
+        p = self._describe_probability(full)
         if p < self.config.describe_confidence:
             return Reading(confidence=p)
         return Reading(asked=(self.config.describe_prompt,), confidence=p)
 
     def _read_attribute(self, full: "torch.Tensor", choices: tuple[str, ...]) -> Reading | None:
         """Quality words over a question the first head reads as about one kind: that kind's severity."""
-        n = len(self.config.yes_no_classes)
-        row = full[:n] / full[:n].sum()
-        best = int(row.argmax())
-        kind, side = self.config.yes_no_classes[best].split(":")
+        kind, side, confidence = self._kind(full)
         values = attribute_values(choices, amount_is_worse=side == "defect")
-        if (float(row[best]) < self.config.yes_no_confidence or kind not in self.config.severity or values is None
+        if (confidence < self.config.yes_no_confidence or kind not in self.config.severity or values is None
                 or not self.config.severity_options):
             return None
         return Reading(asked=(self.config.severity[kind],), kind=kind, points_to_defect=side == "defect",
-                       confidence=float(row[best]), scale=values, attribute=True)
+                       confidence=confidence, scale=values, attribute=True)
 
     def option_classes(self, options: Sequence[str]) -> list[tuple[str, float]]:
         """Each option's nearest trained class and its cosine similarity."""
@@ -396,9 +401,8 @@ class QuestionReader:
         if scale is not None and self.scope is not None:
             # Quality words as options, and a question about the whole picture: a level request, a
             # question about the whole, or a description request ("Judge the quality of this shot.").
-            scope = self._scope(question)
+            full, scope = self._heads(question)
             whole = sum(p for cls, p in scope.items() if cls != OTHER)
-            full = self.probabilities([question])[0]
             if max(whole, self._describe_probability(full)) >= self.config.describe_confidence:
                 return Reading(confidence=whole, levels=True, scale=scale)
             attribute = self._read_attribute(full, choices)
