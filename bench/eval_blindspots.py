@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path("bench/out/blindspots_clips"))
     ap.add_argument("--only", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}")
     ap.add_argument("--heldout-set", choices=sorted(heldout.SETS), default="a",
-                    help="held-out wordings: a (issue 16's), b (written before v5's evaluation), c (written before the question reader), d (written before its generic-question reading), e (before its adapted encoder)")
+                    help="held-out wordings: a (issue 16's), b (written before v5's evaluation), c (written before the question reader), d (written before its generic-question reading), e (before its adapted encoder), f (before the scope head), g (before one attribute's level), h (before exposure either way)")
     ap.add_argument("--option-order", choices=OPTION_ORDERS, default=DEFAULT_OPTION_ORDER,
                     help="how the asker reads lettered options (auto: the asker's default; rotate: every "
                          "list rotated, v5's figures; given: one order, the protocol before v5)")
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overall", type=int, default=400, help="yes/no questions about quality as a whole (set f on)")
     ap.add_argument("--rating", type=int, default=400, help="quality-level questions (set f on)")
     ap.add_argument("--attribute", type=int, default=400, help="level questions about one kind (set g on)")
+    ap.add_argument("--exposure", type=int, default=400, help="yes/no about exposure, no direction named (set h on)")
     ap.add_argument("--polarity", type=int, default=300, help="(image, kind) picks asked in each polarity form")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--event-photos", type=int, default=2, help="validation photos to pan over for the events")
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             result[part] = paraphrase.paraphrase_figures(args.model, args.corpus, args.yes_no, args.mcq, args.describe,
                                                          items=items, option_order=args.option_order,
                                                          held=args.heldout_set, overall=args.overall,
-                                                         rating=args.rating, attribute=args.attribute)
+                                                         rating=args.rating, attribute=args.attribute,
+                                                         exposure=args.exposure)
         elif part == "events":
             result[part] = blindspots.event_figures(args.model, event_photos, args.work, tag=args.out.name)
         elif part == "grain":
@@ -122,6 +124,8 @@ def summary(result: dict) -> dict:
         if para.get("attribute"):
             out["paraphrase_attribute"] = para["attribute"]["overall"]["accuracy"]
             out["paraphrase_attribute_within_one"] = para["attribute"]["within_one"]
+        if para.get("exposure"):
+            out["paraphrase_exposure_yes_no"] = para["exposure"]["overall"]["accuracy"]
     for name, row in ((result.get("events") or {}).get("clips") or {}).items():
         out[f"event {name}"] = {"iou": round(row["iou"], 3), "inside_mean": _r(row["qalign_inside_mean"]),
                                 "inside_max": _r(row["qalign_inside_max"]),

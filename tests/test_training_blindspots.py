@@ -117,3 +117,28 @@ def test_heldout_attribute_questions_take_the_option_that_holds_the_kinds_severi
         if not stem_good:  # a stem naming the defect is never asked over quality words
             assert tuple(reversed(best_first)) in g.attribute_amount_options
     assert paraphrase.attribute_questions(metas, "f") == []
+
+
+def test_heldout_exposure_questions_name_no_direction_and_ask_about_both() -> None:
+    h = heldout.SETS["h"]
+    both = ["underexposure", "overexposure"]
+    metas = ([_meta(f"dark{i}", {"underexposure": "strong"}, ["overexposure"], "underexposure", 3, []) for i in range(10)]
+             + [_meta(f"bright{i}", {"overexposure": "moderate"}, ["underexposure"], "overexposure", 2, []) for i in range(10)]
+             + [_meta(f"fine{i}", {"noise": "strong"}, both, "noise", 3, []) for i in range(10)]
+             + [_meta(f"slight{i}", {"underexposure": "slight"}, ["overexposure"], "underexposure", 1, []) for i in range(10)])
+    asked = paraphrase.exposure_questions(metas, "h")
+    assert len(asked) == 30 and not [q for q in asked if q.id.startswith("slight")]  # slight: never asked
+    for q in asked:
+        wrong = not q.id.startswith("fine")
+        assert q.concern == ("wrong" if wrong else "right")
+        assert q.correct == ("yes" if wrong == (q.question in h.exposure_wrong) else "no")
+    assert {q.type for q in asked} == {"exposure:wrong", "exposure:right"}
+    assert paraphrase.exposure_questions(metas, "f") == []  # sets a-g ask none
+    # A level request about exposure takes the worse of the two kinds' severities.
+    levels = {q.id.split("/")[0]: q for q in paraphrase.attribute_questions(metas, "h")}
+    for iid, q in levels.items():
+        best_first = q.concern.split("/")
+        if iid.startswith("fine"):
+            assert q.correct == best_first[0]
+        elif iid.startswith("dark"):
+            assert q.correct == best_first[-1]

@@ -106,6 +106,11 @@ class HeldoutSet:
     attribute_stems: dict[str, tuple[tuple[str, bool], ...]] = field(default_factory=dict)
     attribute_quality_options: tuple[tuple[str, ...], ...] = ()
     attribute_amount_options: tuple[tuple[str, ...], ...] = ()
+    #: Yes/no questions about exposure that name no direction: "yes" means it is right
+    #: (``exposure_right``: "Is this photo well exposed?") or wrong either way (``exposure_wrong``).
+    #: Sets a-g have none; :data:`GROUPS` ``exposure`` may also key :attr:`attribute_stems`.
+    exposure_right: tuple[str, ...] = ()
+    exposure_wrong: tuple[str, ...] = ()
 
     def questions(self) -> list[str]:
         out: list[str] = []
@@ -113,7 +118,12 @@ class HeldoutSet:
             for wordings in pool.values():
                 out.extend(wordings)
         return (out + list(self.mcq_stems) + list(self.describe) + list(self.overall_good) + list(self.overall_bad)
-                + list(self.rating_stems) + [stem for stems in self.attribute_stems.values() for stem, _ in stems])
+                + list(self.rating_stems) + [stem for stems in self.attribute_stems.values() for stem, _ in stems]
+                + list(self.exposure_right) + list(self.exposure_wrong))
+
+
+#: Questions that name a family of kinds and no direction ("Is the exposure right?") ask about all of them.
+GROUPS: Final[dict[str, tuple[str, ...]]] = {"exposure": ("underexposure", "overexposure")}
 
 
 SET_B: Final[HeldoutSet] = HeldoutSet(
@@ -390,6 +400,67 @@ SET_G: Final[HeldoutSet] = HeldoutSet(
                               ("high", "low")),
 )
 
+#: Set ``h``: written on 2026-12-06 (session of stop 35) before questions about exposure without a
+#: direction were given a reading of their own; it also asks new wordings of every other part, as the
+#: clean measure of the reader that shipped with stop 34.
+SET_H: Final[HeldoutSet] = HeldoutSet(
+    yes_no={
+        "blur": ("Is the whole of this image slightly defocused?", "Do the outlines in this photo look fuzzy?",
+                 "Does this shot look like it was taken with a shaky hand?"),
+        "noise": ("Does this photo look fizzy with noise?", "Are the dark parts of this frame full of coloured specks?",
+                  "Does this image have a sandy texture all over it?"),
+        "compression": ("Does this frame show the smearing and blockiness of a cheap encode?",
+                        "Are there mosquito artifacts around the edges in this photo?",
+                        "Does this picture look like it was shared too many times on a messaging app?"),
+        "low_resolution": ("Does this shot look like it was scaled up from a tiny image?",
+                           "Is the pixel grid visible in this picture?", "Does this photo look like low-definition footage?"),
+        "underexposure": ("Is this photo gloomy and hard to make out?", "Does this frame look like it was shot at dusk without enough light?",
+                          "Are the shadows in this shot swallowing the detail?"),
+        "overexposure": ("Is this frame so bright that detail is lost?", "Does this picture look bleached by too much light?",
+                         "Has the sky in this photo turned to blank white?"),
+        "low_contrast": ("Does this shot look dull and grey, without punch?", "Are the blacks in this frame lifted to grey?",
+                         "Does this picture lack depth between light and dark?"),
+        "colour": ("Does this frame have an odd colour tint?", "Do the colours in this photo look wrong?",
+                   "Is the colour of this shot unnatural, too strong or too weak?"),
+        "banding": ("Does the smooth gradient in this photo look posterised?",
+                    "Do you see rings of colour in the soft gradients of this frame?"),
+    },
+    yes_no_inverted={
+        "blur": ("Are the details of this photo in sharp focus?",),
+        "noise": ("Is this frame clean, with no visible grain?",),
+        "compression": ("Is this picture free of encoding artifacts?",),
+        "low_resolution": ("Is this photo at full, native resolution?",),
+        "underexposure": ("Does this frame have all the light it needs?",),
+        "overexposure": ("Is detail kept in the brightest parts of this photo?",),
+        "low_contrast": ("Does this picture have strong blacks and bright whites?",),
+        "colour": ("Are the colours in this frame natural?",),
+        "banding": ("Do the gradients in this photo blend smoothly?",),
+    },
+    mcq_options={"blur": "fuzzy", "noise": "speckled", "compression": "encoding artifacts", "underexposure": "too dim",
+                 "overexposure": "blown out", "low_contrast": "dull and grey"},
+    mcq_none="no visible flaw",
+    mcq_stems=("Which of these best names the flaw in this frame?", "What went wrong with this photo?",
+               "Which problem does this shot have?", "Choose the main defect of this picture.",
+               "What is the biggest quality issue in this frame?", "Which of these describes this photo's main fault?"),
+    describe=("How does this frame hold up, quality-wise?", "Give a quality report on this photo.",
+              "What do you notice about the image quality of this shot?", "List the technical problems of this picture, if any.",
+              "Describe how clean and sharp this frame is.", "Give your judgement of this photo's image quality.",
+              "Tell me what a QC reviewer would say about this shot.", "Describe this picture's technical flaws."),
+    exposure_right=("Is this photo well exposed?", "Is the exposure of this frame right?", "Is this shot exposed correctly?",
+                    "Does this picture have a good exposure?", "Is the brightness of this frame about right?",
+                    "Did the camera get the exposure right on this photo?", "Is this image neither too dark nor too bright?",
+                    "Is the lighting level of this shot correct?"),
+    exposure_wrong=("Is the exposure of this photo off?", "Is this frame badly exposed?", "Is this shot wrongly exposed?",
+                    "Is the brightness of this picture wrong?", "Did the camera get the exposure wrong on this frame?",
+                    "Is this photo either too dark or too bright?", "Does this image have an exposure problem?",
+                    "Is the lighting level of this shot wrong?"),
+    attribute_stems={"exposure": (("How good is the exposure of this frame?", True), ("How well exposed is this photo?", True),
+                                  ("How far off is the exposure of this shot?", False))},
+    attribute_quality_options=(("good", "fair", "poor"), ("excellent", "good", "fair", "poor", "bad"),
+                               ("acceptable", "unacceptable")),
+    attribute_amount_options=(("high", "medium", "low"), ("a lot", "a little", "not at all")),
+)
+
 SETS: Final[dict[str, HeldoutSet]] = {
     "a": HeldoutSet(YES_NO, YES_NO_INVERTED, MCQ_OPTIONS, MCQ_NONE, MCQ_STEMS, DESCRIBE),
     "b": SET_B,
@@ -398,6 +469,7 @@ SETS: Final[dict[str, HeldoutSet]] = {
     "e": SET_E,
     "f": SET_F,
     "g": SET_G,
+    "h": SET_H,
 }
 
 

@@ -18,7 +18,12 @@ kinds that are cleanly absent; ``main``, the dominant kind). Questions are built
 - **quality levels** (sets with ``rating_stems``): a level question per image over one of the set's
   scales, best first or worst first; the gold option is the one whose equal share of the 1-5 MOS range
   holds the image's pseudo-MOS (Q-Align's equal intervals, Sec. 3.1, for any number of levels), and an
-  image within :data:`RATING_MARGIN` of a boundary between shares is not asked.
+  image within :data:`RATING_MARGIN` of a boundary between shares is not asked;
+- **exposure either way** (sets with ``exposure_right`` / ``exposure_wrong``): a yes/no question per
+  image that shows under- or overexposure at least "moderate" (the exposure is wrong) or cleanly lacks
+  both (it is right); other images are not asked. A level request about a group of kinds
+  (:data:`qplug_training.corpus.heldout.GROUPS`, ``attribute_stems["exposure"]``) takes the group's
+  worst severity.
 
 ``held`` picks the set of wordings (:data:`qplug_training.corpus.heldout.SETS`; set ``b`` has its own
 six options, ``out of focus`` ... ``washed out``, and ``no problem``). Multiple choice is read as the
@@ -136,6 +141,34 @@ def overall_questions(metas: Sequence[dict[str, Any]], held: str) -> list[Any]:
     return out
 
 
+def exposure_questions(metas: Sequence[dict[str, Any]], held: str) -> list[Any]:
+    """Yes/no questions about exposure that name no direction (see the module docstring)."""
+    from ..corpus import heldout
+    from ..evaluate import Question
+
+    right, wrong = heldout.SETS[held].exposure_right, heldout.SETS[held].exposure_wrong
+    kinds = heldout.GROUPS["exposure"]
+    out = []
+    for m in metas:
+        if not right + wrong:
+            break
+        checks = m["eval"]["checks"]
+        if any(checks["mention"].get(k) in _VISIBLE for k in kinds):
+            is_wrong = True
+        elif set(kinds) <= set(checks["absent"]):
+            is_wrong = False
+        else:
+            continue
+        rng = random.Random(f"paraphrase:exposure:{m['id']}")
+        question = rng.choice(right + wrong)
+        points_to_wrong = question in wrong
+        out.append(Question(image=m["image"], question=question, candidates=("yes", "no"),
+                            correct="yes" if is_wrong == points_to_wrong else "no",
+                            type=f"exposure:{'wrong' if points_to_wrong else 'right'}",
+                            concern="wrong" if is_wrong else "right", id=f"{m['id']}/heldout-exposure"))
+    return out
+
+
 def rating_share(mos: float, levels: int) -> tuple[int, float]:
     """(index of the share of [1, 5] that holds ``mos``, counted from the top; distance to the nearest
     boundary between shares) for ``levels`` equal shares."""
@@ -195,13 +228,13 @@ def attribute_questions(metas: Sequence[dict[str, Any]], held: str) -> list[Any]
             break
         rng = random.Random(f"paraphrase:attribute:{m['id']}")
         checks = m["eval"]["checks"]
-        present = sorted(k for k, impact in checks["mention"].items() if impact in _SEVERITY and k in held_set.attribute_stems)
-        absent = sorted(k for k in checks["absent"] if k in held_set.attribute_stems)
+        present = sorted(k for k in held_set.attribute_stems if _severity(checks, k) > 0)
+        absent = sorted(k for k in held_set.attribute_stems if set(heldout.GROUPS.get(k, (k,))) <= set(checks["absent"]))
         pool = ([rng.choice(present)] if present else []) + ([rng.choice(absent)] if absent else [])
         if not pool:
             continue
         kind = rng.choice(pool)
-        severity = _SEVERITY.get(checks["mention"].get(kind, ""), 0)
+        severity = _severity(checks, kind)
         stem, good_attribute = rng.choice(held_set.attribute_stems[kind])
         scales = [(scale, True) for scale in held_set.attribute_quality_options] if good_attribute else []
         scales += [(scale, not good_attribute) for scale in held_set.attribute_amount_options]
@@ -215,6 +248,13 @@ def attribute_questions(metas: Sequence[dict[str, Any]], held: str) -> list[Any]
                             type=f"attribute:{'good' if good_attribute else 'defect'}", concern="/".join(best_first),
                             id=f"{m['id']}/heldout-attribute-{kind}"))
     return out
+
+
+def _severity(checks: dict[str, Any], kind: str) -> int:
+    """A kind's severity on an evaluation image (0: not mentioned); a group's is its worst kind's."""
+    from ..corpus import heldout
+
+    return max(_SEVERITY.get(checks["mention"].get(k, ""), 0) for k in heldout.GROUPS.get(kind, (kind,)))
 
 
 def _within_one(rows: Sequence[dict[str, Any]], questions: Sequence[Any]) -> float | None:
@@ -250,7 +290,7 @@ def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: 
                        describe: int = 150, max_new_tokens: int = 80, batch_size: int = 16,
                        items: list[dict[str, Any]] | None = None, option_order: str = DEFAULT_OPTION_ORDER,
                        held: str = "a", overall: int | None = 400, rating: int | None = 400,
-                       attribute: int | None = 400) -> dict[str, Any]:
+                       attribute: int | None = 400, exposure: int | None = 400) -> dict[str, Any]:
     """Accuracy on the held-out paraphrases, multiple choice read as the asker's ``option_order``
     says; rows appended to ``items``."""
     from qplug.types import Frame
@@ -271,7 +311,8 @@ def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: 
              ("overall", "overall", _balanced(overall_questions(metas, held), overall, "paraphrase:overall")),
              ("rating", "rating", deterministic_sample(rating_questions(metas, held), rating, "paraphrase:rating")),
              ("attribute", "attribute",
-              deterministic_sample(attribute_questions(metas, held), attribute, "paraphrase:attribute")))
+              deterministic_sample(attribute_questions(metas, held), attribute, "paraphrase:attribute")),
+             ("exposure", "exposure either way", _balanced(exposure_questions(metas, held), exposure, "paraphrase:exposure")))
     for name, label, chosen in parts:
         if not chosen:
             continue
