@@ -201,7 +201,12 @@ def test_remote_describer_and_asker_equal_local_ones_with_the_shipped_model():
                   ("Is this picture of poor quality?", ["yes", "no"]),
                   ("How would you rate the quality of this photo?", ["low", "medium", "high"]),
                   # one attribute's level: the kind's severity question, mapped the same way
-                  ("How much noise does this image have?", ["high", "medium", "low"])]
+                  ("How much noise does this image have?", ["high", "medium", "low"]),
+                  # exposure with no direction named: both kinds asked, combined the same way
+                  ("Is this image correctly exposed?", ["yes", "no"]),
+                  ("How would you rate the exposure of this photo?", ["good", "fair", "poor"]),
+                  # an option near no trained name, read by the head
+                  ("Which of these spoils the shot?", ["glaring", "smeared", "grainy"])]
     with Running(backend.DEFAULT_MODEL_DIR) as running:
         describer = remote.describer(endpoint=running.url, retries=0, max_new_tokens=24)
         asker = remote.asker(endpoint=running.url, retries=0, max_new_tokens=12)

@@ -14,6 +14,7 @@ from qplug_vlm import levels
     (("very poor", "poor", "average", "good", "very good"), [4, 3, 2, 1, 0]),
     (("acceptable", "unacceptable"), [0, 1]),
     (("1", "2", "3", "4", "5"), [4, 3, 2, 1, 0]),
+    (("not at all", "a little", "a lot"), [2, 1, 0]),
 ])
 def test_quality_words_and_numbers_are_levels_ranked_best_first(options, ranked) -> None:
     values = levels.scale_values(options)
@@ -50,6 +51,8 @@ def test_amount_words_run_against_severity_only_when_more_is_worse() -> None:
     assert levels.attribute_values(amounts, amount_is_worse=False) == levels.scale_values(amounts)
     grainy = levels.attribute_values(amounts, amount_is_worse=True)
     assert grainy is not None and grainy[2] > grainy[1] > grainy[0]  # little grain is best
+    worded = levels.attribute_values(("a lot", "a little", "not at all"), amount_is_worse=True)
+    assert worded is not None and worded[2] > worded[1] > worded[0]  # "not at all" off: best
     # Quality words say good and poor whatever the attribute: never turned round.
     assert levels.attribute_values(("good", "fair", "poor"), amount_is_worse=True) == (4.0, 3.0, 2.0)
     # Four severities (none first) onto three options: none -> best, strong -> worst.

@@ -69,8 +69,12 @@ def test_no_training_example_of_the_reader_is_a_heldout_wording() -> None:
     assert not [q for q in own if training_reader.near_form(q) in near]
     assert training_reader.near_form("Has this frame lost its sharpness?") in near  # the check can fail
     assert not [q for q in training_reader.generic_wordings() + training_reader.rating_wordings()
-                + training_reader.attribute_level_wordings()
+                + training_reader.attribute_level_wordings() + training_reader.exposure_wordings(True)
+                + training_reader.exposure_wordings(False) + training_reader.directed_exposure_wordings()
                 if training_reader.near_form(q) in near]
+    # Exposure named without a direction, and with one, are never the same wording.
+    family = set(training_reader.exposure_wordings(True) + training_reader.exposure_wordings(False))
+    assert family and not family & set(training_reader.directed_exposure_wordings())
     assert training_reader.near_form("Is there anything wrong with this frame?") in near  # set c's, left out
     # Every kind's own wordings say the same topic both ways: the answer is in what is said of it.
     defect, fine = training_reader.reader_wordings("colour", True), training_reader.reader_wordings("colour", False)
@@ -148,11 +152,48 @@ def test_the_shipped_reader_reads_one_attributes_level_as_its_kinds_severity(shi
     assert shipped.config.severity_options == ("none", "slight", "moderate", "strong")
 
 
+@pytest.mark.parametrize("question, points_to_defect", [
+    ("Is this image correctly exposed?", False), ("Is the exposure of this frame wrong?", True),
+    ("Can you see an exposure error in this photo?", True),
+])
+def test_the_shipped_reader_reads_exposure_without_a_direction_as_about_both_kinds(shipped, question,
+                                                                                   points_to_defect) -> None:
+    assert question in training_reader.exposure_wordings(points_to_defect)
+    assert shipped.config.groups == {"exposure": ("underexposure", "overexposure")}
+    reading = shipped.read(question, ("yes", "no"))
+    kinds = shipped.config.groups["exposure"]
+    assert (reading.kind, reading.points_to_defect) == ("exposure", points_to_defect)
+    assert reading.asked == tuple(q for k in kinds for q in shipped.config.yes_no[k])
+    assert reading.parts == tuple(len(shipped.config.yes_no[k]) for k in kinds)
+    # A level request about exposure asks both kinds' severity questions.
+    level = shipped.read("How would you rate the exposure of this photo?", ("good", "fair", "poor"))
+    assert level.attribute and level.asked == tuple(shipped.config.severity[k] for k in kinds) and level.parts == (1, 1)
+    # One direction named stays that kind's question.
+    for directed, kind in (("Is this photo too dark?", "underexposure"), ("Is this frame overexposed?", "overexposure")):
+        assert shipped.read(directed, ("yes", "no")).kind == kind
+
+
+def test_an_option_near_no_trained_name_is_read_by_the_head(shipped) -> None:
+    # The sentence encoder puts "glaring" nearest to a name of underexposure, below the similarity bar;
+    # asked "Does this picture look glaring?" the head names overexposure's defect, surely.
+    options = ["glaring", "smeared", "grainy", "a cat"]
+    nearest = shipped.option_classes(options)
+    assert nearest[0][1] < shipped.config.option_similarity and nearest[0][0] != "overexposure"
+    read = shipped._option_kinds(options)
+    assert [cls for cls, _ in read[:3]] == ["overexposure", "blur", "noise"]
+    assert read[2] == nearest[2]  # near a trained name: as before
+    assert read[3] == nearest[3] and read[3][1] < shipped.config.option_similarity  # not a defect: unmatched
+    reading = shipped.read("Which of these spoils the shot?", ("glaring", "smeared", "grainy"))
+    assert reading.options == tuple(shipped.config.options[k][0] for k in ("overexposure", "blur", "noise"))
+    assert not shipped.read("Which of these spoils the shot?", ("glaring", "smeared", "a cat")).options
+
+
 def test_the_scope_head_leaves_the_first_heads_questions_alone(shipped) -> None:
     # Its "other" class is every example of the first head: none of the corpus's own yes/no wordings
     # about a kind is read as a question about the whole picture.
     canonical = [q for kind in shipped.config.yes_no for q in shipped.config.yes_no[kind]]
     assert not [q for q in canonical if shipped.read(q, ("yes", "no")).levels]
+    assert not [q for q in canonical if shipped.read(q, ("yes", "no")).parts]  # nor as about exposure either way
     assert shipped.config.scope_classes == training_reader.SCOPE_CLASSES
 
 
@@ -221,6 +262,30 @@ def test_the_asker_answers_questions_about_quality_as_a_whole_from_the_rating_le
     assert len(off.prompts(question, scale)) == 1 and "A." in off.prompts(question, scale)[0][1]
 
 
+def test_the_asker_answers_exposure_either_way_from_both_kinds(checkpoint, odd_frames):
+    on = asker.build(model=str(checkpoint))
+    config = reader.load_reader(checkpoint).config
+    frames = odd_frames[:3]
+    dark = on.ask(frames, "Is this photo too dark?", ["yes", "no"])
+    bright = on.ask(frames, "Is this photo overexposed?", ["yes", "no"])
+    assert on.reading("Is this photo too dark?", ("yes", "no")).asked == config.yes_no["underexposure"]
+    wrong = on.ask(frames, "Is the exposure of this frame wrong?", ["yes", "no"])
+    right = on.ask(frames, "Is this image correctly exposed?", ["no", "yes"])
+    for d, b, w, r in zip(dark, bright, wrong, right):
+        worse = max(d.probabilities["yes"], b.probabilities["yes"])
+        assert w.probabilities["yes"] == pytest.approx(worse, abs=1e-9)
+        assert r.probabilities["yes"] == pytest.approx(1.0 - worse, abs=1e-9)
+    # A level: the kind whose expected severity is higher decides.
+    severities = list(config.severity_options)
+    per_kind = [on.ask(frames, config.severity[k], severities) for k in config.groups["exposure"]]
+    options = ["good", "fair", "poor"]
+    for i, answer in enumerate(on.ask(frames, "How would you rate the exposure of this photo?", options)):
+        worst = max((answers[i].probabilities for answers in per_kind),
+                    key=lambda p: sum(j * p[s] for j, s in enumerate(severities)))
+        expected = levels.option_probabilities(levels.scale_values(options), [worst[s] for s in severities])
+        assert [answer.probabilities[o] for o in options] == pytest.approx(expected, abs=1e-9)
+
+
 def test_the_describer_gives_the_trained_prompt_for_a_description_request(checkpoint):
     on = describer.build(model=str(checkpoint), prompt=phrasing.DESCRIBE[1])
     off = describer.build(model=str(checkpoint), prompt=phrasing.DESCRIBE[1], reader="off")
@@ -257,11 +322,13 @@ def test_training_the_head_is_deterministic_and_fits_its_examples(tmp_path, enco
     trained = reader.load_reader(tmp_path / "a", encoder)
     assert trained.config.yes_no_classes == tuple(training_reader.classes())
     assert trained.feature_encoder is encoder and trained.config.adapter_rank == 0
-    # The scope head follows, and retraining it alone leaves the first head as it was.
+    # The scope and family heads follow, and retraining the scope alone leaves the first head as it was.
     assert first["scope_train_accuracy"] > 0.9 and trained.scope is not None
+    assert first["family_train_accuracy"] > 0.9 and trained.family is not None
+    assert trained.config.groups == training_reader.GROUPS
     again = training_reader.add_scope(tmp_path / "b", per_class=12, epochs=30, seed=4, encoder=encoder)
     c = load_file(str(tmp_path / "b" / reader.WEIGHTS_FILE))
-    first_head = [k for k in a if not k.startswith(reader.SCOPE_PREFIX)]
+    first_head = [k for k in a if not k.startswith((reader.SCOPE_PREFIX, reader.FAMILY_PREFIX))]
     assert set(c) == set(a) and all(torch.equal(a[k], c[k]) for k in first_head)
     assert not all(torch.equal(a[k], c[k]) for k in a if k.startswith(reader.SCOPE_PREFIX))  # seed 4, not 3
     assert again["scope_train_accuracy"] > 0.9
@@ -271,6 +338,16 @@ def test_training_the_head_is_deterministic_and_fits_its_examples(tmp_path, enco
     (tmp_path / "b" / reader.CONFIG_FILE).write_text(json.dumps(config))
     with pytest.raises(UsageError, match="scope head does not match"):
         reader.load_reader(tmp_path / "b", encoder)
+    # Retraining the family head alone leaves both other heads as they were.
+    training_reader.add_family(tmp_path / "a", per_class=12, epochs=30, seed=5, encoder=encoder)
+    d = load_file(str(tmp_path / "a" / reader.WEIGHTS_FILE))
+    assert all(torch.equal(a[k], d[k]) for k in a if not k.startswith(reader.FAMILY_PREFIX))
+    assert not all(torch.equal(a[k], d[k]) for k in a if k.startswith(reader.FAMILY_PREFIX))
+    config = json.loads((tmp_path / "a" / reader.CONFIG_FILE).read_text())
+    config["groups"] = {"light": ["underexposure", "overexposure"]}
+    (tmp_path / "a" / reader.CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(UsageError, match="groups"):
+        reader.load_reader(tmp_path / "a", encoder)
 
 
 def test_training_the_encoders_update_is_deterministic_and_loads_merged(tmp_path, encoder):

@@ -6,7 +6,10 @@ description request, a "what is the main problem" question, a main-problem stem,
 stem). A second, smaller head (the *scope* head, :func:`train_scope`) reads the same features of
 the finished encoder and tells questions about quality as a whole (yes/no, either way) and
 requests for a quality level from everything else; it trains after the first, so adding it moved
-no reading of the first. Its examples are the training pools of :mod:`.corpus.composed` and :mod:`.corpus.phrasing`,
+no reading of the first. A third (the *family* head, :func:`train_family`) tells questions about
+exposure that name no direction ("Is this photo well exposed?") from everything else, exposure
+questions that do name one included; it trains after the scope head, which it leaves as it was.
+The first head's examples are the training pools of :mod:`.corpus.composed` and :mod:`.corpus.phrasing`,
 plus wordings of its own (:func:`reader_wordings`) that say each topic both ways, and never the
 held-out paraphrases (:mod:`.corpus.heldout`, checked by the tests): those stay the measure of both.
 The own wordings were written after reading the shipped model's failures on held-out sets a and b;
@@ -15,13 +18,17 @@ sets d, e, f and g came later, each written before the next change (questions ab
 general read as description requests; the encoder's low-rank update; the scope head, whose own
 wordings, :func:`overall_wordings`, :func:`rating_wordings` and :func:`attribute_level_wordings`,
 were written in the same session as sets f and g, after them, by the same hand; one attribute's
-level answered from its kind's severity question).
+level answered from its kind's severity question); set h before the family head (its
+:func:`exposure_wordings` and :func:`directed_exposure_wordings` were written in the same session,
+after set h, by the same hand; the disjunctive forms, "too dark or too bright", after seeing the first
+family head miss set h's two such questions).
 
     python -m qplug_training.reader --out plugins/qplug_vlm/default_model
 
 writes ``question_reader.json`` (classes, the trained wordings to ask, thresholds) and
-``question_reader.safetensors`` (the heads, 0.5M + 0.25M parameters, and the encoder's update) beside
-the model; ``--scope-only`` adds or replaces the scope head of a reader already there. Deterministic
+``question_reader.safetensors`` (the heads, 0.5M + 0.25M + 0.25M parameters, and the encoder's update)
+beside the model; ``--scope-only`` adds or replaces the scope and family heads of a reader already
+there, ``--family-only`` the family head alone. Deterministic
 for a seed: examples are drawn with their own generator, and training runs on one thread.
 """
 
@@ -220,9 +227,94 @@ def attribute_level_wordings() -> list[str]:
     return _without_heldout(out)
 
 
+# -- families of kinds: exposure either way ------------------------------------------------------------
+# "Is this photo well exposed?" names no direction, and the model has one question per direction. Read
+# as about one of them (the first head's vocabulary picks it), a picture wrong the other way is
+# answered "fine". A third head (the family head) reads these as about the family; the asker asks both
+# kinds. It is a head of its own, after the scope head, so that neither earlier head moved.
+GROUPS: dict[str, tuple[str, ...]] = {"exposure": ("underexposure", "overexposure")}
+_EXPOSURE_TOPICS = ("exposure", "brightness", "exposure level", "lighting level", "light level", "overall brightness",
+                    "metering", "exposure setting")
+_EXPOSURE_ADVERBS_GOOD = ("well", "properly", "correctly", "nicely", "accurately", "evenly", "rightly")
+_EXPOSURE_ADVERBS_BAD = ("badly", "poorly", "wrongly", "incorrectly", "improperly", "unevenly")
+_EXPOSURE_NOUNS_BAD = ("an exposure problem", "exposure problems", "an exposure error", "exposure issues",
+                       "a brightness problem", "an exposure fault", "a metering error")
+_EXPOSURE_NOUNS_GOOD = ("good exposure", "correct exposure", "proper exposure", "balanced exposure",
+                        "accurate exposure", "the right exposure", "a sound exposure")
+_EXPOSURE_WHO = ("camera", "photographer", "metering", "camera operator")
+_EITHER_WAY = (("too dark", "too bright"), ("too bright", "too dark"), ("too light", "too dark"),
+               ("over-", "underexposed"), ("under-", "overexposed"), ("overexposed", "underexposed"),
+               ("underexposed", "overexposed"), ("too dim", "too bright"))
+
+
+def exposure_wordings(points_to_defect: bool) -> list[str]:
+    """Questions about exposure that name no direction: yes/no ("yes" = exposed wrongly, with True, or
+    rightly) and level requests about it (True: the request names the fault); held-out near-forms left out."""
+    out: set[str] = set()
+    for p in composed.PICTURE:
+        if points_to_defect:
+            out.update(f"Is this {p} {a} exposed?" for a in _EXPOSURE_ADVERBS_BAD)
+            out.update(f"Was this {p} exposed {a}?" for a in _EXPOSURE_ADVERBS_BAD)
+            out.update(t.format(t=topic, p=p, s=s) for t in _STATE_TEMPLATES for topic in _EXPOSURE_TOPICS
+                       for s in ("wrong", "off", "incorrect", "not right", "a problem", "faulty", "mistaken"))
+            out.update(t.format(p=p, n=n) for t in ("Does this {p} have {n}?", "Is there {n} in this {p}?",
+                                                      "Can you see {n} in this {p}?") for n in _EXPOSURE_NOUNS_BAD)
+            out.update(f"Did the {w} get the exposure of this {p} wrong?" for w in _EXPOSURE_WHO)
+            # Both directions named at once: the family's, though each half is a directed question's.
+            out.update(f"Is this {p} {a} or {b}?" for a, b in _EITHER_WAY)
+            out.update(f"Is this {p} either {a} or {b}?" for a, b in _EITHER_WAY)
+            out.update(f"Is the {t} of this {p} too high or too low?" for t in _EXPOSURE_TOPICS)
+            out.update((f"Is this {p} mis-exposed?", f"Was this {p} exposed too much or too little?",
+                        f"How far off is the exposure of this {p}?",
+                        f"How bad is the exposure of this {p}?", f"How wrong is the brightness of this {p}?",
+                        f"How much of an exposure problem does this {p} have?"))
+        else:
+            out.update(f"Is this {p} {a} exposed?" for a in _EXPOSURE_ADVERBS_GOOD)
+            out.update(f"Was this {p} exposed {a}?" for a in _EXPOSURE_ADVERBS_GOOD)
+            out.update(t.format(t=topic, p=p, s=s) for t in _STATE_TEMPLATES for topic in _EXPOSURE_TOPICS
+                       for s in ("right", "correct", "fine", "good", "accurate", "spot on", "well judged"))
+            out.update(t.format(p=p, n=n) for t in ("Does this {p} have {n}?", "Was this {p} shot with {n}?")
+                       for n in _EXPOSURE_NOUNS_GOOD)
+            out.update(f"Did the {w} get the exposure of this {p} right?" for w in _EXPOSURE_WHO)
+            out.update(t.format(a=topic, p=p) for t in _RATING_TEMPLATES for topic in
+                       ("exposure", "brightness", "lighting", "exposure level", "lighting level"))
+            out.update(f"Is this {p} neither {a} nor {b}?" for a, b in _EITHER_WAY)
+            out.update(f"Is the {t} of this {p} neither too high nor too low?" for t in _EXPOSURE_TOPICS)
+            out.update((f"How well exposed is this {p}?", f"How correctly exposed is this {p}?",
+                        f"How good is the lighting of this {p}?", f"Is the exposure of this {p} balanced?"))
+    return _without_heldout(out)
+
+
+_DIRECTED_STATES = ("too high", "too low", "too strong", "too weak", "too bright", "too dark", "excessive",
+                    "insufficient", "bright enough", "high enough", "not enough", "too much", "too little")
+
+
+def directed_exposure_wordings() -> list[str]:
+    """Questions about exposure that do name a direction ("Was this photo underexposed?", "Is the
+    exposure of this frame too high?"): the family head's "other", so that the family's words
+    (exposure, brightness) alone never make a question one about both kinds; the first head reads
+    their kind. Held-out near-forms left out."""
+    out: set[str] = set()
+    for p in composed.PICTURE:
+        out.update(t.format(t=topic, p=p, s=s) for t in _STATE_TEMPLATES for topic in _EXPOSURE_TOPICS
+                   for s in _DIRECTED_STATES)
+        for way in ("under", "over"):
+            out.update((f"Is this {p} {way}exposed?", f"Was this {p} {way}exposed?", f"Has this {p} been {way}exposed?",
+                        f"Does this {p} look {way}exposed?", f"Is this {p} a little {way}exposed?"))
+        for much, more, light in (("much", "less", "bright"), ("little", "more", "dark")):
+            out.update((f"Did this {p} get too {much} exposure?", f"Does this {p} need {more} exposure?",
+                        f"Is this {p} too {light} overall?", f"Is this {p} overly {light}?",
+                        f"Is this {p} excessively {light}?", f"Should this {p} have had {more} exposure?"))
+        out.update((f"Did this {p} get enough exposure?", f"Is this {p} exposed enough?", f"Is there enough exposure in this {p}?"))
+    return _without_heldout(out)
+
+
 #: The scope head's classes: yes/no about the whole (either way), a level request, anything else.
 SCOPE_CLASSES: tuple[str, ...] = (f"{vlm_reader.OVERALL}:defect", f"{vlm_reader.OVERALL}:fine", vlm_reader.RATING,
                                   vlm_reader.OTHER)
+#: The family head's classes: a family of kinds named without a direction (either way), anything else.
+FAMILY_CLASSES: tuple[str, ...] = (*(f"{name}:{side}" for name in GROUPS for side in ("defect", "fine")),
+                                   vlm_reader.OTHER)
 
 
 def _without_heldout(wordings: set[str]) -> list[str]:
@@ -279,6 +371,27 @@ def scope_examples(per_class: int, seed: int) -> tuple[list[str], list[int]]:
     return texts, labels
 
 
+def family_examples(per_class: int, seed: int) -> tuple[list[str], list[int]]:
+    """``4 * per_class`` wordings of each family class (:data:`FAMILY_CLASSES`), and as "other" every
+    example of the scope head (the first head's, level requests about one attribute, questions about
+    the whole) and ``4 * per_class`` exposure questions that name a direction (a wording that is also
+    one of the family's own is the family's)."""
+    rng = random.Random(f"family:{seed}")
+    own = [exposure_wordings(points_to_defect) for points_to_defect in (True, False)]
+    mine = {q for pool in own for q in pool}
+    scope, _ = scope_examples(per_class, seed)
+    directed = directed_exposure_wordings()
+    directed = random.Random(f"family-directed:{seed}").sample(directed, min(4 * per_class, len(directed)))
+    other = sorted({q for q in scope + directed if q not in mine})
+    texts: list[str] = []
+    labels: list[int] = []
+    for label, pool in enumerate(own):
+        chosen = rng.sample(pool, min(4 * per_class, len(pool)))
+        texts += chosen
+        labels += [label] * len(chosen)
+    return texts + other, labels + [len(own)] * len(other)
+
+
 def train_scope(reader: "vlm_reader.QuestionReader", per_class: int = 500, epochs: int = 60,
                 seed: int = 0) -> dict[str, "torch.Tensor"]:
     """The scope head on the finished reader's (frozen) features, its tensors named ``scope.*``."""
@@ -286,6 +399,15 @@ def train_scope(reader: "vlm_reader.QuestionReader", per_class: int = 500, epoch
     head = train_head(reader.feature_encoder.features(texts), labels, len(SCOPE_CLASSES), epochs, seed,
                       hidden=SCOPE_HIDDEN)
     return {vlm_reader.SCOPE_PREFIX + name: tensor for name, tensor in head.items()}
+
+
+def train_family(reader: "vlm_reader.QuestionReader", per_class: int = 500, epochs: int = 60,
+                 seed: int = 0) -> dict[str, "torch.Tensor"]:
+    """The family head on the finished reader's (frozen) features, its tensors named ``family.*``."""
+    texts, labels = family_examples(per_class, seed)
+    head = train_head(reader.feature_encoder.features(texts), labels, len(FAMILY_CLASSES), epochs, seed,
+                      hidden=SCOPE_HIDDEN)
+    return {vlm_reader.FAMILY_PREFIX + name: tensor for name, tensor in head.items()}
 
 
 def intent_pool(intent: str) -> list[str]:
@@ -426,7 +548,7 @@ def build(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
 
     ``adapter_rank`` 0 trains the head alone (``epochs`` passes) on the published encoder; otherwise
     head and encoder update train together for ``adapter_epochs`` passes (:func:`train_adapted`).
-    With ``scope`` the scope head follows (:func:`add_scope`)."""
+    With ``scope`` the scope and family heads follow (:func:`add_scope`, :func:`add_family`)."""
     import dataclasses
 
     import torch
@@ -453,6 +575,7 @@ def build(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
     figures = {"examples": len(texts), "train_accuracy": accuracy, "seconds": time.perf_counter() - began}
     if scope:
         figures.update(add_scope(out, per_class, epochs, seed, encoder))
+        figures.update(add_family(out, per_class, epochs, seed, encoder))
     return figures
 
 
@@ -489,6 +612,36 @@ def add_scope(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
             "scope_seconds": time.perf_counter() - began}
 
 
+def add_family(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
+               encoder: "vlm_reader.Encoder | None" = None) -> dict[str, float]:
+    """Add (or replace) the family head of the reader in ``out`` (exposure either way); the first and
+    scope heads and the encoder's update are left as they are. Returns its accuracy on its own examples."""
+    import dataclasses
+
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    torch.set_num_threads(1)
+    began = time.perf_counter()
+    weights = out / vlm_reader.WEIGHTS_FILE
+    with safe_open(str(weights), "pt") as fh:
+        metadata = dict(fh.metadata() or {})
+    tensors = {k: v for k, v in load_file(str(weights)).items() if not k.startswith(vlm_reader.FAMILY_PREFIX)}
+    cfg = dataclasses.replace(vlm_reader.ReaderConfig.from_dict(
+        json.loads((out / vlm_reader.CONFIG_FILE).read_text(encoding="utf-8"))), family_classes=(), groups={})
+    first = vlm_reader.QuestionReader(cfg, tensors, encoder or vlm_reader.Encoder())
+    tensors.update(train_family(first, per_class, epochs, seed))
+    save_file(tensors, str(weights), metadata={**metadata, "family_seed": str(seed)})
+    done = dataclasses.replace(cfg, family_classes=FAMILY_CLASSES, groups=dict(GROUPS))
+    (out / vlm_reader.CONFIG_FILE).write_text(json.dumps(done.to_dict(), indent=1) + "\n", encoding="utf-8")
+    reader = vlm_reader.load_reader(out, encoder)
+    texts, labels = family_examples(per_class, seed)
+    accuracy = float((reader.family_probabilities(texts).argmax(1) == torch.tensor(labels)).float().mean())
+    return {"family_examples": len(texts), "family_train_accuracy": accuracy,
+            "family_seconds": time.perf_counter() - began}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m qplug_training.reader", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="the model directory to write the reader into")
@@ -499,10 +652,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="rank of the encoder's trained update (0: the head alone on the published encoder)")
     ap.add_argument("--adapter-epochs", type=int, default=ADAPTER_EPOCHS)
     ap.add_argument("--scope-only", action="store_true",
-                    help="only (re)train the scope head of the reader already in --out")
+                    help="only (re)train the scope and family heads of the reader already in --out")
+    ap.add_argument("--family-only", action="store_true",
+                    help="only (re)train the family head of the reader already in --out")
     args = ap.parse_args(argv)
-    if args.scope_only:
+    if args.family_only:
+        figures = add_family(args.out, args.per_class, args.epochs, args.seed)
+    elif args.scope_only:
         figures = add_scope(args.out, args.per_class, args.epochs, args.seed)
+        figures.update(add_family(args.out, args.per_class, args.epochs, args.seed))
     else:
         figures = build(args.out, args.per_class, args.epochs, args.seed, adapter_rank=args.adapter_rank,
                         adapter_epochs=args.adapter_epochs)

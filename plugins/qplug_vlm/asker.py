@@ -22,7 +22,9 @@ a whole is answered from the model's rating levels (the ``qalign`` scorer's prom
 a yes/no question by the probability that the picture is on the good half of the scale (flipped when
 "yes" means it is poor), and quality words as options by :mod:`.levels`' shares. Quality words asked
 of one attribute ("How grainy is it?" over high / medium / low) get that kind's trained severity
-question, its none / slight / moderate / strong mapped onto the user's words the same way.
+question, its none / slight / moderate / strong mapped onto the user's words the same way. A question
+about a family of kinds that names no direction ("Is this photo well exposed?") is asked as every
+kind's question and the answers combined (:mod:`.groups`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from qplug.errors import UsageError
 from qplug.types import Answer
 
 from .backend import GenerationSettings
+from . import groups
 from .choices import (DEFAULT_OPTION_ORDER, best_option, check_choices, check_option_order, option_orders,
                       pooled_probabilities)
 from .images import DEFAULT_MAX_SIDE, model_image, resolve_window
@@ -150,33 +153,39 @@ class Asker:
         return self._plan(question, choices)[0]
 
     def _plan(self, question: str, choices: Sequence[str]) -> tuple[list[tuple[tuple[str, ...], str, list[int]]],
-                                                                    Reading | None]:
-        """:meth:`prompts`, and the reading when the answer is mapped from levels: the rating's (quality
-        as a whole) or a kind's severities (one attribute's level); else None."""
+                                                                    Reading | None, tuple[int, ...]]:
+        """:meth:`prompts`; the reading when the answer is mapped from levels (the rating's, for quality
+        as a whole, or a kind's severities, for one attribute's level) or combined over a family of
+        kinds, else None; and for a family, how many of the prompts belong to each kind (else empty)."""
         options = tuple(choices)
         self._prompt(question, options)  # a bad question or choice list fails before it is read
         reading = self.reading(question, options)
         rating = self.rating_prompt() if reading.levels else None
         if rating is not None and (reading.scale or is_yes_no(options)):
-            return [(options, rating[0], rating[1])], reading
+            return [(options, rating[0], rating[1])], reading, ()
         if reading.attribute and reading.asked:
-            # The kind's severity question over its trained scale; mapped to the user's words after.
-            severities = self._question_reader().config.severity_options  # type: ignore[union-attr]
-            return self._as_written(reading.asked[0], tuple(severities)), reading
-        return self._reworded(question, options, reading), None
+            # Each kind's severity question over its trained scale; mapped to the user's words after.
+            severities = tuple(self._question_reader().config.severity_options)  # type: ignore[union-attr]
+            per_question = [self._as_written(asked, severities) for asked in reading.asked]
+            return [entry for entries in per_question for entry in entries], reading, tuple(map(len, per_question))
+        entries, as_read = self._reworded(question, options, reading)
+        if reading.parts and as_read:
+            return entries, reading, reading.parts
+        return entries, None, ()
 
     def _reworded(self, question: str, options: tuple[str, ...],
-                  reading: Reading) -> list[tuple[tuple[str, ...], str, list[int]]]:
+                  reading: Reading) -> tuple[list[tuple[tuple[str, ...], str, list[int]]], bool]:
+        """The prompts, and whether they are the reader's yes/no wordings (one per :attr:`Reading.asked`)."""
         if reading.asked and not self.letters and is_yes_no(options):
             reworded = [self._prompt(asked, options) for asked in reading.asked]
             if all(plain for _, _, plain in reworded):
                 # The user's "yes" is the trained question's "no" when the question points the other way.
-                return [(options, text, list(reading.answer_words((ids[0], ids[1])))) for text, ids, _ in reworded]
+                return [(options, text, list(reading.answer_words((ids[0], ids[1])))) for text, ids, _ in reworded], True
         if reading.options:
             back = reading.in_user_words(options)
             return [(tuple(back[o] for o in order), text, ids)
-                    for order, text, ids in self._as_written(question, reading.options)]
-        return self._as_written(question, options)
+                    for order, text, ids in self._as_written(question, reading.options)], False
+        return self._as_written(question, options), False
 
     def _as_written(self, question: str, options: tuple[str, ...]) -> list[tuple[tuple[str, ...], str, list[int]]]:
         text, ids, plain = self._prompt(question, options)
@@ -219,6 +228,7 @@ class Asker:
         planned = {key: self._plan(*key) for key in distinct}
         plans = [planned[(question, tuple(choices))][0] for question, choices in asked]
         by_levels = [planned[(question, tuple(choices))][1] for question, choices in asked]
+        sizes = [planned[(question, tuple(choices))][2] for question, choices in asked]
         scores: list[list[list[float]]] = [[] for _ in plans]
         for k in range(max((len(plan) for plan in plans), default=0)):
             chosen = [i for i, plan in enumerate(plans) if k < len(plan)]
@@ -226,11 +236,16 @@ class Asker:
             for i, row in zip(chosen, logits.double()):
                 scores[i].append(row[plans[i][k][2]].tolist())
         answers = []
-        for (_, choices), plan, rows, reading in zip(asked, plans, scores, by_levels):
+        for (_, choices), plan, rows, reading, parts in zip(asked, plans, scores, by_levels, sizes):
+            per_kind = [pooled_probabilities([order for order, _, _ in entries], kind_rows)
+                        for entries, kind_rows in zip(groups.chunks(plan, parts), groups.chunks(rows, parts))
+                        ] if parts else []
             if reading is not None and reading.attribute:
-                severity = pooled_probabilities([order for order, _, _ in plan], rows)
-                probabilities = answer_probabilities(tuple(choices), reading.scale, False,
-                                                     [severity[s] for s in plan[0][0]])
+                severities = tuple(self._question_reader().config.severity_options)  # type: ignore[union-attr]
+                severity = groups.worst(severities, per_kind)  # none first, as levels.py's shares read it
+                probabilities = answer_probabilities(tuple(choices), reading.scale, False, severity)
+            elif reading is not None and parts:
+                probabilities = groups.either_yes_no(tuple(choices), reading.points_to_defect, per_kind)
             elif reading is not None:
                 probabilities = self._levels_answer(reading, plan[0][0], rows[0])
             else:

@@ -49,10 +49,16 @@ QUALITY_WORDS: Final[dict[str, float]] = {
     # the bottom
     "bad": 1.0, "very bad": 1.0, "terrible": 1.0, "awful": 1.0, "horrible": 1.0, "dreadful": 1.0,
     "abysmal": 1.0, "unusable": 1.0, "worst": 1.0, "extremely poor": 1.0, "extremely bad": 1.0,
+    # amounts said in words ("How far off is the exposure?" over a lot / a little / not at all; "a" is
+    # filler, so "a lot" is looked up as "lot")
+    "great deal": 4.8, "very much": 4.8, "lot": 4.6, "somewhat": 3.0, "little": 2.2, "bit": 2.2,
+    "slightly": 2.2, "not much": 1.8, "not at all": 1.0,
 }
 
 #: Words that say how much of something there is: "high" sharpness is good, "high" noise is bad.
-AMOUNT_WORDS: Final[frozenset[str]] = frozenset({"very high", "high", "medium", "moderate", "mid", "low", "very low"})
+AMOUNT_WORDS: Final[frozenset[str]] = frozenset({"very high", "high", "medium", "moderate", "mid", "low", "very low",
+                                                "great deal", "very much", "lot", "somewhat", "little", "bit",
+                                                "slightly", "not much", "not at all"})
 
 #: Words said around a level that do not change it ("good quality", "The image is poor.").
 _FILLER: Final[frozenset[str]] = frozenset({

@@ -36,6 +36,12 @@ The reader turns the user's question into one the model was trained on, and its 
   as about one kind are asked as that kind's trained severity question (:attr:`ReaderConfig.severity`,
   over none / slight / moderate / strong) and the severities mapped onto the user's words by
   :mod:`.levels` (amount words run against severity when the question names the defect).
+- **a family of kinds, no direction named** ("Is this photo well exposed?", "How good is the
+  exposure?"): a third head (the *family* head, :attr:`ReaderConfig.family_classes`: ``exposure:defect``
+  / ``exposure:fine``, the kinds in :attr:`ReaderConfig.groups`, and everything else) reads these; the
+  model is asked every kind's trained wordings (or severity question) and :mod:`.groups` combines the
+  answers (wrong either way; the worse kind's level). It trains after the scope head, on the same
+  frozen features, so that adding it changed no reading of the other two.
 
 Everything the reader decided is plain data (:class:`Reading`), so a caller can show what was asked.
 The reader lives beside the model it serves (``question_reader.json`` and
@@ -96,6 +102,9 @@ class ReaderConfig:
     :param yes_no_confidence: the head's least probability (over the yes/no classes) to reword.
     :param describe_confidence: the least probability of ``describe`` to use the trained prompt.
     :param option_similarity: the least cosine similarity of an option to its nearest trained name.
+    :param option_head_confidence: an option further than that from every trained name is read by the
+        head instead, as the question "Does this picture look OPTION?": a kind's defect read at least
+        this sure names the option's kind ("fuzzy" is 0.52 from "blur" and read as blur at 1.00).
     :param adapter_rank: rank of the low-rank update (LoRA, Hu et al. 2021, arXiv 2106.09685) the
         reader's training made to the encoder's attention queries and values (0: none, the head reads
         the encoder as published); the update is merged into a copy of the encoder for the head's
@@ -104,6 +113,10 @@ class ReaderConfig:
     :param scope_classes: the scope head's classes (empty: the reader has none).
     :param severity: per kind, the trained severity question (asked over ``severity_options``, none
         first) for level requests about one attribute (empty: asked as written).
+    :param family_classes: the family head's classes (empty: the reader has none): ``NAME:defect`` and
+        ``NAME:fine`` for each of ``groups``, then :data:`OTHER`.
+    :param groups: families of kinds a question can ask about without naming one ("exposure": under-
+        and overexposure).
     """
 
     yes_no_classes: tuple[str, ...]
@@ -114,12 +127,15 @@ class ReaderConfig:
     yes_no_confidence: float = 0.5
     describe_confidence: float = 0.5
     option_similarity: float = 0.6
+    option_head_confidence: float = 0.9
     encoder: str = ENCODER_PACKAGE
     adapter_rank: int = 0
     adapter_scale: float = 0.0
     scope_classes: tuple[str, ...] = ()
     severity: dict[str, str] = field(default_factory=dict)
     severity_options: tuple[str, ...] = ()
+    family_classes: tuple[str, ...] = ()
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ReaderConfig":
@@ -130,19 +146,24 @@ class ReaderConfig:
                    yes_no_confidence=float(data.get("yes_no_confidence", 0.5)),
                    describe_confidence=float(data.get("describe_confidence", 0.5)),
                    option_similarity=float(data.get("option_similarity", 0.6)),
+                   option_head_confidence=float(data.get("option_head_confidence", 0.9)),
                    encoder=data.get("encoder", ENCODER_PACKAGE), adapter_rank=int(data.get("adapter_rank", 0)),
                    adapter_scale=float(data.get("adapter_scale", 0.0)),
                    scope_classes=tuple(data.get("scope_classes", ())), severity=dict(data.get("severity", {})),
-                   severity_options=tuple(data.get("severity_options", ())))
+                   severity_options=tuple(data.get("severity_options", ())),
+                   family_classes=tuple(data.get("family_classes", ())),
+                   groups={k: tuple(v) for k, v in data.get("groups", {}).items()})
 
     def to_dict(self) -> dict[str, Any]:
         return {"encoder": self.encoder, "yes_no_classes": list(self.yes_no_classes), "intents": list(self.intents),
                 "yes_no": {k: list(v) for k, v in self.yes_no.items()},
                 "options": {k: list(v) for k, v in self.options.items()}, "describe_prompt": self.describe_prompt,
                 "yes_no_confidence": self.yes_no_confidence, "describe_confidence": self.describe_confidence,
-                "option_similarity": self.option_similarity, "adapter_rank": self.adapter_rank,
+                "option_similarity": self.option_similarity,
+                "option_head_confidence": self.option_head_confidence, "adapter_rank": self.adapter_rank,
                 "adapter_scale": self.adapter_scale, "scope_classes": list(self.scope_classes),
-                "severity": dict(self.severity), "severity_options": list(self.severity_options)}
+                "severity": dict(self.severity), "severity_options": list(self.severity_options),
+                "family_classes": list(self.family_classes), "groups": {k: list(v) for k, v in self.groups.items()}}
 
 
 @dataclass(frozen=True)
@@ -158,6 +179,8 @@ class Reading:
     :param scale: with options, each option's quality value (:func:`.levels.scale_values`).
     :param attribute: a level request about one attribute: asked as :attr:`asked` (the kind's severity
         question) over :attr:`ReaderConfig.severity_options`, answered in the user's words by ``scale``.
+    :param parts: a question about a family of kinds (:attr:`kind` names the family): how many of
+        :attr:`asked` belong to each of its kinds, in order; their answers are combined by :mod:`.groups`.
     """
 
     asked: tuple[str, ...] = ()
@@ -169,6 +192,7 @@ class Reading:
     levels: bool = False
     scale: tuple[float, ...] = ()
     attribute: bool = False
+    parts: tuple[int, ...] = ()
 
     @property
     def rewords(self) -> bool:
@@ -275,9 +299,11 @@ class QuestionReader:
     def __init__(self, config: ReaderConfig, head: dict[str, "torch.Tensor"], encoder: Encoder) -> None:
         self.config = config
         self.encoder = encoder
-        self.head = {k: v for k, v in head.items() if not k.startswith((ADAPTER_PREFIX, SCOPE_PREFIX))}
+        self.head = {k: v for k, v in head.items() if not k.startswith((ADAPTER_PREFIX, SCOPE_PREFIX, FAMILY_PREFIX))}
         #: The scope head (quality as a whole), when the reader has one.
         self.scope = {k[len(SCOPE_PREFIX):]: v for k, v in head.items() if k.startswith(SCOPE_PREFIX)} or None
+        #: The family head (exposure either way), when the reader has one.
+        self.family = {k[len(FAMILY_PREFIX):]: v for k, v in head.items() if k.startswith(FAMILY_PREFIX)} or None
         updates = adapter_updates(head, config)
         #: What the head reads: the encoder with the reader's trained update merged in, if it has one.
         self.feature_encoder = encoder.adapted(updates) if updates else encoder
@@ -299,14 +325,21 @@ class QuestionReader:
             raise ValueError("this reader has no scope head")
         return _head_probabilities(self.scope, self.feature_encoder.features(questions))
 
-    def _heads(self, question: str) -> tuple["torch.Tensor", dict[str, float]]:
-        """Both heads' readings of ``question`` from one pass of the encoder: the first head's class
-        probabilities, and the scope head's by class ({} without a scope head)."""
+    def family_probabilities(self, questions: Sequence[str]) -> "torch.Tensor":
+        """The family head's class probabilities (:attr:`ReaderConfig.family_classes`); an error without one."""
+        if self.family is None:
+            raise ValueError("this reader has no family head")
+        return _head_probabilities(self.family, self.feature_encoder.features(questions))
+
+    def _heads(self, question: str) -> tuple["torch.Tensor", dict[str, float], dict[str, float]]:
+        """Every head's reading of ``question`` from one pass of the encoder: the first head's class
+        probabilities, the scope head's and the family head's by class ({} without one)."""
         features = self.feature_encoder.features([question])
         first = _head_probabilities(self.head, features)[0]
-        if self.scope is None:
-            return first, {}
-        return first, dict(zip(self.config.scope_classes, _head_probabilities(self.scope, features)[0].tolist()))
+        by_class = []
+        for head, classes in ((self.scope, self.config.scope_classes), (self.family, self.config.family_classes)):
+            by_class.append({} if head is None else dict(zip(classes, _head_probabilities(head, features)[0].tolist())))
+        return first, by_class[0], by_class[1]
 
     def _kind(self, full: "torch.Tensor") -> tuple[str, str, float]:
         """The first head's yes/no class (kind, side) and its probability among the yes/no classes."""
@@ -343,13 +376,23 @@ class QuestionReader:
 
     def _read_yes_no(self, question: str) -> Reading:
         n = len(self.config.yes_no_classes)
-        full, scope = self._heads(question)
+        full, scope, family = self._heads(question)
         defect, fine = scope.get(f"{OVERALL}:defect", 0.0), scope.get(f"{OVERALL}:fine", 0.0)
         # The surer head wins: "Does this picture look too bright to you?" has the form of a question
         # about the whole and the words of one kind, which the first head, trained on every kind's
         # wordings, reads at 0.96-1.00 (the scope head's other class cannot hold every form).
-        if defect + fine >= max(self.config.yes_no_confidence, float(full[:n].max())):
+        group = self._group(full, family)
+        # The surer head wins here too: "Is this shot wrongly exposed?" reads as about the whole (0.63)
+        # and, more surely, as about exposure either way (1.00).
+        if (defect + fine >= max(self.config.yes_no_confidence, float(full[:n].max()))
+                and (group is None or defect + fine > group[2])):
             return Reading(kind=OVERALL, points_to_defect=defect >= fine, confidence=defect + fine, levels=True)
+        if group is not None:  # load_reader checked that every kind of a group has trained wordings
+            name, side, p = group
+            kinds = self.config.groups[name]
+            return Reading(asked=tuple(q for k in kinds for q in self.config.yes_no[k]), kind=name,
+                           points_to_defect=side == "defect", confidence=p,
+                           parts=tuple(len(self.config.yes_no[k]) for k in kinds))
         general = self._describe_probability(full)
         if general >= self.config.describe_confidence:
             # A question about quality in general ("Does this photo have any flaws?"): no one kind's
@@ -361,6 +404,26 @@ class QuestionReader:
         return Reading(asked=self.config.yes_no[kind], kind=kind, points_to_defect=side == "defect",
                        confidence=confidence)
 
+    def _group(self, full: "torch.Tensor", family: dict[str, float]) -> tuple[str, str, float] | None:
+        """The family of kinds (:attr:`ReaderConfig.groups`) a question asks about without naming one
+        kind, its side and the family head's probability, or None. The family head must be at least as sure
+        of the family as the first head is of any kind outside it ("Is this photo well exposed?" spreads
+        the first head over the family's kinds; "Is this photo noisy?" stays a question about noise)."""
+        n = len(self.config.yes_no_classes)
+        best: tuple[str, str, float] | None = None
+        for name, kinds in self.config.groups.items():
+            defect, fine = family.get(f"{name}:defect", 0.0), family.get(f"{name}:fine", 0.0)
+            rival = max((float(full[i]) for i, cls in enumerate(self.config.yes_no_classes[:n])
+                         if cls.split(":")[0] not in kinds), default=0.0)
+            if defect + fine >= max(self.config.yes_no_confidence, rival) and (best is None or defect + fine > best[2]):
+                best = (name, "defect" if defect >= fine else "fine", defect + fine)
+        return best
+
+    def _whole(self, scope: dict[str, float]) -> float:
+        """The scope head's probability that a question is about quality as a whole (either way) or asks
+        for a quality level."""
+        return sum(p for cls, p in scope.items() if cls != OTHER)
+
     def _describe_probability(self, row: "torch.Tensor") -> float:
         if "describe" not in self.config.intents:
             return 0.0
@@ -369,8 +432,8 @@ class QuestionReader:
     def _read_free(self, question: str) -> Reading:
         # Asked without choices, "Is this frame OK?" and "How good is this shot?" want to know what is
         # wrong, if anything, and how good it is: the description says both (it ends with a verdict).
-        full, scope = self._heads(question)
-        whole = sum(p for cls, p in scope.items() if cls != OTHER)
+        full, scope, family = self._heads(question)
+        whole = self._whole(scope)
         if whole >= self.config.describe_confidence:
             return Reading(asked=(self.config.describe_prompt,), confidence=whole)
         if "describe" not in self.config.intents:
@@ -390,25 +453,60 @@ class QuestionReader:
         return Reading(asked=(self.config.severity[kind],), kind=kind, points_to_defect=side == "defect",
                        confidence=confidence, scale=values, attribute=True)
 
+    def _read_group_attribute(self, full: "torch.Tensor", family: dict[str, float],
+                              choices: tuple[str, ...]) -> Reading | None:
+        """Quality words over a question about a family ("How good is the exposure?"): every kind's severity."""
+        group = self._group(full, family)
+        if group is None or not self.config.severity_options:
+            return None
+        name, side, p = group
+        kinds = self.config.groups[name]
+        values = attribute_values(choices, amount_is_worse=side == "defect")
+        if values is None or not all(k in self.config.severity for k in kinds):
+            return None
+        return Reading(asked=tuple(self.config.severity[k] for k in kinds), kind=name,
+                       points_to_defect=side == "defect", confidence=p, scale=values, attribute=True,
+                       parts=(1,) * len(kinds))
+
     def option_classes(self, options: Sequence[str]) -> list[tuple[str, float]]:
         """Each option's nearest trained class and its cosine similarity."""
         similarities = self.encoder.embed(list(options)) @ self._option_vectors.T
         values, index = similarities.max(dim=1)
         return [(self._option_classes[int(i)], float(v)) for v, i in zip(values, index)]
 
+    def _option_kinds(self, options: Sequence[str]) -> list[tuple[str, float]]:
+        """:meth:`option_classes`, with an option that is near no trained name read by the head as a
+        defect ("Does this picture look glaring?"): its kind, at a confidence that passes the similarity
+        bar, when the head names a kind's defect surely enough; else the nearest name as before. The
+        sentence encoder places single words loosely ("glaring" nearest to "too dark"); the head was
+        trained on every kind's words."""
+        matched = self.option_classes(options)
+        out = []
+        for option, (cls, similarity) in zip(options, matched):
+            if similarity < self.config.option_similarity:
+                full, _, _ = self._heads(f"Does this picture look {option.strip()}?")
+                kind, side, confidence = self._kind(full)
+                if (side == "defect" and confidence >= self.config.option_head_confidence
+                        and self._describe_probability(full) < self.config.describe_confidence):
+                    cls, similarity = kind, self.config.option_similarity
+            out.append((cls, similarity))
+        return out
+
     def _read_options(self, question: str, choices: tuple[str, ...]) -> Reading:
         scale = scale_values(choices)
         if scale is not None and self.scope is not None:
             # Quality words as options, and a question about the whole picture: a level request, a
             # question about the whole, or a description request ("Judge the quality of this shot.").
-            full, scope = self._heads(question)
-            whole = sum(p for cls, p in scope.items() if cls != OTHER)
+            full, scope, family = self._heads(question)
+            whole = self._whole(scope)
             if max(whole, self._describe_probability(full)) >= self.config.describe_confidence:
                 return Reading(confidence=whole, levels=True, scale=scale)
-            attribute = self._read_attribute(full, choices)
+            attribute = self._read_group_attribute(full, family, choices)
+            if attribute is None:
+                attribute = self._read_attribute(full, choices)
             if attribute is not None:
                 return attribute
-        matched = self.option_classes(choices)
+        matched = self._option_kinds(choices)
         classes = [cls for cls, _ in matched]
         least = min(sim for _, sim in matched)
         defects = [cls for cls in classes if cls not in (NOTHING, NOT_LISTED)]
@@ -441,8 +539,9 @@ def _head_probabilities(head: dict[str, "torch.Tensor"], features: "torch.Tensor
         return torch.softmax(hidden @ head["w2"].T + head["b2"], dim=-1)
 
 
-#: Tensors of the scope head in the reader's weights file (``scope.w1`` ...).
+#: Tensors of the scope head in the reader's weights file (``scope.w1`` ...), and of the family head.
 SCOPE_PREFIX: Final[str] = "scope."
+FAMILY_PREFIX: Final[str] = "family."
 #: Tensors of the encoder's low-rank update in the reader's weights file:
 #: ``adapter.LAYER.query.A`` (rank x width), ``adapter.LAYER.query.B`` (width x rank), same for ``value``.
 ADAPTER_PREFIX: Final[str] = "adapter."
@@ -496,10 +595,15 @@ def load_reader(model_dir: Path, encoder: Encoder | None = None) -> QuestionRead
     if missing or head["w2"].shape[0] != outputs:
         raise UsageError(f"{model_dir / WEIGHTS_FILE}: the head does not match {CONFIG_FILE} "
                          f"(missing {sorted(missing)} or not {outputs} outputs)")
-    scope = {k[len(SCOPE_PREFIX):]: v for k, v in head.items() if k.startswith(SCOPE_PREFIX)}
-    if (scope or config.scope_classes) and (set(scope) != parts or scope["w2"].shape[0] != len(config.scope_classes)):
-        raise UsageError(f"{model_dir / WEIGHTS_FILE}: the scope head does not match {CONFIG_FILE}'s "
-                         f"{len(config.scope_classes)} scope classes")
+    for prefix, classes in ((SCOPE_PREFIX, config.scope_classes), (FAMILY_PREFIX, config.family_classes)):
+        extra = {k[len(prefix):]: v for k, v in head.items() if k.startswith(prefix)}
+        if (extra or classes) and (set(extra) != parts or extra["w2"].shape[0] != len(classes)):
+            raise UsageError(f"{model_dir / WEIGHTS_FILE}: the {prefix[:-1]} head does not match {CONFIG_FILE}'s "
+                             f"{len(classes)} {prefix[:-1]} classes")
+    unknown = sorted(config.groups) != sorted({c.split(":")[0] for c in config.family_classes if c != OTHER})
+    if unknown or any(k not in config.yes_no for kinds in config.groups.values() for k in kinds):
+        raise UsageError(f"{model_dir / CONFIG_FILE}: its groups {sorted(config.groups)} do not match its family "
+                         f"classes or its kinds")
     if config.encoder != ENCODER_PACKAGE:
         raise UsageError(f"{model_dir / CONFIG_FILE}: unknown encoder {config.encoder!r} (qplug knows {ENCODER_PACKAGE})")
     if encoder is None:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from qplug.errors import UsageError
 from qplug.types import Answer, Score
 
+from . import groups
 from .choices import (DEFAULT_OPTION_ORDER, best_option, check_choices, check_option_order, option_orders,
                       pooled_probabilities)
 from .images import DEFAULT_MAX_SIDE, check_window, model_image, placed_window, resolve_window, with_window
@@ -317,16 +318,19 @@ class RemoteAsker:
         if reading.levels and (reading.scale or is_yes_no(options)):
             return self.server.map(lambda image: self._from_levels(image, reading, options), images)
         severities = tuple(self.reader.config.severity_options) if reading.attribute and self.reader else ()
+        parts: tuple[int, ...] = ()
         if severities:
-            # One attribute's level: the kind's severity question, mapped onto the user's words after.
-            asked = [(order, mcq_prompt(reading.asked[0], order), tuple(LETTERS[:len(order)]))
-                     for order in option_orders(severities, self.option_order)]
+            # One attribute's level: each kind's severity question, mapped onto the user's words after.
+            orders = option_orders(severities, self.option_order)
+            asked = [(order, mcq_prompt(q, order), tuple(LETTERS[:len(order)])) for q in reading.asked for order in orders]
+            parts = (len(orders),) * len(reading.asked)
         elif not self.letters and is_yes_no(options):
             yes_no = tuple("Yes" if option.strip().lower() == "yes" else "No" for option in options)
             words = (yes_no[0], yes_no[1])
             # As the local asker: the reader's wordings, read from the trained question's answer words.
             asked = ([(options, q, reading.answer_words(words)) for q in reading.asked] if reading.asked
                      else [(options, question.strip(), words)])
+            parts = reading.parts if reading.asked else ()
         else:
             shown = reading.options or options
             back = reading.in_user_words(options) if reading.options else dict(zip(options, options))
@@ -336,11 +340,16 @@ class RemoteAsker:
                                  [(i, k) for i in range(len(images)) for k in range(len(asked))])
         answers = []
         for i in range(len(images)):
-            probabilities = pooled_probabilities([order for order, _, _ in asked],
-                                                 scores[i * len(asked):(i + 1) * len(asked)])
+            rows = scores[i * len(asked):(i + 1) * len(asked)]
+            per_kind = [pooled_probabilities([order for order, _, _ in entries], kind_rows)
+                        for entries, kind_rows in zip(groups.chunks(asked, parts), groups.chunks(rows, parts))
+                        ] if parts else []
             if severities:
-                probabilities = answer_probabilities(options, reading.scale, False,
-                                                     [probabilities[s] for s in severities])
+                probabilities = answer_probabilities(options, reading.scale, False, groups.worst(severities, per_kind))
+            elif parts:
+                probabilities = groups.either_yes_no(options, reading.points_to_defect, per_kind)
+            else:
+                probabilities = pooled_probabilities([order for order, _, _ in asked], rows)
             best = best_option(probabilities)
             answers.append(Answer(text=best, choice=best, probabilities=probabilities))
         return answers

@@ -402,7 +402,10 @@ SET_G: Final[HeldoutSet] = HeldoutSet(
 
 #: Set ``h``: written on 2026-12-06 (session of stop 35) before questions about exposure without a
 #: direction were given a reading of their own; it also asks new wordings of every other part, as the
-#: clean measure of the reader that shipped with stop 34.
+#: clean measure of the reader that shipped with stop 34. Three of its first wordings ("Is the brightness
+#: of this picture wrong?", "How well exposed is this photo?", "How good is the exposure of this
+#: frame?") were, up to the picture word, wordings the shipped reader had trained on; they were
+#: replaced after its first measurement.
 SET_H: Final[HeldoutSet] = HeldoutSet(
     yes_no={
         "blur": ("Is the whole of this image slightly defocused?", "Do the outlines in this photo look fuzzy?",
@@ -451,10 +454,10 @@ SET_H: Final[HeldoutSet] = HeldoutSet(
                     "Did the camera get the exposure right on this photo?", "Is this image neither too dark nor too bright?",
                     "Is the lighting level of this shot correct?"),
     exposure_wrong=("Is the exposure of this photo off?", "Is this frame badly exposed?", "Is this shot wrongly exposed?",
-                    "Is the brightness of this picture wrong?", "Did the camera get the exposure wrong on this frame?",
+                    "Has the brightness of this picture been misjudged?", "Did the camera get the exposure wrong on this frame?",
                     "Is this photo either too dark or too bright?", "Does this image have an exposure problem?",
                     "Is the lighting level of this shot wrong?"),
-    attribute_stems={"exposure": (("How good is the exposure of this frame?", True), ("How well exposed is this photo?", True),
+    attribute_stems={"exposure": (("How right does the exposure of this frame look?", True), ("How sound is the exposure of this photo?", True),
                                   ("How far off is the exposure of this shot?", False))},
     attribute_quality_options=(("good", "fair", "poor"), ("excellent", "good", "fair", "poor", "bad"),
                                ("acceptable", "unacceptable")),

@@ -267,10 +267,12 @@ def _within_one(rows: Sequence[dict[str, Any]], questions: Sequence[Any]) -> flo
     return sum(hits) / len(hits) if hits else None
 
 
-def _balanced(questions: list[Any], n: int | None, seed: str) -> list[Any]:
-    """At most ``n`` questions, half of each gold answer where possible (deterministic)."""
-    yes = [q for q in questions if q.correct == "yes"]
-    no = [q for q in questions if q.correct == "no"]
+def _balanced(questions: list[Any], n: int | None, seed: str, halves: tuple[str, str] = ("correct", "yes")) -> list[Any]:
+    """At most ``n`` questions, half of them with ``question.FIELD == VALUE`` (``halves``; by default
+    half of each gold answer) where possible (deterministic)."""
+    field, value = halves
+    yes = [q for q in questions if getattr(q, field) == value]
+    no = [q for q in questions if getattr(q, field) != value]
     if n is None:
         k = min(len(yes), len(no))
     else:
@@ -312,7 +314,9 @@ def paraphrase_figures(model: str, corpus: Path, yes_no: int | None = 600, mcq: 
              ("rating", "rating", deterministic_sample(rating_questions(metas, held), rating, "paraphrase:rating")),
              ("attribute", "attribute",
               deterministic_sample(attribute_questions(metas, held), attribute, "paraphrase:attribute")),
-             ("exposure", "exposure either way", _balanced(exposure_questions(metas, held), exposure, "paraphrase:exposure")))
+             # Half of the images exposed wrongly, either way: most evaluation images are exposed right.
+             ("exposure", "exposure either way",
+              _balanced(exposure_questions(metas, held), exposure, "paraphrase:exposure", ("concern", "wrong"))))
     for name, label, chosen in parts:
         if not chosen:
             continue
