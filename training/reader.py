@@ -3,10 +3,10 @@
 The head reads all-MiniLM-L6-v2's features of a question and names what it asks: for yes/no
 questions the kind of defect and which way "yes" points, otherwise the question's intent (a
 description request, a "what is the main problem" question, a main-problem stem, a severity
-stem). A second, smaller head (the *scope* head, :func:`train_scope`) reads the same features of
+stem). A second, smaller head (the *scope* head, :func:`add_scope`) reads the same features of
 the finished encoder and tells questions about quality as a whole (yes/no, either way) and
 requests for a quality level from everything else; it trains after the first, so adding it moved
-no reading of the first. A third (the *family* head, :func:`train_family`) tells questions about
+no reading of the first. A third (the *family* head, :func:`add_family`) tells questions about
 exposure that name no direction ("Is this photo well exposed?") from everything else, exposure
 questions that do name one included; it trains after the scope head, which it leaves as it was.
 The first head's examples are the training pools of :mod:`.corpus.composed` and :mod:`.corpus.phrasing`,
@@ -40,7 +40,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from qplug_vlm import reader as vlm_reader
 from qplug_vlm.prompts import DESCRIBE_PROMPT
@@ -392,24 +392,6 @@ def family_examples(per_class: int, seed: int) -> tuple[list[str], list[int]]:
     return texts + other, labels + [len(own)] * len(other)
 
 
-def train_scope(reader: "vlm_reader.QuestionReader", per_class: int = 500, epochs: int = 60,
-                seed: int = 0) -> dict[str, "torch.Tensor"]:
-    """The scope head on the finished reader's (frozen) features, its tensors named ``scope.*``."""
-    texts, labels = scope_examples(per_class, seed)
-    head = train_head(reader.feature_encoder.features(texts), labels, len(SCOPE_CLASSES), epochs, seed,
-                      hidden=SCOPE_HIDDEN)
-    return {vlm_reader.SCOPE_PREFIX + name: tensor for name, tensor in head.items()}
-
-
-def train_family(reader: "vlm_reader.QuestionReader", per_class: int = 500, epochs: int = 60,
-                 seed: int = 0) -> dict[str, "torch.Tensor"]:
-    """The family head on the finished reader's (frozen) features, its tensors named ``family.*``."""
-    texts, labels = family_examples(per_class, seed)
-    head = train_head(reader.feature_encoder.features(texts), labels, len(FAMILY_CLASSES), epochs, seed,
-                      hidden=SCOPE_HIDDEN)
-    return {vlm_reader.FAMILY_PREFIX + name: tensor for name, tensor in head.items()}
-
-
 def intent_pool(intent: str) -> list[str]:
     return sorted(set(_intent_pool(intent)) | set(questions.canonical_questions()[intent]))
 
@@ -583,39 +565,29 @@ def add_scope(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
               encoder: "vlm_reader.Encoder | None" = None) -> dict[str, float]:
     """Add (or replace) the scope head of the reader in ``out``; the first head and the encoder's
     update are left as they are. Returns its accuracy on its own examples."""
-    import dataclasses
-
-    import torch
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
-
-    torch.set_num_threads(1)
-    began = time.perf_counter()
-    weights = out / vlm_reader.WEIGHTS_FILE
-    with safe_open(str(weights), "pt") as fh:
-        metadata = dict(fh.metadata() or {})
-    tensors = {k: v for k, v in load_file(str(weights)).items() if not k.startswith(vlm_reader.SCOPE_PREFIX)}
-    cfg = dataclasses.replace(vlm_reader.ReaderConfig.from_dict(
-        json.loads((out / vlm_reader.CONFIG_FILE).read_text(encoding="utf-8"))), scope_classes=())
-    first = vlm_reader.QuestionReader(cfg, tensors, encoder or vlm_reader.Encoder())
-    tensors.update(train_scope(first, per_class, epochs, seed))
-    save_file(tensors, str(weights), metadata={**metadata, "scope_seed": str(seed)})
     # The severity questions are the corpus's, like the first head's wordings: refreshed with the scope.
     fresh = config()
-    done = dataclasses.replace(cfg, scope_classes=SCOPE_CLASSES, severity=fresh.severity,
-                               severity_options=fresh.severity_options)
-    (out / vlm_reader.CONFIG_FILE).write_text(json.dumps(done.to_dict(), indent=1) + "\n", encoding="utf-8")
-    reader = vlm_reader.load_reader(out, encoder)
-    texts, labels = scope_examples(per_class, seed)
-    accuracy = float((reader.scope_probabilities(texts).argmax(1) == torch.tensor(labels)).float().mean())
-    return {"scope_examples": len(texts), "scope_train_accuracy": accuracy,
-            "scope_seconds": time.perf_counter() - began}
+    return _add_later_head(out, "scope", vlm_reader.SCOPE_PREFIX, scope_examples, SCOPE_CLASSES,
+                           {"scope_classes": ()}, {"scope_classes": SCOPE_CLASSES, "severity": fresh.severity,
+                                                   "severity_options": fresh.severity_options},
+                           per_class, epochs, seed, encoder)
 
 
 def add_family(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
                encoder: "vlm_reader.Encoder | None" = None) -> dict[str, float]:
     """Add (or replace) the family head of the reader in ``out`` (exposure either way); the first and
     scope heads and the encoder's update are left as they are. Returns its accuracy on its own examples."""
+    return _add_later_head(out, "family", vlm_reader.FAMILY_PREFIX, family_examples, FAMILY_CLASSES,
+                           {"family_classes": (), "groups": {}}, {"family_classes": FAMILY_CLASSES, "groups": dict(GROUPS)},
+                           per_class, epochs, seed, encoder)
+
+
+def _add_later_head(out: Path, name: str, prefix: str, make_examples: "Callable[[int, int], tuple[list[str], list[int]]]",
+                    classes: tuple[str, ...], without: dict[str, object], done: dict[str, object], per_class: int,
+                    epochs: int, seed: int, encoder: "vlm_reader.Encoder | None") -> dict[str, float]:
+    """Train a head after the first on the frozen features of the reader in ``out`` (its tensors named
+    ``prefix``, replacing any), the configuration's ``without`` fields cleared while it trains and set
+    to ``done`` after; the files are reloaded once to check they load."""
     import dataclasses
 
     import torch
@@ -627,19 +599,23 @@ def add_family(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
     weights = out / vlm_reader.WEIGHTS_FILE
     with safe_open(str(weights), "pt") as fh:
         metadata = dict(fh.metadata() or {})
-    tensors = {k: v for k, v in load_file(str(weights)).items() if not k.startswith(vlm_reader.FAMILY_PREFIX)}
+    tensors = {k: v for k, v in load_file(str(weights)).items() if not k.startswith(prefix)}
     cfg = dataclasses.replace(vlm_reader.ReaderConfig.from_dict(
-        json.loads((out / vlm_reader.CONFIG_FILE).read_text(encoding="utf-8"))), family_classes=(), groups={})
-    first = vlm_reader.QuestionReader(cfg, tensors, encoder or vlm_reader.Encoder())
-    tensors.update(train_family(first, per_class, epochs, seed))
-    save_file(tensors, str(weights), metadata={**metadata, "family_seed": str(seed)})
-    done = dataclasses.replace(cfg, family_classes=FAMILY_CLASSES, groups=dict(GROUPS))
-    (out / vlm_reader.CONFIG_FILE).write_text(json.dumps(done.to_dict(), indent=1) + "\n", encoding="utf-8")
-    reader = vlm_reader.load_reader(out, encoder)
-    texts, labels = family_examples(per_class, seed)
-    accuracy = float((reader.family_probabilities(texts).argmax(1) == torch.tensor(labels)).float().mean())
-    return {"family_examples": len(texts), "family_train_accuracy": accuracy,
-            "family_seconds": time.perf_counter() - began}
+        json.loads((out / vlm_reader.CONFIG_FILE).read_text(encoding="utf-8"))), **without)  # type: ignore[arg-type]
+    before = vlm_reader.QuestionReader(cfg, tensors, encoder or vlm_reader.Encoder())
+    texts, labels = make_examples(per_class, seed)
+    features = before.feature_encoder.features(texts)
+    head = train_head(features, labels, len(classes), epochs, seed, hidden=SCOPE_HIDDEN)
+    tensors.update({prefix + key: tensor for key, tensor in head.items()})
+    save_file(tensors, str(weights), metadata={**metadata, f"{name}_seed": str(seed)})
+    finished = dataclasses.replace(cfg, **done)  # type: ignore[arg-type]
+    (out / vlm_reader.CONFIG_FILE).write_text(json.dumps(finished.to_dict(), indent=1) + "\n", encoding="utf-8")
+    vlm_reader.load_reader(out, encoder)
+    # The features it trained on are the reloaded reader's too (the same encoder update, merged again).
+    predicted = vlm_reader.head_probabilities(head, features).argmax(1)
+    accuracy = float((predicted == torch.tensor(labels)).float().mean())
+    return {f"{name}_examples": len(texts), f"{name}_train_accuracy": accuracy,
+            f"{name}_seconds": time.perf_counter() - began}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -317,28 +317,22 @@ class QuestionReader:
 
     def probabilities(self, questions: Sequence[str]) -> "torch.Tensor":
         """The head's class probabilities, yes/no classes first, then :attr:`ReaderConfig.intents`."""
-        return _head_probabilities(self.head, self.feature_encoder.features(questions))
+        return head_probabilities(self.head, self.feature_encoder.features(questions))
 
     def scope_probabilities(self, questions: Sequence[str]) -> "torch.Tensor":
         """The scope head's class probabilities (:attr:`ReaderConfig.scope_classes`); an error without one."""
         if self.scope is None:
             raise ValueError("this reader has no scope head")
-        return _head_probabilities(self.scope, self.feature_encoder.features(questions))
-
-    def family_probabilities(self, questions: Sequence[str]) -> "torch.Tensor":
-        """The family head's class probabilities (:attr:`ReaderConfig.family_classes`); an error without one."""
-        if self.family is None:
-            raise ValueError("this reader has no family head")
-        return _head_probabilities(self.family, self.feature_encoder.features(questions))
+        return head_probabilities(self.scope, self.feature_encoder.features(questions))
 
     def _heads(self, question: str) -> tuple["torch.Tensor", dict[str, float], dict[str, float]]:
         """Every head's reading of ``question`` from one pass of the encoder: the first head's class
         probabilities, the scope head's and the family head's by class ({} without one)."""
         features = self.feature_encoder.features([question])
-        first = _head_probabilities(self.head, features)[0]
+        first = head_probabilities(self.head, features)[0]
         by_class = []
         for head, classes in ((self.scope, self.config.scope_classes), (self.family, self.config.family_classes)):
-            by_class.append({} if head is None else dict(zip(classes, _head_probabilities(head, features)[0].tolist())))
+            by_class.append({} if head is None else dict(zip(classes, head_probabilities(head, features)[0].tolist())))
         return first, by_class[0], by_class[1]
 
     def _kind(self, full: "torch.Tensor") -> tuple[str, str, float]:
@@ -529,7 +523,7 @@ _cache_lock = threading.Lock()
 _shared_encoder: list[Encoder] = []
 
 
-def _head_probabilities(head: dict[str, "torch.Tensor"], features: "torch.Tensor") -> "torch.Tensor":
+def head_probabilities(head: dict[str, "torch.Tensor"], features: "torch.Tensor") -> "torch.Tensor":
     """A one-hidden-layer head's softmax over standardised features."""
     import torch
 
