@@ -464,6 +464,63 @@ SET_H: Final[HeldoutSet] = HeldoutSet(
     attribute_amount_options=(("high", "medium", "low"), ("a lot", "a little", "not at all")),
 )
 
+#: Set ``i``: written on 2026-12-06 (session of stop 36) before any change to the reader's yes/no
+#: vocabulary, as the clean measure of that change and of the reader that shipped with stop 35. Its
+#: yes/no wordings come at kinds from what a QC reviewer would do about them ("Would this frame need
+#: denoising before delivery?", "Would this frame pass a colour check?") as well as from how they look.
+SET_I: Final[HeldoutSet] = HeldoutSet(
+    yes_no={
+        "blur": ("Would this frame need sharpening before delivery?", "Are the small details of this picture melting together?",
+                 "Does this shot look like the lens was focused somewhere else?",
+                 "Do the objects in this photo leave streaks, as if they moved?"),
+        "noise": ("Would this frame need denoising before delivery?", "Is the surface of this photo alive with tiny random specks?",
+                  "Are the even areas of this shot mottled?", "Would you call this picture dirty with noise?"),
+        "compression": ("Would a higher bitrate have helped this frame?",
+                        "Are there little squares showing in the gradients of this photo?",
+                        "Has the codec smeared away the texture in this shot?",
+                        "Is this picture a victim of aggressive compression?"),
+        "low_resolution": ("Is this frame an upscaled standard-definition picture?",
+                           "Are the diagonal lines in this photo aliased?",
+                           "Was this shot rendered at a lower resolution and scaled up?",
+                           "Does this picture look digitally zoomed in too far?"),
+        "underexposure": ("Would this frame need brightening before delivery?",
+                          "Is this photo so dark that the subject is hard to find?",
+                          "Does this shot look like the iris was closed down too far?", "Is this picture sunk in shadow?"),
+        "overexposure": ("Would this frame need darkening before delivery?", "Is this photo so bright that it hurts to look at?",
+                         "Did the camera open up too much for this shot?",
+                         "Has glare wiped out the bright parts of this picture?"),
+        "low_contrast": ("Would this frame need more contrast before delivery?",
+                         "Does this photo look as if a grey film were laid over it?",
+                         "Are the tones in this shot bunched in the middle greys?", "Is this picture lacking any true black?"),
+        "colour": ("Would this frame need colour correction before delivery?", "Does this photo look too blue or too orange?",
+                   "Are the colours of this shot drained towards grey?",
+                   "Do the colours in this picture look cartoonishly strong?"),
+        "banding": ("Would this frame need debanding before delivery?",
+                    "Do the soft shadings in this photo jump from one tone to the next?",
+                    "Does this picture show the stepped look of too low a bit depth?"),
+    },
+    yes_no_inverted={
+        "blur": ("Would this frame pass a focus check?", "Are the edges in this shot well defined?"),
+        "noise": ("Would this frame pass without denoising?", "Is the texture of this photo free of random specks?"),
+        "compression": ("Does this frame look untouched by the encoder?", "Would this photo pass a compression check?"),
+        "low_resolution": ("Is this frame genuinely high definition?", "Does this photo show the detail of a full-size original?"),
+        "underexposure": ("Is this frame bright enough to use?", "Are the shadows of this photo open and readable?"),
+        "overexposure": ("Would this frame pass a highlight clipping check?", "Is the sky of this photo held without burning out?"),
+        "low_contrast": ("Does this photo have snap?", "Do the tones of this shot look rich and deep?"),
+        "colour": ("Would this frame pass a colour check?", "Do the greys in this photo look neutral?"),
+        "banding": ("Would this frame pass a banding check?", "Does the sky of this photo shade off with no visible steps?"),
+    },
+    mcq_options={"blur": "soft image", "noise": "static", "compression": "macroblocking", "underexposure": "too murky",
+                 "overexposure": "overly bright", "low_contrast": "no contrast"},
+    mcq_none="it looks good",
+    mcq_stems=("Which fault is most visible in this frame?", "What is this photo's main weakness?",
+               "Pick the problem that fits this shot best.", "What would you flag first in this picture?",
+               "Which of these hurts this frame the most?", "Name the defect this photo suffers from."),
+    describe=("What would you say about the technical quality of this frame?", "Assess the image quality of this photo in a few words.",
+              "Is anything wrong with how this shot looks? Explain.", "Jot down QC remarks on this picture.",
+              "Give this frame a short quality verdict, with reasons.", "Describe the image quality problems you see here, if any."),
+)
+
 SETS: Final[dict[str, HeldoutSet]] = {
     "a": HeldoutSet(YES_NO, YES_NO_INVERTED, MCQ_OPTIONS, MCQ_NONE, MCQ_STEMS, DESCRIBE),
     "b": SET_B,
@@ -473,6 +530,7 @@ SETS: Final[dict[str, HeldoutSet]] = {
     "f": SET_F,
     "g": SET_G,
     "h": SET_H,
+    "i": SET_I,
 }
 
 
