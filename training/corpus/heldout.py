@@ -521,6 +521,54 @@ SET_I: Final[HeldoutSet] = HeldoutSet(
               "Give this frame a short quality verdict, with reasons.", "Describe the image quality problems you see here, if any."),
 )
 
+#: Set ``j``: written on 2026-12-06 (session of stop 36) after set i's readings by the reader of stop
+#: 35 had been looked at and before the change they led to was built: the clean measure of that change.
+SET_J: Final[HeldoutSet] = HeldoutSet(
+    yes_no={
+        "blur": ("Does this photo look like it was taken through a smeared lens?",
+                 "Has the detail in this frame been lost to defocus?", "Did the camera wobble while taking this picture?"),
+        "noise": ("Is this frame noisy enough to be distracting?", "Does this image have a salt-and-pepper look?",
+                  "Are there grainy clumps in the dark areas of this shot?"),
+        "compression": ("Does this frame look like a badly streamed video?",
+                        "Are compression blocks visible when you look closely at this photo?",
+                        "Has this picture lost detail to lossy encoding?"),
+        "low_resolution": ("Is the definition of this shot poor, as if it came from an old webcam?",
+                           "Do the edges in this picture look jaggy?",
+                           "Has this picture been upsized from a low-resolution copy?"),
+        "underexposure": ("Is this shot too dark to judge?", "Would you want more light in this photo?",
+                          "Is most of this frame lost in darkness?"),
+        "overexposure": ("Is this frame too hot, with the whites blown?", "Would you want less light in this photo?",
+                         "Does the sunlight in this shot flare the whole picture to white?"),
+        "low_contrast": ("Does this picture look like it needs its levels stretched?", "Is the contrast of this frame too soft?",
+                         "Does this photo look hazy, like on a smoggy day?"),
+        "colour": ("Is the white point of this shot off?", "Do the colours in this frame look sickly?",
+                   "Is there too much or too little colour in this photo?"),
+        "banding": ("Are there bands where the sky should fade smoothly in this picture?",
+                    "Does this frame show posterization in its shadows?"),
+    },
+    yes_no_inverted={
+        "blur": ("Is the focus on the subject spot-on in this frame?",),
+        "noise": ("Does this photo look smooth and noiseless?",),
+        "compression": ("Does this picture look like a lossless original?",),
+        "low_resolution": ("Is this picture sharp down to the pixel, with no upscaling?",),
+        "underexposure": ("Is this photo properly bright?",),
+        "overexposure": ("Are the whites of this picture textured rather than blank?",),
+        "low_contrast": ("Does this frame have deep, solid blacks?",),
+        "colour": ("Does the white balance of this photo look right?",),
+        "banding": ("Are the gradients in this shot banding-free?",),
+    },
+    mcq_options={"blur": "unfocused", "noise": "speckle", "compression": "compression damage", "underexposure": "very dark",
+                 "overexposure": "overblown", "low_contrast": "lacks contrast"},
+    mcq_none="no issues",
+    mcq_stems=("What is the clearest problem in this frame?", "Which issue does this photo have above all?",
+               "Which of these drags this shot down most?", "Which of these would a QC check report for this picture?",
+               "Point out what most harms this frame.", "Which flaw do you see first in this photo?"),
+    describe=("How does this shot fare on image quality?", "Give a brief technical critique of this frame.",
+              "What can you say about the sharpness, noise and exposure of this photo?",
+              "Review this picture for quality problems.", "What's your take on this frame's image quality?",
+              "Say how well this photo holds up, and why."),
+)
+
 SETS: Final[dict[str, HeldoutSet]] = {
     "a": HeldoutSet(YES_NO, YES_NO_INVERTED, MCQ_OPTIONS, MCQ_NONE, MCQ_STEMS, DESCRIBE),
     "b": SET_B,
@@ -531,6 +579,7 @@ SETS: Final[dict[str, HeldoutSet]] = {
     "g": SET_G,
     "h": SET_H,
     "i": SET_I,
+    "j": SET_J,
 }
 
 
