@@ -68,6 +68,11 @@ def test_no_training_example_of_the_reader_is_a_heldout_wording() -> None:
     own = [q for k in training_reader.GOOD_TOPICS for d in (True, False) for q in training_reader.reader_wordings(k, d)]
     assert not [q for q in own if training_reader.near_form(q) in near]
     assert training_reader.near_form("Has this frame lost its sharpness?") in near  # the check can fail
+    actions = [q for k in training_reader.FIXES for d in (True, False)
+               for q in training_reader.extended_wordings(k, d) + training_reader.level_wordings(k, d)]
+    assert actions and not [q for q in actions if training_reader.near_form(q) in near]
+    # The template makes set i's own wording, which the filter drops: the check can fail.
+    assert training_reader.near_form("Would this frame pass a colour check?") in near
     assert not [q for q in training_reader.generic_wordings() + training_reader.rating_wordings()
                 + training_reader.attribute_level_wordings() + training_reader.exposure_wordings(True)
                 + training_reader.exposure_wordings(False) + training_reader.directed_exposure_wordings()
@@ -80,6 +85,21 @@ def test_no_training_example_of_the_reader_is_a_heldout_wording() -> None:
     defect, fine = training_reader.reader_wordings("colour", True), training_reader.reader_wordings("colour", False)
     assert "Is the white balance of this photo wrong?" in defect and "Is the white balance of this photo right?" in fine
     assert not set(defect) & set(fine)
+    # What a kind calls for says it both ways too: a fix needed is the defect, a check passed is not.
+    needs, passes = training_reader.action_wordings("noise", True), training_reader.action_wordings("noise", False)
+    assert "Does this photo need denoising?" in needs and "Would this photo pass a noise check?" in passes
+    assert not set(needs) & set(passes) and set(training_reader.FIXES) == set(training_reader.CHECKS) == set(
+        training_reader.GOOD_TOPICS) == set(training_reader.LEVEL_ADJECTIVES) == set(training_reader.EXTRA_BAD_TOPICS)
+    # Level requests keep their kind's direction: more noise is worse, more crispness better.
+    assert "How noisy is this photo?" in training_reader.level_wordings("noise", True)
+    assert "How crisp is this photo?" in training_reader.level_wordings("blur", False)
+    # The extended wordings are the first head's last training only: the earlier draw is unchanged by them.
+    base, _ = training_reader.examples(20, 0)
+    final, final_labels = training_reader.final_examples(20, 0)
+    assert final[:len(base)] == base and len(final) > len(base)
+    extended = {q for k in training_reader.GOOD_TOPICS for d in (True, False)
+                for q in training_reader.extended_wordings(k, d) + training_reader.level_wordings(k, d)}
+    assert set(final[len(base):]) <= extended
 
 
 @pytest.mark.parametrize("question, kind, points_to_defect", [
@@ -338,6 +358,15 @@ def test_training_the_head_is_deterministic_and_fits_its_examples(tmp_path, enco
     (tmp_path / "b" / reader.CONFIG_FILE).write_text(json.dumps(config))
     with pytest.raises(UsageError, match="scope head does not match"):
         reader.load_reader(tmp_path / "b", encoder)
+    # The recipe's last step trains the first head again on the extended wordings, alone: run once more
+    # with another seed it moves the first head and nothing else.
+    assert first["first_examples"] == len(training_reader.final_examples(12, 3)[0]) > first["examples"]
+    assert first["first_train_accuracy"] > 0.9
+    shutil.copytree(tmp_path / "a", tmp_path / "c")
+    training_reader.retrain_first(tmp_path / "c", per_class=12, epochs=30, seed=6, encoder=encoder)
+    e = load_file(str(tmp_path / "c" / reader.WEIGHTS_FILE))
+    assert set(e) == set(a) and all(torch.equal(a[k], e[k]) for k in a if k not in training_reader.FIRST_HEAD_TENSORS)
+    assert not torch.equal(a["w1"], e["w1"])
     # Retraining the family head alone leaves both other heads as they were.
     training_reader.add_family(tmp_path / "a", per_class=12, epochs=30, seed=5, encoder=encoder)
     d = load_file(str(tmp_path / "a" / reader.WEIGHTS_FILE))

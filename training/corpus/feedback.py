@@ -181,8 +181,8 @@ _FINE: dict[tuple[str, str], tuple[str, ...]] = {
     ("contrast", "high"): ("The image has good contrast.", "The image has strong contrast."),
 }
 
-#: Sentences for film grain that is part of the source (:func:`.distortions.film_grain`).
-_GRAIN = ("A fine film grain is part of the picture and does not harm it.",
+#: Sentences for film grain that is part of the source (:func:`.distortions.film_grain`): no defect.
+GRAIN_AS_CONTENT = ("A fine film grain is part of the picture and does not harm it.",
           "The image carries a natural film grain, which is texture rather than a defect.",
           "There is a light, natural film grain, as in a photo shot on film.")
 
@@ -289,7 +289,7 @@ def feedback_text(facts: Mapping[str, Any], seed: str) -> str:
         parts.append(_scene_sentence(facts["content"], kinds, applied_kinds, rng))
     if facts["content"].get("grain"):
         # Grain in the source is texture, not a defect (the level ignores it); say so, never "no noise".
-        parts.append(rng.choice(_GRAIN))
+        parts.append(rng.choice(GRAIN_AS_CONTENT))
     if fine and visible and rng.random() < 0.3:
         parts.extend(fine)
         parts.extend(defects)

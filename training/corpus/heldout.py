@@ -554,7 +554,7 @@ SET_J: Final[HeldoutSet] = HeldoutSet(
         "underexposure": ("Is this photo properly bright?",),
         "overexposure": ("Are the whites of this picture textured rather than blank?",),
         "low_contrast": ("Does this frame have deep, solid blacks?",),
-        "colour": ("Does the white balance of this photo look right?",),
+        "colour": ("Does this photo's white balance look neutral?",),
         "banding": ("Are the gradients in this shot banding-free?",),
     },
     mcq_options={"blur": "unfocused", "noise": "speckle", "compression": "compression damage", "underexposure": "very dark",

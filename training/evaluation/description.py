@@ -37,15 +37,21 @@ KIND_WORDS: dict[str, str] = {
     "colour": r"oversaturat\w*|garish|colou?r cast|tinted|white balance|unnatural colou?rs?|desaturat\w*",
 }
 _KIND_RX = {kind: re.compile(rf"\b(?:{words})\b", re.I) for kind, words in KIND_WORDS.items()}
+#: Film grain said to be part of the picture: the corpus teaches it for grain that is content, which
+#: issue 16 counts as high quality (``feedback.GRAIN_AS_CONTENT``), so such a sentence names no defect.
+#: analyse() would read its "grain" as noise.
+_GRAIN_AS_CONTENT = re.compile(r"\bgrain\b.*\b(?:part of the (?:picture|image|look)|does not harm|rather than a defect|"
+                               r"not a defect|as in a photo shot on film)", re.I)
 
 
 def named_kinds(text: str) -> set[str]:
     """Distortion kinds a description asserts (negated mentions such as "no visible noise" do not count)."""
     from ..data.attributes import analyse, negated, split_sentences  # negated: analyse()'s own negation rule
 
-    found = analyse(text)
+    sentences = [s for s in split_sentences(text) if not _GRAIN_AS_CONTENT.search(s)]
+    found = analyse(" ".join(sentences))
     kinds = {kind for kind, states in KIND_STATES.items() if any(found.attributes.get(a) == s for a, s in states)}
-    for sentence in split_sentences(text):
+    for sentence in sentences:
         for kind, rx in _KIND_RX.items():
             if any(not negated(sentence, m.start(), m.end()) for m in rx.finditer(sentence)):
                 kinds.add(kind)
