@@ -739,7 +739,7 @@ def retrain_first(out: Path, per_class: int = 500, epochs: int = 60, seed: int =
     and family heads, trained on those features, read as before."""
     import torch
     from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     torch.set_num_threads(1)
     began = time.perf_counter()
@@ -751,12 +751,8 @@ def retrain_first(out: Path, per_class: int = 500, epochs: int = 60, seed: int =
     features = before.feature_encoder.features(texts)
     head = train_head(features, labels, len(before.config.yes_no_classes) + len(before.config.intents), epochs, seed)
     assert set(head) == set(FIRST_HEAD_TENSORS), sorted(head)
-    tensors = {**load_file(str(weights)), **head}
-    save_file(tensors, str(weights), metadata={**metadata, "first_examples": str(len(texts))})
-    vlm_reader.load_reader(out, encoder)
-    predicted = vlm_reader.head_probabilities(head, features).argmax(1)
-    accuracy = float((predicted == torch.tensor(labels)).float().mean())
-    return {"first_examples": len(texts), "first_train_accuracy": accuracy, "first_seconds": time.perf_counter() - began}
+    return _save_head(out, "first", {**load_file(str(weights)), **head},
+                      {**metadata, "first_examples": str(len(texts))}, head, features, labels, began, encoder)
 
 
 def add_scope(out: Path, per_class: int = 500, epochs: int = 60, seed: int = 0,
@@ -790,7 +786,7 @@ def _add_later_head(out: Path, name: str, prefix: str, make_examples: "Callable[
 
     import torch
     from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     torch.set_num_threads(1)
     began = time.perf_counter()
@@ -805,14 +801,26 @@ def _add_later_head(out: Path, name: str, prefix: str, make_examples: "Callable[
     features = before.feature_encoder.features(texts)
     head = train_head(features, labels, len(classes), epochs, seed, hidden=SCOPE_HIDDEN)
     tensors.update({prefix + key: tensor for key, tensor in head.items()})
-    save_file(tensors, str(weights), metadata={**metadata, f"{name}_seed": str(seed)})
-    finished = dataclasses.replace(cfg, **done)  # type: ignore[arg-type]
-    (out / vlm_reader.CONFIG_FILE).write_text(json.dumps(finished.to_dict(), indent=1) + "\n", encoding="utf-8")
+    return _save_head(out, name, tensors, {**metadata, f"{name}_seed": str(seed)}, head, features, labels, began,
+                      encoder, dataclasses.replace(cfg, **done))  # type: ignore[arg-type]
+
+
+def _save_head(out: Path, name: str, tensors: dict[str, "torch.Tensor"], metadata: dict[str, str],
+               head: dict[str, "torch.Tensor"], features: "torch.Tensor", labels: Sequence[int], began: float,
+               encoder: "vlm_reader.Encoder | None", config: "vlm_reader.ReaderConfig | None" = None) -> dict[str, float]:
+    """Write the reader's weights (and ``config``, if given) into ``out``, reload them once to check they
+    load, and return the head's figures on the examples it trained on."""
+    import torch
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(out / vlm_reader.WEIGHTS_FILE), metadata=metadata)
+    if config is not None:
+        (out / vlm_reader.CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=1) + "\n", encoding="utf-8")
     vlm_reader.load_reader(out, encoder)
     # The features it trained on are the reloaded reader's too (the same encoder update, merged again).
     predicted = vlm_reader.head_probabilities(head, features).argmax(1)
     accuracy = float((predicted == torch.tensor(labels)).float().mean())
-    return {f"{name}_examples": len(texts), f"{name}_train_accuracy": accuracy,
+    return {f"{name}_examples": len(labels), f"{name}_train_accuracy": accuracy,
             f"{name}_seconds": time.perf_counter() - began}
 
 
