@@ -569,6 +569,57 @@ SET_J: Final[HeldoutSet] = HeldoutSet(
               "Say how well this photo holds up, and why."),
 )
 
+#: Set ``k``: written on 2026-12-06 (session of stop 37) before anything of this session was built
+#: from a reading of the shipped reader or model on any set: the clean measure of whatever changes
+#: after it. Checked against the reader's unfiltered training pools (tests/test_training_reader_heldout.py).
+SET_K: Final[HeldoutSet] = HeldoutSet(
+    yes_no={
+        "blur": ("Is the subject in this frame out of focus?", "Does this shot look smeared, as if the camera moved?",
+                 "Would a viewer call this picture fuzzy?",
+                 "Are fine details like hair or text unreadable because of softness in this photo?"),
+        "noise": ("Is there a layer of fizz or specks over this frame?", "Does the sky in this photo crawl with little dots?",
+                  "Would you call this image grainy, like a high-ISO shot?",
+                  "Is there mottled colour noise in the shadows of this picture?"),
+        "compression": ("Do you see blocky squares in the flat areas of this frame?",
+                        "Does this image look like an over-compressed JPEG?",
+                        "Are there smudgy halos around edges, as from heavy encoding?", "Has a low bitrate spoiled this shot?"),
+        "low_resolution": ("Was this picture blown up from a thumbnail?", "Do diagonal lines in this frame show staircase steps?",
+                           "Does this photo look like it has far too little resolution?",
+                           "Are the pixels of this image visible as little squares?"),
+        "underexposure": ("Are the shadows of this frame crushed into black?", "Was this photo shot with too little light?",
+                          "Is this picture murky and hard to see?", "Should this shot be brighter?"),
+        "overexposure": ("Are the highlights in this frame clipped?", "Does this photo look bleached by too much light?",
+                         "Is this picture so bright that detail is gone?", "Should this frame be darker?"),
+        "low_contrast": ("Does this picture look milky and dull?", "Are the blacks of this frame greyish and the whites dim?",
+                         "Does this shot lack depth between light and dark?", "Is this photo muddy, with everything in mid-grey?"),
+        "colour": ("Is there a green or magenta tint over this frame?", "Do the skin tones in this photo look wrong?",
+                   "Are the colours of this picture drained?", "Does this shot have a strange colour shift?"),
+        "banding": ("Does the gradient in this frame break into visible steps?",
+                    "Are there contour lines in the smooth areas of this photo?",
+                    "Do you see rings of colour in the sky of this picture?"),
+    },
+    yes_no_inverted={
+        "blur": ("Is every edge in this frame crisp?",),
+        "noise": ("Do the plain areas of this photo look smooth and spotless?",),
+        "compression": ("Does this picture survive its encoding without visible damage?",),
+        "low_resolution": ("Does this image have plenty of fine resolution?",),
+        "underexposure": ("Can you see into the shadows of this frame?",),
+        "overexposure": ("Do the highlights of this photo keep their detail?",),
+        "low_contrast": ("Is there a full range from black to white in this picture?",),
+        "colour": ("Do the colours of this frame look true to life?",),
+        "banding": ("Do the gradients of this photo fade smoothly?",),
+    },
+    mcq_options={"blur": "lack of focus", "noise": "sensor noise", "compression": "blockiness",
+                 "underexposure": "dark exposure", "overexposure": "clipped highlights", "low_contrast": "flatness"},
+    mcq_none="looks fine",
+    mcq_stems=("Which of these ruins this frame most?", "Which defect is strongest in this photo?",
+               "What would you fix first in this shot?", "Which problem stands out in this picture?",
+               "Pick the main fault of this frame.", "What is chiefly wrong with this image?"),
+    describe=("Tell me about the technical quality of this frame.", "Assess this photo's quality in a few sentences.",
+              "What do you notice about how this shot was captured and encoded?", "Write a short QC report for this picture.",
+              "Give me your verdict on how well this photo was shot and processed.", "Sum up the strengths and flaws of this frame's image."),
+)
+
 SETS: Final[dict[str, HeldoutSet]] = {
     "a": HeldoutSet(YES_NO, YES_NO_INVERTED, MCQ_OPTIONS, MCQ_NONE, MCQ_STEMS, DESCRIBE),
     "b": SET_B,
@@ -580,6 +631,7 @@ SETS: Final[dict[str, HeldoutSet]] = {
     "h": SET_H,
     "i": SET_I,
     "j": SET_J,
+    "k": SET_K,
 }
 
 
