@@ -620,6 +620,56 @@ SET_K: Final[HeldoutSet] = HeldoutSet(
               "Give me your verdict on how well this photo was shot and processed.", "Sum up the strengths and flaws of this frame's image."),
 )
 
+#: Set ``l``: written on 2026-12-06 (session of stop 37) right after set k's first figures and before
+#: any of set k's readings were looked at: set k is then used to choose a change, set l measures it.
+SET_L: Final[HeldoutSet] = HeldoutSet(
+    yes_no={
+        "blur": ("Does this shot look like the autofocus missed?", "Is this picture lacking crispness?",
+                 "Did motion smear this photo?", "Do the outlines in this frame look doubled or dragged?"),
+        "noise": ("Is there a fine sandy texture over this shot that shouldn't be there?",
+                  "Does this frame look like it was filmed in the dark at high gain?",
+                  "Are there random coloured dots across this photo?", "Is this picture peppered with noise?"),
+        "compression": ("Do you see mosquito noise around the edges of this frame?",
+                        "Does this picture look like it was squeezed to a tiny file size?",
+                        "Are there 8x8 tiles visible in this photo?", "Has streaming compression chewed up this shot?"),
+        "low_resolution": ("Does this frame look like a stretched low-res video?",
+                           "Is the detail in this photo limited by a low pixel count?",
+                           "Do the edges of this picture show aliasing?", "Does this shot look like a small image scaled up?"),
+        "underexposure": ("Is this frame too gloomy?", "Does this picture need its exposure raised?",
+                          "Is the subject of this photo hidden in shadow because the shot is too dark?",
+                          "Was this shot underexposed by a few stops?"),
+        "overexposure": ("Is the sky in this frame burnt out?", "Is this picture glaringly bright?",
+                         "Does this shot need its exposure pulled down?",
+                         "Are large parts of this photo pure white with no detail?"),
+        "low_contrast": ("Does this frame look veiled, as if through fog?", "Are the tones of this picture all squashed together?",
+                         "Does this photo lack pop?", "Is the dynamic range of this shot compressed into greys?"),
+        "colour": ("Is this frame too blue or too orange?", "Does this photo look oddly tinted?",
+                   "Are the colours of this picture oversaturated or faded?", "Is the colour grading of this shot off?"),
+        "banding": ("Are there hard steps in the gradients of this frame?",
+                    "Does the smooth background of this photo show stripes?", "Is there contouring in the sky of this picture?"),
+    },
+    yes_no_inverted={
+        "blur": ("Are the details of this shot pin-sharp?",),
+        "noise": ("Is this frame free of speckles?",),
+        "compression": ("Does this photo look like a high-bitrate master?",),
+        "low_resolution": ("Does this picture have crisp, native-resolution detail?",),
+        "underexposure": ("Is this frame bright enough to see everything?",),
+        "overexposure": ("Are the bright parts of this shot still detailed?",),
+        "low_contrast": ("Does this photo have rich contrast?",),
+        "colour": ("Are the colours in this shot faithful?",),
+        "banding": ("Is the sky in this frame a smooth gradient?",),
+    },
+    mcq_options={"blur": "softness", "noise": "grain", "compression": "compression blocks",
+                 "underexposure": "too gloomy", "overexposure": "burnt-out highlights", "low_contrast": "haze"},
+    mcq_none="no defect",
+    mcq_stems=("Which of these is this frame's worst defect?", "What hurts this photo most?",
+               "Which issue would you report for this shot?", "Choose what is wrong with this picture.",
+               "Which problem is the most severe in this frame?", "What is the primary issue with this image?"),
+    describe=("How good is the image quality of this frame, and why?", "Critique this photo's technical quality.",
+              "Write a QC note about this shot.", "Explain any quality issues in this picture.",
+              "What is your quality assessment of this frame?", "Describe the image quality of this photo in detail."),
+)
+
 SETS: Final[dict[str, HeldoutSet]] = {
     "a": HeldoutSet(YES_NO, YES_NO_INVERTED, MCQ_OPTIONS, MCQ_NONE, MCQ_STEMS, DESCRIBE),
     "b": SET_B,
@@ -632,6 +682,7 @@ SETS: Final[dict[str, HeldoutSet]] = {
     "i": SET_I,
     "j": SET_J,
     "k": SET_K,
+    "l": SET_L,
 }
 
 
