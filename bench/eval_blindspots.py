@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path("bench/out/blindspots_clips"))
     ap.add_argument("--only", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}")
     ap.add_argument("--heldout-set", choices=sorted(heldout.SETS), default="a",
-                    help="held-out wordings: a (issue 16's), b (written before v5's evaluation), c (written before the question reader), d (written before its generic-question reading), e (before its adapted encoder), f (before the scope head), g (before one attribute's level), h (before exposure either way)")
+                    help="held-out wordings: a (issue 16's), b (written before v5's evaluation), c (written before the question reader), d (written before its generic-question reading), e (before its adapted encoder), f (before the scope head), g (before one attribute's level), h (before exposure either way), i (before what a kind calls for), j (the clean measure of that), k (written at stop 37 before anything was read), l (after set k's figures, before its readings were looked at)")
     ap.add_argument("--option-order", choices=OPTION_ORDERS, default=DEFAULT_OPTION_ORDER,
                     help="how the asker reads lettered options (auto: the asker's default; rotate: every "
                          "list rotated, v5's figures; given: one order, the protocol before v5)")
