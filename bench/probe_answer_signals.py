@@ -72,7 +72,8 @@ def answer_signals(model: str, corpus: Path, images: list[Any], batch: int = 16)
 
 
 def yes_no_ceiling(p_yes: np.ndarray, kinds: list[str], corpus: Path, images: list[Any]) -> dict[str, Any]:
-    by_id = {json.loads(line)["id"]: json.loads(line) for line in (corpus / "eval" / "metadata.jsonl").read_text().splitlines() if line}
+    lines = (corpus / "eval" / "metadata.jsonl").read_text(encoding="utf-8").splitlines()
+    by_id = {m["id"]: m for m in (json.loads(line) for line in lines if line)}
     metas = [by_id[im.id] for im in images]
     image, kind, truth = [], [], []
     for i, m in enumerate(metas):

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from .bench_scripts import load_bench
 
 
 def compare_eval():
-    spec = importlib.util.spec_from_file_location("compare_eval", ROOT / "bench" / "compare_eval.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("compare_eval")
 
 
 def write_eval(folder: Path, within: str, mcq: str, extra: str = "") -> Path:

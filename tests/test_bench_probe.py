@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,14 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def probe():
-    spec = importlib.util.spec_from_file_location("probe_answer_signals", ROOT / "bench" / "probe_answer_signals.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .bench_scripts import load_bench
 
 
 def write_corpus(folder: Path) -> list[SimpleNamespace]:
@@ -36,7 +28,7 @@ def test_the_ceiling_asks_visible_and_cleanly_absent_kinds_only(tmp_path):
     images = write_corpus(tmp_path)
     # P(yes) per image for (blur, noise). p2-a's slight blur is asked about neither way.
     p_yes = np.array([[0.9, 0.2], [0.7, 0.1], [0.0, 0.6], [0.8, 0.4]])
-    figures = probe().yes_no_ceiling(p_yes, ["blur", "noise"], tmp_path, images)
+    figures = load_bench("probe_answer_signals").yes_no_ceiling(p_yes, ["blur", "noise"], tmp_path, images)
     # Present: blur on p1-a and p2-b, both said yes. Absent: blur on p1-b (said yes: wrong), noise on
     # all four (p2-a's 0.6 wrong): 3 of 5 right.
     assert figures["present"] == 1.0

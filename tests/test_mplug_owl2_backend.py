@@ -30,6 +30,7 @@ from qplug_vlm.mplug_owl2.adapter import MplugOwl2Backend  # noqa: E402
 from qplug_vlm.mplug_owl2.scoring import score_qalign_video  # noqa: E402
 from qplug_vlm.mplug_owl2.testing import build_tiny_mplug_owl2  # noqa: E402
 
+from .bench_scripts import load_bench  # noqa: E402
 from .test_mplug_owl2 import FIXTURES, _write_checkpoint  # noqa: E402
 
 TOLERANCE = 1e-4
@@ -477,12 +478,8 @@ def test_qplug_score_reports_the_clip_score_beside_the_frames(bpe_checkpoint, tm
 def test_gpu_benchmark_code_path_runs_on_the_cpu_with_tiny_shapes(capsys):
     """bench/bench_vlm.py --gpu --dry-run-cpu: the mPLUG-Owl2 rows (images, then a clip in one prompt)."""
     import argparse
-    import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "bench" / "bench_vlm.py"
-    spec = importlib.util.spec_from_file_location("bench_vlm", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("bench_vlm")
     bench.run_gpu(argparse.Namespace(dry_run_cpu=True, threads=1, batches=[1], iterations=1, family=["mplug-owl2"]))
     lines = capsys.readouterr().out.strip().splitlines()
     assert "mPLUG-Owl2 layout" in lines[0] and "65 image tokens" in lines[0]

@@ -11,7 +11,6 @@ import os
 
 os.environ["OMP_NUM_THREADS"] = "1"
 
-import importlib.util
 import json
 import math
 import random
@@ -40,6 +39,8 @@ from qplug_training.modeling import (dct_basis, dct_patch_init, load_checkpoint,
 from qplug_training.recipe import RecipeError, apply_overrides, load_recipe, recipe_from_dict
 from qplug_training.synthetic import write_dataset, write_eval_set
 from qplug_training.train import latest_checkpoint, main as train_main, train, training_texts
+
+from .bench_scripts import load_bench
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "training" / "recipes"
@@ -627,13 +628,6 @@ def eval_corpus(tmp_path_factory):
                        "1", "--variants-per-crop", "2", "--workers", "1", "--types", "gaussian_blur,gaussian_noise",
                        "--eval-set", "--eval-crops-per-photo", "1"]) == 0
     return out
-
-
-def load_bench(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_default_model_figures_through_the_library_and_the_bench_wrapper(lora_run, eval_corpus, tmp_path, capsys):

@@ -16,6 +16,8 @@ import pytest  # noqa: E402
 from qplug_training.corpus import composed, heldout  # noqa: E402
 from qplug_training.evaluation import paraphrase, polarity  # noqa: E402
 
+from .bench_scripts import load_bench  # noqa: E402
+
 
 def _meta(iid: str, mention: dict, absent: list) -> dict:
     return {"id": iid, "image": f"eval/images/{iid}.png", "level": "good", "distortions": [],
@@ -82,18 +84,8 @@ def test_polarity_figures_run_a_real_model(tmp_path: Path) -> None:
     assert all(r["answer"] in ("yes", "no") for r in items)
 
 
-def _eval_blindspots():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("eval_blindspots",
-                                                  Path(__file__).resolve().parents[1] / "bench" / "eval_blindspots.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_bench_keeps_the_rows_of_parts_it_did_not_run_and_summarises_polarity(tmp_path: Path) -> None:
-    bench = _eval_blindspots()
+    bench = load_bench("eval_blindspots")
     path = tmp_path / "blindspots_items.jsonl"
     bench.write_items(path, [{"task": "heldout_yes_no", "id": "a"}, {"task": "polarity_direct", "id": "old"}])
     bench.write_items(path, [{"task": "polarity_direct", "id": "new"}, {"task": "polarity_fine", "id": "f"}])
