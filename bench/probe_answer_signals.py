@@ -2,14 +2,17 @@
 """What the model's own answers add to its score and to its yes/no answers, on the validation set.
 
 For every validation image (``CORPUS/eval``): the ``qalign`` value, and for each kind the model's
-P(yes) to the kind's trained yes/no wordings (the reader's, mean over them) and its expected severity
-on the kind's trained severity question (none / slight / moderate / strong as 0..3). Then:
+P(yes) to the kind's trained yes/no wordings (the reader's, pooled as the asker pools a reworded
+answer, before any threshold) and its expected severity on the kind's trained severity question
+(none / slight / moderate / strong as 0..3). Then:
 
 - **yes/no ceiling**: accuracy of "yes when P(yes) > 0.5" over every (image, kind) the paraphrase
   figures could ask (a kind visible at least "moderate", gold yes; a cleanly absent kind, gold no),
-  the mean of the two halves (the paraphrase sets ask one of each per image), per kind too; and the
-  same with a per-kind threshold chosen leave-one-photo-out on these images (an optimistic bound:
-  the thresholds see the other validation photos);
+  the mean of the two halves (the paraphrase sets ask one of each per image), per kind too; the same
+  with the model's own per-kind thresholds (``yes_no_thresholds`` in its ``question_reader.json``,
+  fitted on training photos: what a perfectly read question gets from the shipped asker); and with
+  a per-kind threshold chosen leave-one-photo-out on these images (an optimistic bound: the
+  thresholds see the other validation photos);
 - **score from the answers**: 1a-1c and the pristine crops' spread for ``qalign`` alone and for
   ridge fits of pseudo-MOS on ``qalign`` plus the answers, each photo's images predicted by a fit on
   the other photos.
@@ -31,12 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from qplug_training.corpus.facts import CLEARLY_THERE
 from qplug_training.evaluation.assessment import assessment_figures
 from qplug_training.evaluation.common import load_rgb, log
 from qplug_training.evaluation.images import read_eval_images, subsample_crops
 
-#: Impacts that make a kind "there" for a yes/no question (training/evaluation/paraphrase.py's).
-VISIBLE = ("moderate", "strong", "severe")
 THRESHOLDS = np.linspace(0.05, 0.95, 37)
 
 
@@ -50,9 +52,9 @@ def answer_signals(model: str, corpus: Path, images: list[Any], batch: int = 16)
     kinds = list(config.yes_no)
     scorer = scorers.qalign(model=model, device="cpu")
     asker = asker_module.build(model=model, device="cpu", reader="off")
+    reworded = asker_module.build(model=model, device="cpu")  # the same backend, with the model's reader
     severities = tuple(config.severity_options)
-    asked = [(q, ("yes", "no")) for k in kinds for q in config.yes_no[k]] + \
-            [(config.severity[k], severities) for k in kinds]
+    asked = [(config.severity[k], severities) for k in kinds]
     rows: list[list[float]] = []
     for start in range(0, len(images), batch):
         chunk = images[start:start + batch]
@@ -61,9 +63,9 @@ def answer_signals(model: str, corpus: Path, images: list[Any], batch: int = 16)
         seen = [model_image(f, asker.window, asker.backend.native_crop, asker.image_max_side, asker.pad_fill)
                 for f in frames]
         answers = {key: asker.choose(seen, [key] * len(seen)) for key in asked}
+        defects = reworded.defect_probabilities(seen, kinds)
         for i, value in enumerate(values):
-            p_yes = [float(np.mean([answers[(q, ("yes", "no"))][i].probabilities["yes"] for q in config.yes_no[k]]))
-                     for k in kinds]
+            p_yes = [defects[i][k] for k in kinds]
             expected = [sum(answers[(config.severity[k], severities)][i].probabilities[o] * n
                             for n, o in enumerate(severities)) for k in kinds]
             rows.append([value, *p_yes, *expected])
@@ -71,7 +73,9 @@ def answer_signals(model: str, corpus: Path, images: list[Any], batch: int = 16)
     return np.array(rows), kinds
 
 
-def yes_no_ceiling(p_yes: np.ndarray, kinds: list[str], corpus: Path, images: list[Any]) -> dict[str, Any]:
+def yes_no_ceiling(p_yes: np.ndarray, kinds: list[str], corpus: Path, images: list[Any],
+                   thresholds: dict[str, float] | None = None) -> dict[str, Any]:
+    """The figures above; ``thresholds``: the model's per kind (0.5 for a kind it does not name)."""
     lines = (corpus / "eval" / "metadata.jsonl").read_text(encoding="utf-8").splitlines()
     by_id = {m["id"]: m for m in (json.loads(line) for line in lines if line)}
     metas = [by_id[im.id] for im in images]
@@ -79,7 +83,7 @@ def yes_no_ceiling(p_yes: np.ndarray, kinds: list[str], corpus: Path, images: li
     for i, m in enumerate(metas):
         checks = m["eval"]["checks"]
         for j, k in enumerate(kinds):
-            there = checks["mention"].get(k) in VISIBLE
+            there = checks["mention"].get(k) in CLEARLY_THERE
             if there or k in checks["absent"]:
                 image.append(i), kind.append(j), truth.append(there)
     idx, kk, y = np.array(image), np.array(kind), np.array(truth)
@@ -98,7 +102,12 @@ def yes_no_ceiling(p_yes: np.ndarray, kinds: list[str], corpus: Path, images: li
             mask = kk == j
             best = max(THRESHOLDS, key=lambda t: balanced(p > t, ~held & mask))
             fitted[held & mask] = p[held & mask] > best
+    turn = np.array([(thresholds or {}).get(kinds[j], 0.5) for j in kk])
+    said = p > turn
     return {"balanced": balanced(p > 0.5, everything), "present": float((p > 0.5)[y].mean()),
+            "with_model_thresholds": {"balanced": balanced(said, everything), "present": float(said[y].mean()),
+                                      "absent": float((~said)[~y].mean()),
+                                      "by_kind": {k: balanced(said, kk == j) for j, k in enumerate(kinds)}},
             "absent": float((p <= 0.5)[~y].mean()), "per_kind_threshold_leave_one_photo_out": balanced(fitted, everything),
             "by_kind": {k: {"present": float((p > 0.5)[(kk == j) & y].mean()), "absent": float((p <= 0.5)[(kk == j) & ~y].mean()),
                             "n_present": int(((kk == j) & y).sum()), "n_absent": int(((kk == j) & ~y).sum())}
@@ -136,6 +145,13 @@ def fused_scores(signals: np.ndarray, corpus: Path, images: list[Any], ridge: fl
     return out
 
 
+def model_thresholds(model: str) -> dict[str, float]:
+    from qplug_vlm import reader
+
+    path = Path(model) / reader.CONFIG_FILE
+    return reader.ReaderConfig.from_dict(json.loads(path.read_text(encoding="utf-8"))).yes_no_thresholds
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=str(Path(__file__).resolve().parents[1] / "plugins/qplug_vlm/default_model"))
@@ -162,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         np.savez(cached, signals=signals, kinds=np.array(kinds))
     n = len(kinds)
     figures = {"model": args.model, "images": len(signals),
-               "yes_no": yes_no_ceiling(signals[:, 1:1 + n], kinds, args.corpus, images),
+               "yes_no": yes_no_ceiling(signals[:, 1:1 + n], kinds, args.corpus, images, model_thresholds(args.model)),
                "score": fused_scores(signals, args.corpus, images)}
     (args.out / "figures.json").write_text(json.dumps(figures, indent=1), encoding="utf-8")
     json.dump({"yes_no": {k: v for k, v in figures["yes_no"].items() if k != "by_kind"}, "score": figures["score"]},

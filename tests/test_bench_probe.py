@@ -36,3 +36,16 @@ def test_the_ceiling_asks_visible_and_cleanly_absent_kinds_only(tmp_path):
     assert figures["balanced"] == pytest.approx((1.0 + 3 / 5) / 2)
     assert figures["by_kind"]["blur"] == {"present": 1.0, "absent": 0.0, "n_present": 2, "n_absent": 1}
     assert figures["by_kind"]["noise"]["n_absent"] == 4
+
+
+def test_the_models_thresholds_turn_each_kind_at_its_own_point(tmp_path):
+    images = write_corpus(tmp_path)
+    p_yes = np.array([[0.9, 0.2], [0.7, 0.1], [0.0, 0.6], [0.8, 0.4]])
+    figures = load_bench("probe_answer_signals").yes_no_ceiling(p_yes, ["blur", "noise"], tmp_path, images,
+                                                                {"blur": 0.75})
+    turned = figures["with_model_thresholds"]
+    # Blur now turns at 0.75: p1-b's 0.7 is a right "no"; noise keeps 0.5 (one wrong of four).
+    assert turned["present"] == 1.0 and turned["absent"] == pytest.approx(4 / 5)
+    assert turned["balanced"] == pytest.approx(0.9)
+    assert turned["by_kind"] == {"blur": 1.0, "noise": 0.75}
+    assert figures["balanced"] == pytest.approx((1.0 + 3 / 5) / 2)  # the 0.5 figure is unchanged

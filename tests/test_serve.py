@@ -233,6 +233,41 @@ def test_remote_describer_and_asker_equal_local_ones_with_the_shipped_model():
             read.close()
 
 
+def test_remote_asker_turns_each_kind_at_the_readers_thresholds_as_the_local_one(tmp_path):
+    """A reader directory with yes/no thresholds (qplug_vlm.thresholds): the same answers both sides."""
+    import shutil
+
+    from qplug_vlm import asker as local_asker
+    from qplug_vlm import reader
+
+    if not backend.has_default_model():
+        pytest.skip("the shipped model is not installed")
+    directory = tmp_path / "reader"
+    directory.mkdir()
+    shutil.copy(backend.DEFAULT_MODEL_DIR / reader.WEIGHTS_FILE, directory / reader.WEIGHTS_FILE)
+    config = json.loads((backend.DEFAULT_MODEL_DIR / reader.CONFIG_FILE).read_text(encoding="utf-8"))
+    config["yes_no_thresholds"] = {"blur": 0.97, "underexposure": 0.03, "overexposure": 0.9}
+    (directory / reader.CONFIG_FILE).write_text(json.dumps(config), encoding="utf-8")
+    frames = [Frame.from_rgb(rgb, index=i) for i, rgb in enumerate(images(3, seed=5))]
+    questions = ["Is this image blurry?", "Is the picture crisp?", "Is this image correctly exposed?"]
+    mine = local_asker.build(device="cpu", reader=str(directory))
+    untouched = local_asker.build(device="cpu")
+    with Running(backend.DEFAULT_MODEL_DIR) as running:
+        theirs = remote.asker(endpoint=running.url, retries=0, reader=str(directory))
+        try:
+            for question in questions:
+                expected, got = mine.ask(frames, question, ["yes", "no"]), theirs.ask(frames, question, ["yes", "no"])
+                for want, have in zip(expected, got):
+                    assert have.choice == want.choice
+                    assert have.probabilities["yes"] == pytest.approx(want.probabilities["yes"], abs=1e-4)
+        finally:
+            theirs.close()
+    # The thresholds did move the answers (else the comparison above shows nothing about them).
+    moved = [a.probabilities["yes"] - b.probabilities["yes"]
+             for a, b in zip(mine.ask(frames, questions[0], ["yes", "no"]), untouched.ask(frames, questions[0], ["yes", "no"]))]
+    assert all(m < -1e-3 for m in moved)
+
+
 def test_cli_endpoint_runs_every_model_component_remotely(tmp_path):
     """qplug score/describe/ask --endpoint against a real server equal the same commands run locally."""
     from PIL import Image

@@ -36,7 +36,7 @@ from qplug.errors import UsageError
 from qplug.types import Answer
 
 from .backend import GenerationSettings
-from . import groups
+from . import groups, thresholds
 from .choices import (DEFAULT_OPTION_ORDER, best_option, check_choices, check_option_order, option_orders,
                       pooled_probabilities)
 from .images import DEFAULT_MAX_SIDE, model_image, resolve_window
@@ -153,25 +153,30 @@ class Asker:
         return self._plan(question, choices)[0]
 
     def _plan(self, question: str, choices: Sequence[str]) -> tuple[list[tuple[tuple[str, ...], str, list[int]]],
-                                                                    Reading | None, tuple[int, ...]]:
+                                                                    Reading | None, tuple[int, ...],
+                                                                    tuple[tuple[float, ...], bool] | None]:
         """:meth:`prompts`; the reading when the answer is mapped from levels (the rating's, for quality
         as a whole, or a kind's severities, for one attribute's level) or combined over a family of
-        kinds, else None; and for a family, how many of the prompts belong to each kind (else empty)."""
+        kinds, else None; for a family, how many of the prompts belong to each kind (else empty); and
+        for a yes/no question asked in trained wordings, the P(defect) at which each asked kind's answer
+        turns (:mod:`.thresholds`) and whether the user's "yes" is the defect's (else None)."""
         options = tuple(choices)
         self._prompt(question, options)  # a bad question or choice list fails before it is read
         reading = self.reading(question, options)
         rating = self.rating_prompt() if reading.levels else None
         if rating is not None and (reading.scale or is_yes_no(options)):
-            return [(options, rating[0], rating[1])], reading, ()
+            return [(options, rating[0], rating[1])], reading, (), None
         if reading.attribute and reading.asked:
             # Each kind's severity question over its trained scale; mapped to the user's words after.
             severities = tuple(self._question_reader().config.severity_options)  # type: ignore[union-attr]
             per_question = [self._as_written(asked, severities) for asked in reading.asked]
-            return [entry for entries in per_question for entry in entries], reading, tuple(map(len, per_question))
+            return [entry for entries in per_question for entry in entries], reading, tuple(map(len, per_question)), None
         entries, as_read = self._reworded(question, options, reading)
-        if reading.parts and as_read:
-            return entries, reading, reading.parts
-        return entries, None, ()
+        if not as_read:
+            return entries, None, (), None
+        turn = (thresholds.kind_thresholds(self._question_reader().config, reading),  # type: ignore[union-attr]
+                reading.points_to_defect)
+        return (entries, reading, reading.parts, turn) if reading.parts else (entries, None, (), turn)
 
     def _reworded(self, question: str, options: tuple[str, ...],
                   reading: Reading) -> tuple[list[tuple[tuple[str, ...], str, list[int]]], bool]:
@@ -219,6 +224,27 @@ class Asker:
             return [Answer(text=answer) for answer in texts]
         return self.choose(images, [(question, tuple(choices))] * len(images))
 
+    def defect_probabilities(self, images: Sequence["Image.Image"], kinds: Sequence[str]) -> list[dict[str, float]]:
+        """Per image, each kind's P(defect) from its trained yes/no wordings, pooled as a reworded answer
+        is and before its threshold (what ``python -m qplug_training.yes_no_thresholds`` fits on)."""
+        reader = self._question_reader()
+        if reader is None:
+            raise UsageError(f"{self.backend.name} has no question reader, so no trained yes/no wordings")
+        out: list[dict[str, float]] = [{} for _ in images]
+        for kind in kinds:
+            if kind not in reader.config.yes_no:
+                raise UsageError(f"the question reader has no trained yes/no wordings for {kind!r}")
+            prompts = [self._prompt(question, ("yes", "no")) for question in reader.config.yes_no[kind]]
+            if not all(plain for _, _, plain in prompts):
+                raise UsageError(f"{self.backend.name}'s tokenizer cannot tell 'Yes' from 'No'")
+            rows: list[list[list[float]]] = [[] for _ in images]
+            for text, ids, _ in prompts:
+                for i, row in enumerate(self.backend.next_token_logits(list(images), [text] * len(images)).double()):
+                    rows[i].append(row[ids].tolist())
+            for i, kind_rows in enumerate(rows):
+                out[i][kind] = pooled_probabilities([("yes", "no")] * len(kind_rows), kind_rows)["yes"]
+        return out
+
     def choose(self, images: Sequence["Image.Image"], asked: Sequence[tuple[str, Sequence[str]]]) -> list[Answer]:
         """One answer per image to its own (question, choices), the images as the model is to see them.
 
@@ -229,6 +255,7 @@ class Asker:
         plans = [planned[(question, tuple(choices))][0] for question, choices in asked]
         by_levels = [planned[(question, tuple(choices))][1] for question, choices in asked]
         sizes = [planned[(question, tuple(choices))][2] for question, choices in asked]
+        turns = [planned[(question, tuple(choices))][3] for question, choices in asked]
         scores: list[list[list[float]]] = [[] for _ in plans]
         for k in range(max((len(plan) for plan in plans), default=0)):
             chosen = [i for i, plan in enumerate(plans) if k < len(plan)]
@@ -236,10 +263,12 @@ class Asker:
             for i, row in zip(chosen, logits.double()):
                 scores[i].append(row[plans[i][k][2]].tolist())
         answers = []
-        for (_, choices), plan, rows, reading, parts in zip(asked, plans, scores, by_levels, sizes):
+        for (_, choices), plan, rows, reading, parts, turn in zip(asked, plans, scores, by_levels, sizes, turns):
             per_kind = [pooled_probabilities([order for order, _, _ in entries], kind_rows)
                         for entries, kind_rows in zip(groups.chunks(plan, parts), groups.chunks(rows, parts))
                         ] if parts else []
+            if turn is not None and parts:  # a family's yes/no: each kind turns at its own point, then they combine
+                per_kind = [thresholds.calibrated(p, turn[1], t) for p, t in zip(per_kind, turn[0])]
             if reading is not None and reading.attribute:
                 severities = tuple(self._question_reader().config.severity_options)  # type: ignore[union-attr]
                 severity = groups.worst(severities, per_kind)  # none first, as levels.py's shares read it
@@ -250,6 +279,8 @@ class Asker:
                 probabilities = self._levels_answer(reading, plan[0][0], rows[0])
             else:
                 probabilities = pooled_probabilities([order for order, _, _ in plan], rows)
+                if turn is not None:
+                    probabilities = thresholds.calibrated(probabilities, turn[1], turn[0][0])
             best = best_option(probabilities)
             answers.append(Answer(text=best, choice=best, probabilities=probabilities))
         return answers

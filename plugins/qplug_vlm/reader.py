@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any, Final, Sequence
 
 from qplug.errors import UsageError
 
+from . import thresholds
 from .levels import attribute_values, scale_values
 
 if TYPE_CHECKING:
@@ -117,6 +118,8 @@ class ReaderConfig:
         ``NAME:fine`` for each of ``groups``, then :data:`OTHER`.
     :param groups: families of kinds a question can ask about without naming one ("exposure": under-
         and overexposure).
+    :param yes_no_thresholds: per kind, the P(defect) over its trained wordings at which the answer
+        turns to "there" (:mod:`.thresholds`; a kind not named turns at 0.5).
     """
 
     yes_no_classes: tuple[str, ...]
@@ -136,6 +139,7 @@ class ReaderConfig:
     severity_options: tuple[str, ...] = ()
     family_classes: tuple[str, ...] = ()
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    yes_no_thresholds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ReaderConfig":
@@ -152,7 +156,8 @@ class ReaderConfig:
                    scope_classes=tuple(data.get("scope_classes", ())), severity=dict(data.get("severity", {})),
                    severity_options=tuple(data.get("severity_options", ())),
                    family_classes=tuple(data.get("family_classes", ())),
-                   groups={k: tuple(v) for k, v in data.get("groups", {}).items()})
+                   groups={k: tuple(v) for k, v in data.get("groups", {}).items()},
+                   yes_no_thresholds=thresholds.check_thresholds(data.get("yes_no_thresholds", {}), tuple(data["yes_no"])))
 
     def to_dict(self) -> dict[str, Any]:
         return {"encoder": self.encoder, "yes_no_classes": list(self.yes_no_classes), "intents": list(self.intents),
@@ -163,7 +168,12 @@ class ReaderConfig:
                 "option_head_confidence": self.option_head_confidence, "adapter_rank": self.adapter_rank,
                 "adapter_scale": self.adapter_scale, "scope_classes": list(self.scope_classes),
                 "severity": dict(self.severity), "severity_options": list(self.severity_options),
-                "family_classes": list(self.family_classes), "groups": {k: list(v) for k, v in self.groups.items()}}
+                "family_classes": list(self.family_classes), "groups": {k: list(v) for k, v in self.groups.items()},
+                **({"yes_no_thresholds": dict(self.yes_no_thresholds)} if self.yes_no_thresholds else {})}
+
+    def threshold(self, kind: str) -> float:
+        """The P(defect) at which ``kind``'s yes/no answer turns (:data:`.thresholds.NEUTRAL` when not fitted)."""
+        return self.yes_no_thresholds.get(kind, thresholds.NEUTRAL)
 
 
 @dataclass(frozen=True)

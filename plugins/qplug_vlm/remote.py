@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from qplug.errors import UsageError
 from qplug.types import Answer, Score
 
-from . import groups
+from . import groups, thresholds
 from .choices import (DEFAULT_OPTION_ORDER, best_option, check_choices, check_option_order, option_orders,
                       pooled_probabilities)
 from .images import DEFAULT_MAX_SIDE, check_window, model_image, placed_window, resolve_window, with_window
@@ -319,6 +319,7 @@ class RemoteAsker:
             return self.server.map(lambda image: self._from_levels(image, reading, options), images)
         severities = tuple(self.reader.config.severity_options) if reading.attribute and self.reader else ()
         parts: tuple[int, ...] = ()
+        turns: tuple[float, ...] = ()  # the asked kinds' yes/no thresholds (qplug_vlm.thresholds), as locally
         if severities:
             # One attribute's level: each kind's severity question, mapped onto the user's words after.
             orders = option_orders(severities, self.option_order)
@@ -331,6 +332,7 @@ class RemoteAsker:
             asked = ([(options, q, reading.answer_words(words)) for q in reading.asked] if reading.asked
                      else [(options, question.strip(), words)])
             parts = reading.parts if reading.asked else ()
+            turns = thresholds.kind_thresholds(self.reader.config, reading) if reading.asked and self.reader else ()
         else:
             shown = reading.options or options
             back = reading.in_user_words(options) if reading.options else dict(zip(options, options))
@@ -344,12 +346,16 @@ class RemoteAsker:
             per_kind = [pooled_probabilities([order for order, _, _ in entries], kind_rows)
                         for entries, kind_rows in zip(groups.chunks(asked, parts), groups.chunks(rows, parts))
                         ] if parts else []
+            if turns and parts:
+                per_kind = [thresholds.calibrated(p, reading.points_to_defect, t) for p, t in zip(per_kind, turns)]
             if severities:
                 probabilities = answer_probabilities(options, reading.scale, False, groups.worst(severities, per_kind))
             elif parts:
                 probabilities = groups.either_yes_no(options, reading.points_to_defect, per_kind)
             else:
                 probabilities = pooled_probabilities([order for order, _, _ in asked], rows)
+                if turns:
+                    probabilities = thresholds.calibrated(probabilities, reading.points_to_defect, turns[0])
             best = best_option(probabilities)
             answers.append(Answer(text=best, choice=best, probabilities=probabilities))
         return answers

@@ -65,6 +65,11 @@ def visible(impact: str) -> bool:
     return impact != "imperceptible"
 
 
+#: Impacts at which a yes/no question about a kind has "yes" for its answer (the paraphrase figures,
+#: the yes/no thresholds' fit): a "slight" one is neither asked as there nor as absent.
+CLEARLY_THERE: tuple[str, ...] = ("moderate", "strong", "severe")
+
+
 # --------------------------------------------------------------------------- content
 
 

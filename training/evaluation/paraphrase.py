@@ -41,9 +41,9 @@ from typing import Any, Sequence
 
 from qplug_vlm.choices import DEFAULT_OPTION_ORDER
 
+from ..corpus.facts import CLEARLY_THERE
 from .common import deterministic_sample, load_rgb, log
 
-_VISIBLE = ("moderate", "strong", "severe")
 _GOOD_LEVELS, _POOR_LEVELS = ("excellent", "good"), ("poor", "bad")
 #: How far from a boundary between two options' shares of the MOS range an image must lie to be asked.
 RATING_MARGIN = 0.15
@@ -84,7 +84,7 @@ def yes_no_picks(metas: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], 
     for m in metas:
         rng = random.Random(f"paraphrase:yn:{m['id']}")
         checks = m["eval"]["checks"]
-        present = sorted(k for k, impact in checks["mention"].items() if impact in _VISIBLE)
+        present = sorted(k for k, impact in checks["mention"].items() if impact in CLEARLY_THERE)
         absent = sorted(checks["absent"])
         for kind, there in ((rng.choice(present), True) if present else (None, True),
                             (rng.choice(absent), False) if absent else (None, False)):
@@ -110,7 +110,7 @@ def mcq_questions(metas: Sequence[dict[str, Any]], held: str = "a") -> list[Any]
             rng.shuffle(options)
             options.append(none)
             correct, concern = none, "none"
-        elif main in six and mention.get(main) in _VISIBLE and not (set(mention) - {main}) & set(six):
+        elif main in six and mention.get(main) in CLEARLY_THERE and not (set(mention) - {main}) & set(six):
             options = list(six.values())
             rng.shuffle(options)
             correct, concern = six[main], main
@@ -153,7 +153,7 @@ def exposure_questions(metas: Sequence[dict[str, Any]], held: str) -> list[Any]:
         if not right + wrong:
             break
         checks = m["eval"]["checks"]
-        if any(checks["mention"].get(k) in _VISIBLE for k in kinds):
+        if any(checks["mention"].get(k) in CLEARLY_THERE for k in kinds):
             is_wrong = True
         elif set(kinds) <= set(checks["absent"]):
             is_wrong = False
