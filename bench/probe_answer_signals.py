@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from qplug_training import yes_no_thresholds as fitting
 from qplug_training.corpus.facts import CLEARLY_THERE
 from qplug_training.evaluation.assessment import assessment_figures
 from qplug_training.evaluation.common import load_rgb, log
@@ -91,8 +92,7 @@ def yes_no_ceiling(p_yes: np.ndarray, kinds: list[str], corpus: Path, images: li
     photos = np.array([metas[i]["photo"] for i in idx])
 
     def balanced(pred: np.ndarray, mask: np.ndarray) -> float:
-        halves = [(pred[mask & (y == side)] == side).mean() for side in (True, False) if (mask & (y == side)).any()]
-        return float(np.mean(halves)) if halves else 0.0
+        return fitting.balanced(pred[mask], y[mask])
 
     everything = np.ones(len(y), bool)
     fitted = np.zeros(len(y), bool)

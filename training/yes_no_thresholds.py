@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import random
 import sys
@@ -49,10 +48,16 @@ MIN_EACH = 20
 FOLDS = 5
 
 
+def balanced(said: np.ndarray, there: np.ndarray) -> float:
+    """Mean of the share of "there" images answered yes and of "absent" ones answered no (over the
+    halves that have images; 0 with none)."""
+    halves = [(said[there == side] == side).mean() for side in (True, False) if (there == side).any()]
+    return float(np.mean(halves)) if halves else 0.0
+
+
 def balanced_accuracy(p: np.ndarray, there: np.ndarray, threshold: float) -> float:
-    """Mean of the share of "there" images answered yes and of "absent" ones answered no."""
-    said = p > threshold
-    return float(((said[there]).mean() + (~said[~there]).mean()) / 2)
+    """:func:`balanced` of the answers "yes when P(defect) > threshold"."""
+    return balanced(p > threshold, there)
 
 
 def fit_threshold(p: np.ndarray, there: np.ndarray) -> float:
@@ -75,7 +80,7 @@ def grouped_figure(p: np.ndarray, there: np.ndarray, photos: np.ndarray, folds: 
         usable = there[train].any() and (~there[train]).any()
         t = fit_threshold(p[train], there[train]) if usable else 0.5
         said[held] = p[held] > t
-    return float((said[there].mean() + (~said[~there]).mean()) / 2)
+    return balanced(said, there)
 
 
 def labels(record: dict[str, Any], kinds: Sequence[str]) -> dict[str, bool]:
