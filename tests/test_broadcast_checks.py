@@ -244,7 +244,7 @@ SAMPLE = str(Path(__file__).resolve().parents[1] / "samples" / "pan.mp4")  # a p
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("broadcast")
     paths = {name: folder / f"{name}.mp4" for name in (
-        "progressive", "interlaced", "stripes", "letterbox", "pillarbox", "legal", "illegal", "ten_bit", "full_range")}
+        "progressive", "interlaced", "stripes", "letterbox", "pillarbox", "legal", "illegal", "ten_bit", "ten_bit_709", "ten_bit_2020", "full_range")}
     x264 = ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-pix_fmt", "yuv420p"]
     pan = ["-ss", "0.5", "-t", "2.4", "-i", SAMPLE]
     # At the sample's own 1280x720: a slow pan, a few pixels between fields, as in real footage.
@@ -266,6 +266,13 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _ffmpeg("-f", "lavfi", "-i", "color=gray:s=160x120:r=25:d=0.2", "-vf",
             "format=yuv420p10le,geq=lum='if(lt(X,40),1000,if(gt(X,120),8,lum(X,Y)))':cb='cb(X,Y)':cr='cr(X,Y)'",
             "-c:v", "libx264", "-preset", "ultrafast", "-crf", "8", "-pix_fmt", "yuv420p10le", str(paths["ten_bit"]))
+    # The same levels in 10-bit BT.709 and BT.2020 streams (HD and UHD masters): still kept, as the
+    # stream's matrix is.
+    for name, space in (("ten_bit_709", "bt709"), ("ten_bit_2020", "bt2020nc")):
+        _ffmpeg("-f", "lavfi", "-i", "color=gray:s=160x120:r=25:d=0.2", "-vf",
+                "format=yuv420p10le,geq=lum='if(lt(X,40),1000,if(gt(X,120),8,lum(X,Y)))':cb='cb(X,Y)':cr='cr(X,Y)',"
+                f"setparams=colorspace={space}:range=tv", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "8",
+                "-pix_fmt", "yuv420p10le", str(paths[name]))
     _ffmpeg(*pan, "-frames:v", "2", "-vf", "scale=160:90", "-c:v", "libx264", "-preset", "ultrafast",
             "-pix_fmt", "yuvj420p", str(paths["full_range"]))
     return paths
@@ -327,8 +334,9 @@ def test_illegal_levels_are_told_from_legal_ones(clips: dict[str, Path]) -> None
     assert all(v == pytest.approx(cb_patch, rel=0.1) for v in values(illegal, "illegal_chroma"))  # type: ignore[arg-type]
 
 
-def test_video_source_delivers_coded_planes(clips: dict[str, Path]) -> None:
-    with VideoSource().open(str(clips["ten_bit"])) as reader:
+@pytest.mark.parametrize("name", ["ten_bit", "ten_bit_709", "ten_bit_2020"])
+def test_video_source_delivers_coded_planes(clips: dict[str, Path], name: str) -> None:
+    with VideoSource().open(str(clips[name])) as reader:
         frame = next(iter(reader))
         planes = frame.planes
         assert planes is not None and planes.bit_depth == 8 and not planes.full_range and frame.bit_depth == 10

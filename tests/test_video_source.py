@@ -45,7 +45,9 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     x264 = ["-c:v", "libx264", "-preset", "ultrafast"]
     paths = {name: d / file for name, file in [
         ("main", "main.mp4"), ("vfr", "vfr.mp4"), ("tenbit", "tenbit.mkv"), ("interlaced", "interlaced.mpg"),
-        ("odd", "odd.y4m"), ("red", "red.mp4"), ("red709", "red709.mp4"), ("gray", "gray.mp4"),
+        ("odd", "odd.y4m"), ("red", "red.mp4"), ("red709", "red709.mp4"),
+        ("red709_10bit", "red709_10bit.mkv"), ("red2020_10bit", "red2020_10bit.mkv"),
+        ("smpte240m", "smpte240m.mkv"), ("gray", "gray.mp4"),
         ("audio", "audio_only.mp4"), ("empty", "empty.mp4"), ("text", "text.mp4"), ("truncated", "truncated.mp4"),
     ]}
     _ffmpeg("-f", "lavfi", "-i", TESTSRC, *x264, "-pix_fmt", "yuv420p", "-movflags", "+faststart",
@@ -65,6 +67,18 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tag709 = "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709"
     _ffmpeg("-f", "lavfi", "-i", "color=red:s=64x64:r=25:d=0.2", "-vf",
             f"scale=out_color_matrix=bt709:out_range=tv,{tag709}", *lossless, str(paths["red709"]))
+    # 10-bit 4:2:2 BT.709, as a broadcast master: converted by swscale, in its own matrix.
+    _ffmpeg("-f", "lavfi", "-i", "color=red:s=64x64:r=25:d=0.2", "-vf",
+            f"scale=out_color_matrix=bt709:out_range=tv,format=yuv422p10le,{tag709}", *x264, "-qp", "0",
+            "-pix_fmt", "yuv422p10le", str(paths["red709_10bit"]))
+    _ffmpeg("-f", "lavfi", "-i", "color=red:s=64x64:r=25:d=0.2", "-vf",
+            "scale=out_color_matrix=bt2020:out_range=tv,format=yuv420p10le,"
+            "setparams=colorspace=bt2020nc:color_primaries=bt2020:color_trc=bt709:range=tv",
+            *x264, "-qp", "0", "-pix_fmt", "yuv420p10le", str(paths["red2020_10bit"]))
+    _ffmpeg("-f", "lavfi", "-i", "color=red:s=64x64:r=25:d=0.2", "-vf",
+            "scale=out_color_matrix=smpte240m:out_range=tv,format=yuv420p10le,"
+            "setparams=colorspace=smpte240m:color_primaries=smpte240m:color_trc=smpte240m:range=tv",
+            *x264, "-qp", "0", "-pix_fmt", "yuv420p10le", str(paths["smpte240m"]))
     _ffmpeg("-f", "lavfi", "-i", "color=0x808080:s=64x64:r=25:d=0.2", *lossless, str(paths["gray"]))
     _ffmpeg("-f", "lavfi", "-i", "sine=d=0.5", "-c:a", "aac", "-f", "mp4", str(paths["audio"]))
     paths["empty"].write_bytes(b"")
@@ -304,7 +318,8 @@ def test_odd_dimensions(clips: dict[str, Path]) -> None:
     assert any("odd" in w for w in reader.info.warnings)
 
 
-@pytest.mark.parametrize("name,kr", [("red", 0.299), ("red709", 0.2126)])
+@pytest.mark.parametrize("name,kr", [("red", 0.299), ("red709", 0.2126), ("red709_10bit", 0.2126),
+                                     ("red2020_10bit", 0.2627)])
 def test_rgb_colour_and_luma(clips: dict[str, Path], name: str, kr: float) -> None:
     reader, frames = read(clips[name], max_frames=1)
     rgb = frames[0].rgb.reshape(-1, 3).astype(int)
@@ -321,6 +336,25 @@ def test_passthrough_keeps_ffmpeg_out_of_colour_conversion(clips: dict[str, Path
     assert not any("colorspace" in arg or "out_color_matrix" in arg for arg in reader.plan.args)
     fresh = read(clips["red709"], max_frames=1)[1][0]
     assert np.array_equal(fresh.rgb_preview(16), frames[0].rgb[::4, ::4])  # preview = grid of the full RGB
+
+
+@pytest.mark.parametrize("name,sampling,matrix", [("red709_10bit", {}, "bt709"), ("red709", {"max_side": 32}, "bt709"),
+                                                  ("red2020_10bit", {}, "bt2020")])
+def test_a_converted_stream_keeps_its_own_matrix(clips: dict[str, Path], name: str, sampling: dict[str, int],
+                                                 matrix: str) -> None:
+    # A change of matrix would go through RGB and clip super-whites and sub-blacks (test_broadcast_checks).
+    reader, frames = read(clips[name], max_frames=1, **sampling)
+    assert reader.plan.matrix == matrix
+    assert any(f"in_color_matrix={matrix}:out_color_matrix={matrix}" in arg for arg in reader.plan.args)
+    assert frames[0].planes is not None
+
+
+def test_a_matrix_qplug_does_not_read_becomes_bt601_without_coded_planes(clips: dict[str, Path]) -> None:
+    reader, frames = read(clips["smpte240m"], max_frames=1)
+    assert reader.plan.matrix == "bt601"
+    assert not any("in_color_matrix" in arg for arg in reader.plan.args)  # ffmpeg reads the stream's own
+    assert frames[0].planes is None  # the change of matrix clipped any excursion: nothing to check
+    assert np.abs(frames[0].rgb.reshape(-1, 3).astype(int) - [255, 0, 0]).max() <= 8  # still red
 
 
 def test_gray_luma_is_full_range(clips: dict[str, Path]) -> None:

@@ -1,7 +1,7 @@
 """YUV 4:2:0 → RGB and luma for delivered frames, honouring the stream's matrix and range.
 
-Frames leave ffmpeg untouched when they already are 8-bit 4:2:0 in BT.601 or BT.709 (the common
-case): a colour conversion inside ffmpeg cost a third of the decode time, and most QC measures only
+Frames leave ffmpeg untouched when they already are 8-bit 4:2:0 in BT.601, BT.709 or BT.2020 (the
+common case): a colour conversion inside ffmpeg cost a third of the decode time, and most QC measures only
 read luma. The conversion to RGB happens here, lazily, for the scorers that ask for it.
 """
 
@@ -15,17 +15,17 @@ import numpy as np
 
 from qplug.types import Planes
 
-from .graph import _BT601_SPACES  # one definition of "already BT.601", shared with the decode plan
+from .graph import source_matrix  # one definition of a stream's matrix, shared with the decode plan
 
-# Luma coefficients (Kr, Kb) of ITU-R BT.601 and BT.709.
-_COEFFICIENTS = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
+# Luma coefficients (Kr, Kb) of ITU-R BT.601, BT.709 and BT.2020 (non-constant luminance; BT.2020 table 4).
+_COEFFICIENTS = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}
 
 
 @dataclass(frozen=True)
 class Colour:
     """How the delivered YUV samples are to be read."""
 
-    matrix: str = "bt601"  # "bt601" or "bt709"
+    matrix: str = "bt601"  # "bt601", "bt709" or "bt2020"
     full_range: bool = False
 
     def __post_init__(self) -> None:
@@ -49,29 +49,24 @@ def planes(yuv: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.nda
 _YUV_PIX_FMT = re.compile(r"^(yuv|yuvj|yuva|nv\d|p[0-9]{3}|y2[0-9]{2}|yuyv|uyvy|yvyu|ayuv|vuy[ax]|xv[0-9]|v30x|y41|uyyvyy)")
 
 
-def source_matrix(color_space: str | None) -> str | None:
-    """A stream's matrix as the decode plan reads it: ``"bt709"``, ``"bt601"``, or None (BT.2020...)."""
-    return "bt709" if color_space == "bt709" else "bt601" if color_space in _BT601_SPACES else None
-
-
 def delivers_coded_planes(pix_fmt: str | None, color_range: str | None, coded_matrix: str | None,
                           delivered_matrix: str, delivered_full_range: bool) -> bool:
     """Whether the delivered I420 samples stand for the stream's coded Y'CbCr samples.
 
-    :param coded_matrix: the stream's matrix, from :func:`source_matrix` (``"bt601"``, ``"bt709"``;
-        None for any other, e.g. BT.2020).
+    :param coded_matrix: the stream's matrix, from :func:`source_matrix` (``"bt601"``, ``"bt709"``,
+        ``"bt2020"``; None for any other, e.g. SMPTE 240M).
     :param delivered_matrix: the matrix of the delivered samples (:attr:`DecodePlan.matrix`).
 
     True when delivery kept each level's meaning: 8-bit 4:2:0 that passes through ffmpeg untouched,
-    and limited-range Y'CbCr that swscale converts (10-bit, 4:2:2, 4:4:4, resized with
-    ``max_side``) *without changing the matrix*: that conversion keeps excursions (measured: 10-bit
-    1000 and 8 come out as 250 and 2) and its 16-235 is 64-940 at 10 bits. Legal-range checks then
-    run on the 8-bit conversion: a 10-bit sample counts as outside 16-235 when it lies outside about
+    and limited-range BT.601, BT.709 or BT.2020 Y'CbCr that swscale converts (10-bit, 4:2:2, 4:4:4,
+    resized with ``max_side``) *without changing the matrix*, as graph.py does: that conversion keeps
+    excursions (measured: 10-bit 1000 and 8 come out as 250 and 2) and its 16-235 is 64-940 at 10
+    bits. Legal-range checks then run on the 8-bit conversion: a 10-bit sample counts as outside 16-235 when it lies outside about
     64-940 (to the nearest 8-bit level); resizing averages excursions narrower than the scale factor
     into their surroundings, so the fractions of a resized frame are a lower bound.
 
-    False when a conversion changed the matrix (BT.709 10-bit or resized BT.709, BT.2020: graph.py
-    converts those to BT.601, and that conversion clips every excursion, measured), for full-range
+    False when a conversion changed the matrix (SMPTE 240M, BT.2020 constant luminance...: graph.py
+    converts those to BT.601, and a change of matrix clips every excursion, measured), for full-range
     Y'CbCr squeezed into limited range (legal by construction), and for RGB, grey and palette sources.
     Interlaced streams deinterlaced by ``bwdif`` keep their planes: its interpolation can overshoot
     by a few levels at sharp edges, within EBU R 103's tolerance in practice.

@@ -3,8 +3,9 @@
 Everything that drops or shrinks frames happens inside ffmpeg's filter graph, so Python only ever
 sees the frames it will score: seeking (input ``-ss``/``-t``), every-Nth (``select``), a fixed rate
 (``fps``), deinterlacing (``bwdif``) and resizing (``scale``). Frames come out as 8-bit 4:2:0, half
-the bytes of RGB: untouched when the stream already is 8-bit 4:2:0 BT.601/BT.709, else converted
-to limited-range BT.601; the plan says which (see :mod:`qplug_video.colour`). The last filter,
+the bytes of RGB: untouched when the stream already is 8-bit 4:2:0 BT.601/BT.709/BT.2020, else
+converted to limited range in the stream's own matrix (BT.601 for other matrices and for RGB); the
+plan says which (see :mod:`qplug_video.colour`). The last filter,
 ``showinfo``, logs each delivered frame's timestamp on stderr. When frames are sampled, a first
 ``showinfo`` right after decoding logs every decoded frame too: frames missing from the stream are
 found there (:class:`qplug_video.damage.Timeline`), where sampling cannot hide them.
@@ -29,6 +30,17 @@ _PASSTHROUGH_PIX_FMTS = {"yuv420p": False, "yuvj420p": True}
 #: Instance names of the two showinfo filters, as ffmpeg's log shows them ("[showinfo@qplug_decoded @ 0x...]").
 DECODED_LOG = "qplug_decoded"
 DELIVERED_LOG = "qplug_delivered"
+
+
+#: Matrices read as they are (ffmpeg's ``colorspace`` name -> qplug's and swscale's): BT.2020's
+#: non-constant-luminance matrix is an ordinary Y'CbCr matrix with other weights.
+_READ_SPACES = {"bt709": "bt709", "bt2020nc": "bt2020"}
+
+
+def source_matrix(color_space: str | None) -> str | None:
+    """A stream's matrix as the decode plan reads it: ``"bt601"``, ``"bt709"``, ``"bt2020"``, or None
+    (SMPTE 240M, BT.2020 constant luminance, YCgCo...)."""
+    return "bt601" if color_space in _BT601_SPACES else _READ_SPACES.get(color_space or "")
 
 
 @dataclass(frozen=True)
@@ -72,7 +84,7 @@ def _colour_filters(stream: VideoStream, size: tuple[int, int], source_size: tup
     """Bring frames to ``size`` in 8-bit 4:2:0 as cheaply as the input allows.
 
     Returns the node, the delivered pix_fmt, its matrix and whether it is full range. Already
-    8-bit 4:2:0 BT.601/BT.709 video passes through untouched (converting the matrix in ffmpeg cost
+    8-bit 4:2:0 BT.601/BT.709/BT.2020 video passes through untouched (converting the matrix in ffmpeg cost
     a third of the decode time; RGB is made later, only for the scorers that read it).
     """
     width, height = size
@@ -80,17 +92,23 @@ def _colour_filters(stream: VideoStream, size: tuple[int, int], source_size: tup
     if not resize and size != source_size:
         node = node.filter("crop", width, height, 0, 0)
     full_range = _PASSTHROUGH_PIX_FMTS.get(stream.pix_fmt or "")
+    matrix = source_matrix(stream.color_space)
     if not resize and full_range is not None and stream.color_range in (None, "tv", "pc"):
         full_range = full_range or stream.color_range == "pc"
-        matrix = "bt709" if stream.color_space == "bt709" else "bt601" if stream.color_space in _BT601_SPACES else None
         if matrix is not None:
             pix_fmt = stream.pix_fmt or OUTPUT_PIX_FMT
             # A no-op while the size holds; keeps the byte count right if the stream changes size mid-way.
             return node.filter("scale", width, height).filter("format", pix_fmt), pix_fmt, matrix, full_range
-    # Everything else (resizing, 10-bit, RGB, 4:2:2, other matrices...) goes through swscale.
-    node = node.filter("scale", width, height, out_color_matrix="bt601", out_range="tv",
-                       flags="area" if resize else "bicubic").filter("format", OUTPUT_PIX_FMT)
-    return node, OUTPUT_PIX_FMT, "bt601", False
+    # Everything else (resizing, 10-bit, RGB, 4:2:2, other matrices...) goes through swscale. Y'CbCr
+    # in a matrix we read keeps it: swscale then only rescales the levels and keeps super-whites and
+    # sub-blacks, where a change of matrix goes through RGB and clips them (measured), so a 10-bit
+    # BT.709 master keeps its legal-range checks. Other matrices (SMPTE 240M...) and RGB become BT.601.
+    target = matrix or "bt601"
+    options: dict[str, Any] = {"out_color_matrix": target, "out_range": "tv", "flags": "area" if resize else "bicubic"}
+    if matrix is not None:
+        options["in_color_matrix"] = matrix  # what the stream says, not a guess from each frame
+    node = node.filter("scale", width, height, **options).filter("format", OUTPUT_PIX_FMT)
+    return node, OUTPUT_PIX_FMT, target, False
 
 
 def plan_decode(exe: str, url: str, probe: Probe, stream: VideoStream, sampling: Sampling,
