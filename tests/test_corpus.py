@@ -21,6 +21,7 @@ from qplug_training.corpus.distortions import DISTORTIONS, KINDS, as_severity, a
 from qplug_training.corpus.facts import Applied, build_facts
 from qplug_training.corpus.feedback import feedback_text, make_feedback
 from qplug_training.corpus.photos import Photo, ReservedSourceError, assign_splits, check_not_reserved
+from qplug_training.corpus.pipeline import usable_photos
 from qplug_training.corpus.quality import level_of, measure, ms_ssim, pseudo_mos
 from qplug_training.corpus.questions import QuestionWriter, write_all
 from qplug_training.data import load_records
@@ -214,6 +215,42 @@ def _make_photo_dir(root: Path) -> Path:
                            bytes=path.stat().st_size, split=split))
     photos.write_manifest(src, items)
     return src
+
+
+def test_a_damaged_photo_is_skipped_and_reported_and_the_rest_is_built(tmp_path: Path, capsys) -> None:
+    src = _make_photo_dir(tmp_path)
+    good = (src / "photos" / "synth0.png").read_bytes()
+    (src / "photos" / "synth0.png").write_bytes(good[:len(good) // 3])  # truncated after it was listed
+    out = tmp_path / "corpus"
+    args = ["--photos", str(src), "--out", str(out), "--crops-per-photo", "1", "--val-crops-per-photo", "1",
+            "--variants-per-crop", "2", "--workers", "1", "--seed", "3", "--types", "gaussian_blur,jpeg"]
+    assert build.main(args) == 0
+    skipped = json.loads((out / "summary.json").read_text())["photos_skipped"]
+    assert [s["photo"] for s in skipped] == ["synth0"] and "sha256" in skipped[0]["reason"]
+    assert "skip synth0" in capsys.readouterr().out
+    metas = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    assert metas and {m["photo"] for m in metas} == {"synth1"}
+
+    # Mended, it is built on the next run, and nothing is reported any more.
+    (src / "photos" / "synth0.png").write_bytes(good)
+    assert build.main(args) == 0
+    assert json.loads((out / "summary.json").read_text())["photos_skipped"] == []
+    assert {json.loads(line)["photo"] for line in (out / "metadata.jsonl").read_text().splitlines()} == {"synth0", "synth1"}
+
+    # A file that is the listed one (same sha256) but does not decode whole is left out too.
+    listed = json.loads((src / "manifest.json").read_text())
+    (src / "photos" / "synth1.png").write_bytes(good[:len(good) // 2])
+    for photo in listed["photos"]:
+        if photo["id"] == "synth1":
+            photo["sha256"] = photos.sha256_file(src / "photos" / "synth1.png")
+    (src / "manifest.json").write_text(json.dumps(listed))
+    usable, skipped = usable_photos(*photos.load_manifest(src))
+    assert [p.id for p in usable] == ["synth0"] and skipped[0]["photo"] == "synth1" and "truncated" in skipped[0]["reason"]
+
+    # No photo left to build from: a clear error, exit 2.
+    (src / "photos" / "synth0.png").write_bytes(b"not a png")
+    assert build.main(args + ["--out", str(tmp_path / "other")]) == 2
+    assert "no photo" in capsys.readouterr().err
 
 
 def test_builder_end_to_end_and_resume(tmp_path: Path) -> None:

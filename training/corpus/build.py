@@ -35,7 +35,8 @@ from ..data import Feedback, load_feedback, load_records, write_records
 from .distortions import OPT_IN, default_types
 from .evalset import build_eval
 from .generate import Settings, Task
-from .pipeline import Store, crops_for, digest, execute, format_mos_table, image_summary, log, make_tasks, open_inputs
+from .pipeline import (Store, crops_for, digest, execute, format_mos_table, image_summary, log, make_tasks, open_inputs,
+                       usable_photos)
 from .questions import QuestionWriter
 
 PROG = "python -m qplug_training.corpus.build"
@@ -233,7 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     small = [p for p in photos if min(p.width, p.height) * p.max_scale < settings.size]
     for p in small:
         log(f"skip {p.id}: {p.width}x{p.height} at {p.max_scale:g}x is smaller than a {settings.size}px crop")
-    photos = [p for p in photos if p not in small]
+    photos, damaged = usable_photos([p for p in photos if p not in small], root)
+    if not photos:
+        print(f"{PROG}: no photo in {args.photos} can be built from", file=sys.stderr)
+        return EXIT_ERROR
     if args.photo_limit:
         photos = ([p for p in photos if p.split == "train"][:args.photo_limit]
                   + [p for p in photos if p.split == "validation"][:args.photo_limit])
@@ -303,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   {} if args.refresh_records else old_summary.get("eval", {}))
         if eval_summary is not None:
             summary["eval"] = eval_summary
+    summary["photos_skipped"] = damaged  # this run's: a photo mended since is built again
     if summary != old_summary:
         tmp = summary_path.with_suffix(".json.part")
         tmp.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")

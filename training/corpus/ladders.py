@@ -29,7 +29,7 @@ from typing import Sequence
 from .distortions import OPT_IN, default_types
 from .generate import Settings, Task, eval_id
 from .photos import resolve
-from .pipeline import Store, execute, format_mos_table, image_summary, log, open_inputs
+from .pipeline import Store, execute, format_mos_table, image_summary, log, open_inputs, usable_photos
 
 PROG = "python -m qplug_training.corpus.ladders"
 EXIT_OK, EXIT_ERROR = 0, 2
@@ -66,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     photos, root, types = opened
     settings = Settings(size=args.size, seed=args.seed, types=tuple(types), eval_crops_per_photo=args.crops_per_photo,
                         blur_ceiling=not args.no_blur_ceiling)
-    train = [p for p in photos if p.split == "train" and min(p.width, p.height) * p.max_scale >= settings.size]
+    train, _ = usable_photos([p for p in photos if p.split == "train"
+                              and min(p.width, p.height) * p.max_scale >= settings.size], root)
     if args.photo_limit:
         train = train[:args.photo_limit]
     if not train:

@@ -3,7 +3,8 @@
 - :class:`Store`: ``metadata.jsonl`` + ``feedback.jsonl`` of one folder, appended in step and resumable;
 - :func:`make_tasks` and :func:`execute`: crops of photos cut into worker tasks, run in a process pool;
 - :func:`image_summary`, :func:`format_mos_table`, :func:`digest`: what a folder holds, and whether it changed;
-- :func:`open_inputs` (:func:`open_photos`, :func:`chosen_types`): the command lines' photo manifest and ``--types``.
+- :func:`open_inputs` (:func:`open_photos`, :func:`chosen_types`): the command lines' photo manifest and ``--types``;
+- :func:`usable_photos`: the listed photos whose files can be built from, the others reported.
 
 The builders (and :mod:`.ladders`) import from here; nothing here imports any of them.
 """
@@ -22,7 +23,7 @@ from typing import Any, Iterable, Iterator
 
 from .distortions import DISTORTIONS, available, default_types
 from .generate import Settings, Task, run_task
-from .photos import Photo, ReservedSourceError, load_manifest, resolve
+from .photos import Photo, ReservedSourceError, load_manifest, resolve, sha256_file
 
 #: Crops per worker task: small enough for steady progress and fine-grained resume.
 CROPS_PER_TASK = 6
@@ -50,6 +51,33 @@ def open_inputs(folder: Path, types: str | None, prog: str) -> tuple[list[Photo]
     except InputError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return None
+
+
+def usable_photos(photos: list[Photo], root: Path) -> tuple[list[Photo], list[dict[str, str]]]:
+    """The photos whose file is there, is the file the manifest lists (its sha256) and decodes whole;
+    each other one logged and returned as ``{"photo", "path", "reason"}``.
+
+    A damaged photo is left out before any crop is cut, so it never ends a build half way (a
+    truncated file would otherwise fail in a worker), and the other photos' crops do not change
+    (their tasks are seeded per photo)."""
+    from PIL import Image
+
+    usable: list[Photo] = []
+    skipped: list[dict[str, str]] = []
+    for photo in photos:
+        path = resolve(root, photo)
+        try:
+            if sha256_file(path) != photo.sha256:
+                raise ValueError("its sha256 is not the manifest's (changed or damaged since it was listed)")
+            with Image.open(path) as im:
+                im.load()
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            reason = str(exc) or type(exc).__name__
+            log(f"skip {photo.id} ({path}): {reason}")
+            skipped.append({"photo": photo.id, "path": str(path), "reason": reason})
+            continue
+        usable.append(photo)
+    return usable, skipped
 
 
 def chosen_types(spec: str | None) -> list[str]:
