@@ -21,6 +21,7 @@ import numpy as np
 from .crops import ScaledPhoto, choose_crop
 from .distortions import DISTORTIONS, available
 from .photos import load_manifest, load_rgb, resolve
+from .pipeline import usable_photos
 from .quality import measure
 
 LEVEL_SEVERITIES = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -55,6 +56,7 @@ def format_table(table: dict[str, dict[str, list[float]]], key: str = "mos", fmt
 
 def sample_crops(photos_dir: Path, n: int, size: int, seed: int) -> list[np.ndarray]:
     photos, root = load_manifest(photos_dir)
+    photos, _ = usable_photos(photos, root)  # a damaged one is reported, not a traceback
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(photos))[:n]
     crops = []
