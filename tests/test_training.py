@@ -430,6 +430,25 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_base, dataset):
         train(tiny_recipe(old, *common), resume=True, echo=False)
 
 
+def test_an_image_damaged_after_validation_is_skipped_and_the_run_resumes_exactly(tmp_path, tiny_base, capfd):
+    from qplug_training.synthetic import write_dataset
+
+    path = write_dataset(tmp_path / "data", count=6, size=40, seed=3)
+    images = tmp_path / "data" / "images"
+    damaged = sorted(images.glob("*.png"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:60])  # still there (validation passes), no longer decodes
+    common = [f"model.path={tiny_base}", "train.max_steps=4", "train.per_device_batch_size=2", "export.merge=false",
+              "data.synthetic=0", f"data.image_root={images}", f'data.sources=[{{path="{path}"}}]']
+    whole = train(tiny_recipe(tmp_path / "whole", *common), echo=False)
+    assert whole.steps == 4 and all(math.isfinite(v) for v in whole.losses.values())
+    warned = [line for line in capfd.readouterr().err.splitlines() if line.startswith("warning: record skipped")]
+    assert warned and all(damaged.name in line and "truncated" in line for line in warned)
+    train(tiny_recipe(tmp_path / "cut", *common, "train.stop_after=2"), echo=False)
+    resumed = train(tiny_recipe(tmp_path / "cut", *common), resume=True, echo=False)
+    for step in (3, 4):
+        assert resumed.losses[step] == pytest.approx(whole.losses[step], abs=1e-6)
+
+
 def test_gradient_checkpointing_gives_the_same_losses(tmp_path, tiny_base, dataset):
     common = [f"model.path={tiny_base}", "train.max_steps=2", "export.merge=false", *data_overrides(dataset)]
     plain = train(tiny_recipe(tmp_path / "plain", *common), echo=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
@@ -108,8 +109,8 @@ class Encoder:
             with Image.open(full) as image:
                 image = image.convert("RGB")
         except Exception as exc:  # Pillow raises many kinds for missing or corrupt files
-            raise RuntimeError(f"cannot read image {full}: {type(exc).__name__}: {exc} (check the data first with "
-                               "python -m qplug_training.data validate --verify-images)") from exc
+            raise UnreadableImage(f"cannot read image {full}: {type(exc).__name__}: {exc} (check the data first "
+                                  "with python -m qplug_training.data validate --verify-images)") from exc
         if mirror:
             image = ImageOps.mirror(image)
         if self.pad_square and image.width != image.height:
@@ -236,6 +237,10 @@ def _image_token_id(processor: Any) -> int | None:
     return None if token_id in (None, processor.tokenizer.unk_token_id) else int(token_id)
 
 
+class UnreadableImage(RuntimeError):
+    """A record's image cannot be read (missing, truncated, not an image); the message names the file."""
+
+
 class RecordDataset:
     """A map-style dataset over records (works with ``torch.utils.data.DataLoader`` and workers).
 
@@ -258,10 +263,23 @@ class RecordDataset:
         return self.hflip > 0 and random.Random(f"{self.seed}:hflip:{step}:{index}").random() < self.hflip
 
     def __getitem__(self, key: int | tuple[int, int]) -> Example:
-        if isinstance(key, tuple):
-            index, step = key
-            return self.encoder.encode(self.records[index], mirror=self.mirrored(index, step))
-        return self.encoder.encode(self.records[key])
+        index, step = key if isinstance(key, tuple) else (key, None)
+        # A record whose image went bad after validation (a truncated file) must not end a run of
+        # hours: the next record stands in, the same one every time, so a resumed run still matches.
+        for offset in range(len(self.records)):
+            at = (index + offset) % len(self.records)
+            try:
+                return self.encoder.encode(self.records[at], mirror=step is not None and self.mirrored(at, step))
+            except UnreadableImage as exc:
+                self._report(str(exc))
+        raise UnreadableImage(f"no record of the {len(self.records)} has a readable image")
+
+    def _report(self, message: str) -> None:
+        """Once per file and process (DataLoader workers each hold a copy), on stderr."""
+        reported = self.__dict__.setdefault("_reported", set())
+        if message not in reported:
+            reported.add(message)
+            print(f"warning: record skipped, the next one used instead: {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
