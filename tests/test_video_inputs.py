@@ -167,6 +167,7 @@ def test_ffprobe_json_is_parsed() -> None:
              "disposition": {"attached_pic": 1}, "avg_frame_rate": "0/0", "r_frame_rate": "90000/1"},
             {"index": 1, "codec_type": "video", "codec_name": "h264", "width": 1920, "height": 1080,
              "pix_fmt": "yuv420p10le", "color_range": "tv", "color_space": "bt709", "field_order": "tt",
+             "color_transfer": "smpte2084",
              "avg_frame_rate": "30000/1001", "r_frame_rate": "30000/1001", "time_base": "1/30000",
              "start_time": "0.120000", "nb_frames": "1873", "disposition": {"attached_pic": 0},
              "side_data_list": [{"side_data_type": "Display Matrix", "rotation": -90}]},
@@ -181,6 +182,7 @@ def test_ffprobe_json_is_parsed() -> None:
     stream = probe.main_video
     assert stream is not None and stream.index == 1
     assert (stream.pix_fmt, stream.color_range, stream.color_space, stream.interlaced) == ("yuv420p10le", "tv", "bt709", True)
+    assert stream.color_transfer == "smpte2084"
     assert stream.fps == pytest.approx(30000 / 1001) and stream.display_size == (1080, 1920)
     assert stream.frame_count == 1873 and stream.time_base == pytest.approx(1 / 30000)
     assert parse_ffprobe_json("{}") is None and parse_ffprobe_json("not json") is None

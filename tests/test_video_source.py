@@ -47,7 +47,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("main", "main.mp4"), ("vfr", "vfr.mp4"), ("tenbit", "tenbit.mkv"), ("interlaced", "interlaced.mpg"),
         ("odd", "odd.y4m"), ("red", "red.mp4"), ("red709", "red709.mp4"),
         ("red709_10bit", "red709_10bit.mkv"), ("red2020_10bit", "red2020_10bit.mkv"),
-        ("smpte240m", "smpte240m.mkv"), ("gray", "gray.mp4"),
+        ("smpte240m", "smpte240m.mkv"), ("hlg", "hlg.mkv"), ("gray", "gray.mp4"),
         ("audio", "audio_only.mp4"), ("empty", "empty.mp4"), ("text", "text.mp4"), ("truncated", "truncated.mp4"),
     ]}
     _ffmpeg("-f", "lavfi", "-i", TESTSRC, *x264, "-pix_fmt", "yuv420p", "-movflags", "+faststart",
@@ -79,6 +79,9 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "scale=out_color_matrix=smpte240m:out_range=tv,format=yuv420p10le,"
             "setparams=colorspace=smpte240m:color_primaries=smpte240m:color_trc=smpte240m:range=tv",
             *x264, "-qp", "0", "-pix_fmt", "yuv420p10le", str(paths["smpte240m"]))
+    _ffmpeg("-f", "lavfi", "-i", "color=red:s=64x64:r=25:d=0.2", "-vf",
+            "format=yuv420p10le,setparams=colorspace=bt2020nc:color_primaries=bt2020:color_trc=arib-std-b67",
+            *x264, "-pix_fmt", "yuv420p10le", str(paths["hlg"]))
     _ffmpeg("-f", "lavfi", "-i", "color=0x808080:s=64x64:r=25:d=0.2", *lossless, str(paths["gray"]))
     _ffmpeg("-f", "lavfi", "-i", "sine=d=0.5", "-c:a", "aac", "-f", "mp4", str(paths["audio"]))
     paths["empty"].write_bytes(b"")
@@ -171,12 +174,25 @@ def test_parse_probe() -> None:
     stream = probe.main_video
     assert stream is not None and stream.index == 1  # the cover art is skipped
     assert (stream.codec, stream.pix_fmt) == ("h264", "yuv420p10le")
-    assert (stream.color_range, stream.color_space) == ("tv", "bt709")
+    assert (stream.color_range, stream.color_space, stream.color_transfer) == ("tv", "bt709", "bt709")
     assert stream.interlaced is True and stream.field_order == "top first"
     assert stream.fps == pytest.approx(30000 / 1001)
     assert stream.display_size == (1080, 1920)  # rotated by 90 degrees
     assert stream.frame_count == 1873
     assert parse_probe("[in#0 @ 0x1] Error opening input: Invalid data found when processing input\n") is None
+
+
+def test_hdr_streams_are_told_apart_and_said_to_be_measured_as_coded(clips: dict[str, Path]) -> None:
+    pq = parse_probe(PROBE_TEXT.replace("yuv420p10le(tv, bt709, top first)",
+                                        "yuv420p10le(tv, bt2020nc/bt2020/smpte2084, progressive)"))
+    assert pq is not None and pq.main_video is not None
+    assert (pq.main_video.color_space, pq.main_video.color_transfer) == ("bt2020nc", "smpte2084")
+    cover = parse_probe(PROBE_TEXT)
+    assert cover is not None and cover.video[0].color_transfer is None  # "bt470bg/unknown/unknown"
+    reader, _ = read(clips["hlg"], max_frames=1)
+    assert any(w.startswith("HDR video (HLG") for w in reader.info.warnings)
+    reader, _ = read(clips["red2020_10bit"], max_frames=1)  # BT.2020 with an SDR transfer: no such warning
+    assert not any(w.startswith("HDR video") for w in reader.info.warnings)
 
 
 def test_bit_depth_and_output_size() -> None:

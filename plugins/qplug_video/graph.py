@@ -32,6 +32,9 @@ DECODED_LOG = "qplug_decoded"
 DELIVERED_LOG = "qplug_delivered"
 
 
+#: Transfer functions of HDR video (ffmpeg's names): the qc measures read code values, which mean
+#: other light levels under these curves than under SDR's.
+_HDR_TRANSFERS = {"smpte2084": "PQ, SMPTE ST 2084", "arib-std-b67": "HLG, ARIB STD-B67"}
 #: Matrices read as they are (ffmpeg's ``colorspace`` name -> qplug's and swscale's): BT.2020's
 #: non-constant-luminance matrix is an ordinary Y'CbCr matrix with other weights.
 _READ_SPACES = {"bt709": "bt709", "bt2020nc": "bt2020"}
@@ -168,6 +171,10 @@ def plan_decode(exe: str, url: str, probe: Probe, stream: VideoStream, sampling:
     depth = bit_depth(stream.pix_fmt)
     if depth is not None and depth > 8:
         warnings.append(f"{depth}-bit video ({stream.pix_fmt}) converted to 8 bits")
+    hdr = _HDR_TRANSFERS.get(stream.color_transfer or "")
+    if hdr:
+        warnings.append(f"HDR video ({hdr}): its code values are measured as they are, not tone-mapped, so "
+                        "exposure and contrast figures are not on an SDR picture's scale")
     if (width, height) == (source_size[0] - source_size[0] % 2, source_size[1] - source_size[1] % 2) != source_size:
         warnings.append(f"odd frame size {source_size[0]}x{source_size[1]} cropped to {width}x{height}")
     node, pix_fmt, matrix, full_range = _colour_filters(stream, (width, height), source_size, node)

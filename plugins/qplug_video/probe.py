@@ -50,6 +50,7 @@ class VideoStream:
     pix_fmt: str | None = None
     color_range: str | None = None  # "tv" (limited) or "pc" (full)
     color_space: str | None = None  # the YCbCr matrix: bt709, bt470bg, smpte170m...
+    color_transfer: str | None = None  # the transfer function: bt709, smpte2084 (PQ), arib-std-b67 (HLG)...
     field_order: str | None = None
     width: int | None = None
     height: int | None = None
@@ -166,8 +167,10 @@ def _parse_video(index: int, description: str) -> VideoStream:
                     stream.color_range = "tv" if item in ("tv", "mpeg") else "pc"
                 elif item == "progressive" or item in _INTERLACED_ORDERS:
                     stream.field_order = item
-                else:  # "bt709" or "space/primaries/trc"
-                    stream.color_space = item.split("/")[0]
+                else:  # "space/primaries/trc", or one name when the three are the same ("bt709")
+                    parts = item.split("/")
+                    stream.color_space = parts[0]
+                    stream.color_transfer = parts[-1] if parts[-1] != "unknown" else None
     if stream.fps is None:
         stream.fps = tbr
     if stream.fps is not None:
@@ -281,7 +284,7 @@ def _json_video(item: dict[str, Any]) -> VideoStream:
     stream = VideoStream(
         index=int(item["index"]), codec=known("codec_name") or "unknown", pix_fmt=known("pix_fmt"),
         color_range=None if color_range is None else "tv" if color_range in ("tv", "mpeg") else "pc",
-        color_space=known("color_space"), field_order=known("field_order"),
+        color_space=known("color_space"), color_transfer=known("color_transfer"), field_order=known("field_order"),
         width=_json_int(item.get("width")) or None, height=_json_int(item.get("height")) or None,
         start=_json_float(item.get("start_time")), time_base=_fraction(item.get("time_base")),
         attached_pic=bool((item.get("disposition") or {}).get("attached_pic")),
