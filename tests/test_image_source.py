@@ -112,7 +112,7 @@ def test_registers_the_images_source() -> None:
     qplug_images.register_sources(registered.append)
     [info] = registered
     assert info.name == "images" and info.kind == "image" and info.description
-    assert info.extensions == (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+    assert info.extensions == (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".avif")
     assert resolve(info.factory) is ImageSource
 
 
@@ -670,3 +670,15 @@ def test_sampling_is_optional_and_other_fields_are_ignored(tmp_path: Path) -> No
     reader = ImageSource().open(path, Sampling(fps=1.0, start=5.0, max_frames=1))
     assert len(list(reader)) == 1
     assert len(list(ImageSource().open(str(path)))) == 1
+
+
+@pytest.mark.skipif("AVIF" not in decode.ALLOWED_FORMATS, reason="this Pillow reads no AVIF")
+def test_avif_stills_are_read_and_a_fake_one_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "halves.avif"
+    halves(64, 32, (200, 40, 40), (30, 60, 220)).save(path, quality=95)
+    info, frame = open_one(path)
+    assert info.container == "AVIF" and (frame.width, frame.height) == (64, 32)
+    assert_colour(frame.rgb[16, 8], (200, 40, 40), tol=12) and assert_colour(frame.rgb[16, 56], (30, 60, 220), tol=12)
+    fake = tmp_path / "notes.avif"
+    fake.write_text("not a picture\n")
+    assert "or AVIF image" in open_error(fake).reason

@@ -28,7 +28,17 @@ from .limits import allow_in_pillow, pixel_limit, too_many_pixels
 #: Pillow formats the source will decode. Listing them keeps Pillow from trying every plugin it has
 #: on a misnamed file; EPS in particular would run Ghostscript on whatever the file contains.
 #: The JPEG opener also returns camera JPEGs with a multi-picture index (format "MPO"); DIB is a BMP.
-ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "DIB", "GIF")
+#: AVIF only where this Pillow reads it (11.3 and later, built with libavif): naming a format Pillow
+#: lacks would make it fail on every file that reached that name.
+_READABLE = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "DIB", "GIF")
+
+
+def _allowed_formats() -> tuple[str, ...]:
+    Image.init()
+    return _READABLE + (("AVIF",) if "AVIF" in Image.OPEN else ())
+
+
+ALLOWED_FORMATS: tuple[str, ...] = _allowed_formats()
 
 _ORIENTATION_TAG = 0x0112
 _BOMB_PIXELS = re.compile(r"(\d+) pixels")
@@ -137,7 +147,10 @@ def _open_image(path: str, fp: IO[bytes], limit: int) -> Image.Image:
         pixels = int(match.group(1)) if match else limit + 1
         raise InputError(path, too_many_pixels(pixels, limit)) from None
     except UnidentifiedImageError:
-        raise InputError(path, "not a JPEG, PNG, WebP, TIFF, BMP or GIF image (format not recognised)") from None
+        if path.lower().endswith(".avif") and "AVIF" not in ALLOWED_FORMATS:
+            raise InputError(path, "AVIF needs Pillow 11.3 or newer built with libavif (pip install -U pillow)") from None
+        names = "JPEG, PNG, WebP, TIFF, BMP, GIF" + (" or AVIF" if "AVIF" in ALLOWED_FORMATS else "")
+        raise InputError(path, f"not a {names} image (format not recognised)") from None
     except Exception as exc:  # plugins raise SyntaxError, ValueError, struct.error... on odd headers
         raise InputError(path, f"cannot read image header ({_one_line(exc)})") from None
     width, height = im.size
