@@ -28,7 +28,7 @@ from .limits import allow_in_pillow, pixel_limit, too_many_pixels
 #: Pillow formats the source will decode. Listing them keeps Pillow from trying every plugin it has
 #: on a misnamed file; EPS in particular would run Ghostscript on whatever the file contains.
 #: The JPEG opener also returns camera JPEGs with a multi-picture index (format "MPO"); DIB is a BMP.
-#: AVIF only where this Pillow reads it (11.3 and later, built with libavif): naming a format Pillow
+#: AVIF only where this Pillow reads it (recent wheels, built with libavif): naming a format Pillow
 #: lacks would make it fail on every file that reached that name.
 _READABLE = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "DIB", "GIF")
 
@@ -148,7 +148,7 @@ def _open_image(path: str, fp: IO[bytes], limit: int) -> Image.Image:
         raise InputError(path, too_many_pixels(pixels, limit)) from None
     except UnidentifiedImageError:
         if path.lower().endswith(".avif") and "AVIF" not in ALLOWED_FORMATS:
-            raise InputError(path, "AVIF needs Pillow 11.3 or newer built with libavif (pip install -U pillow)") from None
+            raise InputError(path, "this Pillow reads no AVIF: install one built with AVIF support (pip install -U pillow)") from None
         names = "JPEG, PNG, WebP, TIFF, BMP, GIF" + (" or AVIF" if "AVIF" in ALLOWED_FORMATS else "")
         raise InputError(path, f"not a {names} image (format not recognised)") from None
     except Exception as exc:  # plugins raise SyntaxError, ValueError, struct.error... on odd headers
