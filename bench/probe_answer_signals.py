@@ -74,6 +74,11 @@ def answer_signals(model: str, corpus: Path, images: list[Any], batch: int = 16)
     return np.array(rows), kinds
 
 
+def _share(said: np.ndarray) -> float | None:
+    """The share of True; None for a kind with no image on that side (a small sample)."""
+    return float(said.mean()) if said.size else None
+
+
 def yes_no_ceiling(p_yes: np.ndarray, kinds: list[str], corpus: Path, images: list[Any],
                    thresholds: dict[str, float] | None = None) -> dict[str, Any]:
     """The figures above; ``thresholds``: the model's per kind (0.5 for a kind it does not name)."""
@@ -109,7 +114,7 @@ def yes_no_ceiling(p_yes: np.ndarray, kinds: list[str], corpus: Path, images: li
                                       "absent": float((~said)[~y].mean()),
                                       "by_kind": {k: balanced(said, kk == j) for j, k in enumerate(kinds)}},
             "absent": float((p <= 0.5)[~y].mean()), "per_kind_threshold_leave_one_photo_out": balanced(fitted, everything),
-            "by_kind": {k: {"present": float((p > 0.5)[(kk == j) & y].mean()), "absent": float((p <= 0.5)[(kk == j) & ~y].mean()),
+            "by_kind": {k: {"present": _share((p > 0.5)[(kk == j) & y]), "absent": _share((p <= 0.5)[(kk == j) & ~y]),
                             "n_present": int(((kk == j) & y).sum()), "n_absent": int(((kk == j) & ~y).sum())}
                         for j, k in enumerate(kinds)}}
 
