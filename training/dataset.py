@@ -254,6 +254,7 @@ class RecordDataset:
         self.encoder = encoder
         self.hflip = hflip
         self.seed = seed
+        self._reported: set[str] = set()  # unreadable images already warned about (per process)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -276,9 +277,8 @@ class RecordDataset:
 
     def _report(self, message: str) -> None:
         """Once per file and process (DataLoader workers each hold a copy), on stderr."""
-        reported = self.__dict__.setdefault("_reported", set())
-        if message not in reported:
-            reported.add(message)
+        if message not in self._reported:
+            self._reported.add(message)
             print(f"warning: record skipped, the next one used instead: {message}", file=sys.stderr, flush=True)
 
 
