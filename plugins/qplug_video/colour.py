@@ -15,7 +15,6 @@ import numpy as np
 
 from qplug.types import Planes
 
-from .graph import source_matrix  # one definition of a stream's matrix, shared with the decode plan
 
 # Luma coefficients (Kr, Kb) of ITU-R BT.601, BT.709 and BT.2020 (non-constant luminance; BT.2020 table 4).
 _COEFFICIENTS = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}
@@ -53,7 +52,7 @@ def delivers_coded_planes(pix_fmt: str | None, color_range: str | None, coded_ma
                           delivered_matrix: str, delivered_full_range: bool) -> bool:
     """Whether the delivered I420 samples stand for the stream's coded Y'CbCr samples.
 
-    :param coded_matrix: the stream's matrix, from :func:`source_matrix` (``"bt601"``, ``"bt709"``,
+    :param coded_matrix: the stream's matrix, from :func:`.graph.source_matrix` (``"bt601"``, ``"bt709"``,
         ``"bt2020"``; None for any other, e.g. SMPTE 240M).
     :param delivered_matrix: the matrix of the delivered samples (:attr:`DecodePlan.matrix`).
 

@@ -35,7 +35,7 @@ from qplug.types import Event, Frame, MediaInfo, Sampling
 from . import colour
 from .binary import ffmpeg_exe, ffprobe_exe
 from .damage import Timeline, classify_log_line, clock, describe_gaps
-from .graph import DECODED_LOG, DecodePlan, plan_decode
+from .graph import DECODED_LOG, DecodePlan, plan_decode, source_matrix
 from .probe import Probe, VideoStream, bit_depth, ffmpeg_message, probe_file
 from .safe_input import MediaInput, open_input
 from qplug.timecode import pts_to_timecode
@@ -402,7 +402,7 @@ class VideoReader:
         depth = bit_depth(stream.pix_fmt)
         tint = colour.Colour(plan.matrix, plan.full_range)
         # The coded samples, for broadcast legal-range checks (Frame.planes), when delivery kept their meaning.
-        coded = colour.delivers_coded_planes(stream.pix_fmt, stream.color_range, colour.source_matrix(stream.color_space),
+        coded = colour.delivers_coded_planes(stream.pix_fmt, stream.color_range, source_matrix(stream.color_space),
                                              plan.matrix, plan.full_range)
         times_done = False
 

